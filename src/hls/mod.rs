@@ -1,0 +1,2 @@
+pub mod asset_path;
+pub mod rewrite;
