@@ -1,0 +1,196 @@
+//! API keys: `vg_key_<16 hex id>_<secret>`. The id lets us find the record without
+//! scanning; the secret is checked with argon2id off the async reactor. An unknown id is
+//! checked against a dummy hash so it costs the same time as a wrong secret.
+
+use super::{AdminAuth, AuthError, Scope};
+use crate::store::StoreError;
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const PREFIX: &str = "vg_key_";
+/// Records without an end still need a TTL in the store's contract; ten years is "forever".
+pub(crate) const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ApiKeyId(String);
+
+impl ApiKeyId {
+    fn new() -> Self {
+        let b: [u8; 8] = rand::random();
+        Self(hex::encode(b))
+    }
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!("{s:?} is not an API key id (16 hex digits)"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub(crate) fn record_key(&self) -> String {
+        format!("key:{{k:{}}}", self.0)
+    }
+}
+impl TryFrom<String> for ApiKeyId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+impl From<ApiKeyId> for String {
+    fn from(v: ApiKeyId) -> String {
+        v.0
+    }
+}
+impl std::fmt::Display for ApiKeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A stored key: never the secret, only its argon2id PHC string.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    #[serde(rename = "hash")]
+    pub(crate) phc: String,
+}
+
+/// A key just created: the only moment its secret exists outside the caller's hands.
+pub struct NewApiKey {
+    pub key: ApiKey,
+    pub secret: SecretString,
+}
+
+fn split(presented: &str) -> Option<(ApiKeyId, &str)> {
+    let rest = presented.strip_prefix(PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    (secret.len() >= 32 && secret.len() <= 128).then_some(())?;
+    Some((ApiKeyId::parse(id).ok()?, secret))
+}
+
+fn dummy_phc() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        Argon2::default().hash_password(b"vodgate-dummy-secret-for-equal-timing").map(|h| h.to_string()).unwrap_or_default()
+    })
+}
+
+fn verify(secret: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+impl AdminAuth {
+    pub async fn create_key(&self, name: &str, scopes: Vec<Scope>) -> Result<NewApiKey, AuthError> {
+        let id = ApiKeyId::new();
+        let secret_part = crate::token::Token::mint("");
+        let secret = format!("{PREFIX}{id}_{}", secret_part.reveal());
+        self.store_key(id, name, scopes, secret).await
+    }
+
+    /// Accept a key chosen outside vodgate (`VODGATE_BOOTSTRAP_API_KEY`). Its id is derived
+    /// from its hash, so restarting with the same key does not pile up records.
+    pub async fn import_key(&self, name: &str, presented: &SecretString) -> Result<ApiKey, AuthError> {
+        let secret = presented.expose_secret().to_owned();
+        let id = match split(&secret) {
+            Some((id, _)) => id,
+            None => ApiKeyId(crate::token::TokenHash::of(&secret).as_str()[..16].to_owned()),
+        };
+        Ok(self.store_key(id, name, Scope::ALL.to_vec(), secret).await?.key)
+    }
+
+    async fn store_key(&self, id: ApiKeyId, name: &str, scopes: Vec<Scope>, secret: String) -> Result<NewApiKey, AuthError> {
+        let to_hash = secret.clone();
+        let phc = tokio::task::spawn_blocking(move || {
+            Argon2::default().hash_password(to_hash.as_bytes()).map(|h| h.to_string())
+        })
+        .await
+        .map_err(|e| AuthError::Hashing(e.to_string()))?
+        .map_err(|e| AuthError::Hashing(e.to_string()))?;
+        let key = ApiKey { id: id.clone(), name: name.to_owned(), scopes, created_at: Utc::now(), phc };
+        let json = serde_json::to_string(&key).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.set(&id.record_key(), &json, FOREVER).await?;
+        self.store.set_add("keys", id.as_str(), FOREVER).await?;
+        Ok(NewApiKey { key, secret: SecretString::from(secret) })
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<ApiKey>, AuthError> {
+        let mut out = vec![];
+        for id in self.store.set_members("keys").await? {
+            let Ok(id) = ApiKeyId::parse(&id) else { continue };
+            if let Some(k) = self.load_key(&id).await? {
+                out.push(k);
+            }
+        }
+        out.sort_by_key(|k| k.created_at);
+        Ok(out)
+    }
+
+    pub(crate) async fn load_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, AuthError> {
+        match self.store.get(&id.record_key()).await? {
+            None => Ok(None),
+            Some(json) => Ok(Some(serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?)),
+        }
+    }
+
+    /// Deletes the key; tokens minted from it stop working at their next use, because
+    /// every access-token check reads the key record in the same round trip.
+    pub async fn revoke_key(&self, id: &ApiKeyId) -> Result<bool, AuthError> {
+        let existed = self.store.get(&id.record_key()).await?.is_some();
+        self.store.del(&id.record_key()).await?;
+        self.store.set_remove("keys", id.as_str()).await?;
+        Ok(existed)
+    }
+
+    /// Check a presented API key. Same cost whether the id is unknown or the secret wrong.
+    pub async fn verify_key(&self, presented: &str) -> Result<ApiKey, AuthError> {
+        let found = match split(presented) {
+            Some((id, _)) => self.load_key(&id).await?,
+            None => None,
+        };
+        let phc = found.as_ref().map(|k| k.phc.clone()).unwrap_or_else(|| dummy_phc().to_owned());
+        let secret = presented.to_owned();
+        let span = tracing::Span::current();
+        let ok = tokio::task::spawn_blocking(move || span.in_scope(|| verify(&secret, &phc)))
+            .await
+            .map_err(|e| AuthError::Hashing(e.to_string()))?;
+        match (ok, found) {
+            (true, Some(key)) => Ok(key),
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_format_splits_into_id_and_secret() {
+        let (id, secret) = split("vg_key_0123456789abcdef_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ").unwrap();
+        assert_eq!(id.as_str(), "0123456789abcdef");
+        assert!(secret.starts_with("abc"));
+        assert!(split("vg_key_nothex_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ").is_none());
+        assert!(split("vg_at_0123456789abcdef_x").is_none());
+    }
+
+    #[test]
+    fn dummy_hash_never_verifies_a_real_looking_key() {
+        assert!(!verify("vg_key_0123456789abcdef_whatever", dummy_phc()));
+    }
+}

@@ -1,0 +1,107 @@
+//! `Authorized<EntitlementsWrite>` in a handler's arguments is the authorization check:
+//! the type names the scope, the extractor refuses the request before the handler runs.
+
+use super::{AuthError, Principal, Scope};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use actix_web::dev::Payload;
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpRequest, web};
+use base64::Engine;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+pub trait ScopeMarker {
+    const SCOPE: Scope;
+}
+
+pub struct EntitlementsRead;
+impl ScopeMarker for EntitlementsRead {
+    const SCOPE: Scope = Scope::EntitlementsRead;
+}
+pub struct EntitlementsWrite;
+impl ScopeMarker for EntitlementsWrite {
+    const SCOPE: Scope = Scope::EntitlementsWrite;
+}
+
+pub struct Authorized<S: ScopeMarker> {
+    pub principal: Principal,
+    _scope: PhantomData<S>,
+}
+
+enum Credentials {
+    Bearer(String),
+    ApiKey(String),
+}
+
+fn credentials(req: &HttpRequest) -> Result<Credentials, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized("Send Authorization: Bearer <access_token>, or Basic auth with your API key."));
+    };
+    let value = value.to_str().map_err(|_| ApiError::unauthorized("The Authorization header is not readable."))?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Credentials::Bearer(rest.trim().to_owned()));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| ApiError::unauthorized("The Basic credentials are not valid base64."))?;
+        return match decoded.split_once(':') {
+            Some((key, "")) => Ok(Credentials::ApiKey(key.to_owned())),
+            _ => Err(ApiError::unauthorized("Basic auth takes the API key as user name and an empty password (`-u KEY:`).")),
+        };
+    }
+    Err(ApiError::unauthorized("Unsupported Authorization scheme; use Bearer or Basic."))
+}
+
+/// The client address used to count failures: the TCP peer (vodgate does not trust
+/// forwarding headers it cannot verify).
+pub fn client_id(req: &HttpRequest) -> String {
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+}
+
+impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::internal("AppState missing"))?
+                .clone();
+            let client = client_id(&req);
+            state.throttle.check(&client).await?;
+            let result = match credentials(&req) {
+                Ok(Credentials::Bearer(t)) => state.auth.authenticate_bearer(&t).await,
+                Ok(Credentials::ApiKey(k)) => state.auth.authenticate_key(&k).await,
+                Err(e) => {
+                    state.throttle.failed(&client).await?;
+                    return Err(e);
+                }
+            };
+            let principal = match result {
+                Ok(p) => p,
+                Err(AuthError::Store(e)) => return Err(e.into()),
+                Err(AuthError::Hashing(e)) => return Err(ApiError::internal(e)),
+                Err(_) => {
+                    state.throttle.failed(&client).await?;
+                    return Err(ApiError::unauthorized("The access token or API key is invalid or expired."));
+                }
+            };
+            if !principal.scopes.contains(&S::SCOPE) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    format!("This API key lacks the `{}` scope.", S::SCOPE),
+                ));
+            }
+            Ok(Authorized { principal, _scope: PhantomData })
+        })
+    }
+}

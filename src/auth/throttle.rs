@@ -1,0 +1,42 @@
+//! Brute-force brake: failed authentications are counted per client (by a hash of its IP,
+//! so the store holds no addresses) in a one-minute window shared by all instances. Over the
+//! limit, the client gets 429 with `Retry-After` before any key is even looked at.
+
+use crate::error::ApiError;
+use crate::store::Store;
+use crate::token::TokenHash;
+use std::time::Duration;
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct Throttle {
+    store: Store,
+    limit: u32,
+}
+
+impl Throttle {
+    pub fn new(store: Store, limit: u32) -> Self {
+        Self { store, limit }
+    }
+
+    fn key(client: &str) -> String {
+        format!("authfail:{}", TokenHash::of(client).as_str())
+    }
+
+    /// Refuse early when this client has failed too often.
+    pub async fn check(&self, client: &str) -> Result<(), ApiError> {
+        let key = Self::key(client);
+        let n: u32 = self.store.get(&key).await?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        if n >= self.limit {
+            let left = self.store.ttl(&key).await?.unwrap_or(WINDOW);
+            return Err(ApiError::too_many_requests(left.as_secs() + 1));
+        }
+        Ok(())
+    }
+
+    pub async fn failed(&self, client: &str) -> Result<(), ApiError> {
+        self.store.incr(&Self::key(client), WINDOW).await?;
+        Ok(())
+    }
+}

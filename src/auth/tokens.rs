@@ -1,0 +1,131 @@
+//! Access and refresh tokens. Each refresh token belongs to a family started by one
+//! `/auth/api-key` exchange; rotation keeps the family, reuse kills it.
+
+use super::{AdminAuth, ApiKey, ApiKeyId, AuthError, Principal, Scope};
+use crate::store::{Event, StoreError};
+use crate::token::{Token, TokenHash, looks_like};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub const ACCESS_PREFIX: &str = "vg_at_";
+pub const REFRESH_PREFIX: &str = "vg_rt_";
+pub const ACCESS_TTL: Duration = Duration::from_secs(3600);
+/// A refresh family left unused this long dies; operators re-exchange their key.
+pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The response of `/auth/api-key` and `/auth/refresh`, in api.video's shape.
+#[derive(Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenPair([redacted])")
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Grant {
+    key_id: ApiKeyId,
+    family: String,
+    scopes: Vec<Scope>,
+}
+
+fn family_revoked_key(key: &ApiKeyId, family: &str) -> String {
+    format!("fam:{{k:{key}}}:{family}:revoked")
+}
+
+fn corrupt(e: serde_json::Error) -> AuthError {
+    AuthError::Store(StoreError::Corrupt(e.to_string()))
+}
+
+impl AdminAuth {
+    /// `POST /auth/api-key`: a new family.
+    pub async fn exchange_api_key(&self, presented: &str) -> Result<TokenPair, AuthError> {
+        let key = self.verify_key(presented).await?;
+        let family = hex::encode(rand::random::<[u8; 12]>());
+        self.issue(&key, family).await
+    }
+
+    async fn issue(&self, key: &ApiKey, family: String) -> Result<TokenPair, AuthError> {
+        let grant = serde_json::to_string(&Grant { key_id: key.id.clone(), family, scopes: key.scopes.clone() })
+            .map_err(corrupt)?;
+        let access = Token::mint(ACCESS_PREFIX);
+        let refresh = Token::mint(REFRESH_PREFIX);
+        self.store.set(&format!("at:{}", access.hash().as_str()), &grant, ACCESS_TTL).await?;
+        self.store.set(&format!("rt:{}", refresh.hash().as_str()), &grant, REFRESH_TTL).await?;
+        Ok(TokenPair {
+            access_token: access.reveal().to_owned(),
+            refresh_token: refresh.reveal().to_owned(),
+            token_type: "Bearer",
+            expires_in: ACCESS_TTL.as_secs(),
+        })
+    }
+
+    /// `POST /auth/refresh`: rotate. A refresh token works once; a second presentation
+    /// revokes its family (the legitimate holder and the thief both lose their tokens, and
+    /// the operator re-exchanges the key).
+    pub async fn refresh(&self, presented: &str) -> Result<TokenPair, AuthError> {
+        if !looks_like(presented, REFRESH_PREFIX) {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        let hash = TokenHash::of(presented);
+        let Some(json) = self.store.get(&format!("rt:{}", hash.as_str())).await? else {
+            return Err(AuthError::InvalidRefreshToken);
+        };
+        let grant: Grant = serde_json::from_str(&json).map_err(corrupt)?;
+        let first_use = self.store.set_nx(&format!("rtused:{}", hash.as_str()), "1", REFRESH_TTL).await?;
+        if !first_use {
+            self.revoke_family(&grant.key_id, &grant.family).await?;
+            tracing::warn!(
+                security.event = "refresh_token_reuse",
+                api_key.id = %grant.key_id,
+                token.family = %grant.family,
+                "a refresh token was presented twice; its whole token family is revoked"
+            );
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        let keys = [grant.key_id.record_key(), family_revoked_key(&grant.key_id, &grant.family)];
+        let [key, revoked] = <[Option<String>; 2]>::try_from(self.store.mget(&[&keys[0], &keys[1]]).await?)
+            .map_err(|_| AuthError::Store(StoreError::Corrupt("MGET answered the wrong count".into())))?;
+        let (Some(key), None) = (key, revoked) else {
+            return Err(AuthError::InvalidRefreshToken);
+        };
+        let key: ApiKey = serde_json::from_str(&key).map_err(corrupt)?;
+        self.issue(&key, grant.family).await
+    }
+
+    async fn revoke_family(&self, key: &ApiKeyId, family: &str) -> Result<(), AuthError> {
+        self.store.set(&family_revoked_key(key, family), "1", REFRESH_TTL).await?;
+        self.store.publish(&Event::TokenFamily(family.to_owned())).await?;
+        Ok(())
+    }
+
+    /// Resolve `Authorization: Bearer vg_at_…`. The key record and the family's revocation
+    /// marker share a hash slot, so both are checked in one round trip.
+    pub async fn authenticate_bearer(&self, presented: &str) -> Result<Principal, AuthError> {
+        if !looks_like(presented, ACCESS_PREFIX) {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let Some(json) = self.store.get(&format!("at:{}", TokenHash::of(presented).as_str())).await? else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        let grant: Grant = serde_json::from_str(&json).map_err(corrupt)?;
+        let keys = [grant.key_id.record_key(), family_revoked_key(&grant.key_id, &grant.family)];
+        let found = self.store.mget(&[&keys[0], &keys[1]]).await?;
+        match found.as_slice() {
+            [Some(_), None] => Ok(Principal { key_id: grant.key_id, scopes: grant.scopes }),
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Resolve HTTP Basic (`key:` with an empty password), as api.video accepts.
+    pub async fn authenticate_key(&self, presented: &str) -> Result<Principal, AuthError> {
+        let key = self.verify_key(presented).await?;
+        Ok(Principal { key_id: key.id, scopes: key.scopes })
+    }
+}

@@ -1,0 +1,203 @@
+//! Configuration: built-in defaults < TOML file (`--config` / `VODGATE_CONFIG`) < environment.
+//! Every setting is parsed into a typed value at boot; a bad one stops the process with a
+//! sentence that names it. `SETTINGS` is the single list of what exists (the README's table
+//! mirrors it).
+
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// (file key, environment variable, what it is)
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("listen", "VODGATE_LISTEN", "address to serve on (default 127.0.0.1:8080)"),
+    ("public_url", "VODGATE_PUBLIC_URL", "base of the links vodgate hands out (default http://<listen>)"),
+    ("redis_url", "REDIS_URL", "Redis to keep state in; unset = embedded in-memory store"),
+    ("redis_prefix", "VODGATE_REDIS_PREFIX", "prefix of every Redis key (default vodgate:)"),
+    ("bootstrap_api_key", "VODGATE_BOOTSTRAP_API_KEY", "an API key to accept (all scopes), hashed at start"),
+    ("launch_ttl_s", "VODGATE_LAUNCH_TTL_S", "lifetime of a launch link in seconds (default 600)"),
+    ("default_watch_for_s", "VODGATE_DEFAULT_WATCH_FOR_S", "rental window when a grant names none (default 86400)"),
+    ("auth_failures_per_minute", "VODGATE_AUTH_FAILURES_PER_MINUTE", "failed logins per client before 429 (default 10)"),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    pub redis_url: Option<SecretString>,
+    pub redis_prefix: String,
+    pub bootstrap_api_key: Option<SecretString>,
+    pub launch_ttl: Duration,
+    pub default_watch_for_s: u64,
+    pub auth_failures_per_minute: u32,
+}
+
+impl Config {
+    /// Load from the optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = file.map(PathBuf::from).or_else(|| std::env::var_os("VODGATE_CONFIG").map(PathBuf::from));
+        Self::from_sources(file.as_deref(), |k| std::env::var(k).ok())
+    }
+
+    /// The layering itself, with the environment passed in so tests need not touch the
+    /// process's.
+    pub fn from_sources(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut raw: BTreeMap<&'static str, (String, String)> = BTreeMap::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| ConfigError(format!("config file {} is not valid TOML: {e}", path.display())))?;
+            for (k, v) in table {
+                let Some(&(key, _, _)) = SETTINGS.iter().find(|(fk, _, _)| *fk == k) else {
+                    return Err(ConfigError(format!(
+                        "config file {} has an unknown setting `{k}`; known settings: {}",
+                        path.display(),
+                        SETTINGS.iter().map(|s| s.0).collect::<Vec<_>>().join(", ")
+                    )));
+                };
+                let v = match v {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    other => {
+                        return Err(ConfigError(format!("`{k}` in {} must be a string or a number, not {other}", path.display())));
+                    }
+                };
+                raw.insert(key, (v, format!("`{key}` in {}", path.display())));
+            }
+        }
+        for (key, var, _) in SETTINGS {
+            if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+                raw.insert(key, (v, var.to_string()));
+            }
+        }
+        let get = |k: &str| raw.get(k);
+
+        let listen: SocketAddr = parse(get("listen"), "127.0.0.1:8080", "an address such as 127.0.0.1:8080")?;
+        let public_url = match get("public_url") {
+            Some((v, from)) => {
+                let u = Url::parse(v).map_err(|e| ConfigError(format!("{from} must be an absolute http(s) URL: {e}")))?;
+                if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.query().is_some() {
+                    return Err(ConfigError(format!("{from} must be an http(s) URL without a query, like https://watch.example.com")));
+                }
+                u
+            }
+            None => Url::parse(&format!("http://{listen}/")).map_err(|e| ConfigError(e.to_string()))?,
+        };
+        let redis_url = match get("redis_url") {
+            Some((v, from)) => {
+                let u = Url::parse(v).map_err(|_| ConfigError(format!("{from} must be a redis:// or rediss:// URL")))?;
+                if !matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
+                    return Err(ConfigError(format!("{from} must be a redis:// or rediss:// URL, not {}://", u.scheme())));
+                }
+                Some(SecretString::from(v.clone()))
+            }
+            None => None,
+        };
+        let redis_prefix = get("redis_prefix").map(|(v, _)| v.clone()).unwrap_or_else(|| "vodgate:".into());
+        if let Some((v, from)) = get("redis_prefix")
+            && (v.len() > 64 || v.contains(['{', '}', ' ']))
+        {
+            return Err(ConfigError(format!("{from} must be at most 64 characters without braces or spaces")));
+        }
+        let bootstrap_api_key = get("bootstrap_api_key").map(|(v, _)| SecretString::from(v.clone()));
+        let launch_ttl_s: u64 = parse(get("launch_ttl_s"), "600", "a number of seconds")?;
+        if !(1..=86_400).contains(&launch_ttl_s) {
+            return Err(ConfigError("launch_ttl_s must be between 1 and 86400 seconds".into()));
+        }
+        let default_watch_for_s: u64 = parse(get("default_watch_for_s"), "86400", "a number of seconds")?;
+        if !(1..=crate::entitlements::MAX_WINDOW_S).contains(&default_watch_for_s) {
+            return Err(ConfigError(format!(
+                "default_watch_for_s must be between 1 and {} seconds",
+                crate::entitlements::MAX_WINDOW_S
+            )));
+        }
+        let auth_failures_per_minute: u32 = parse(get("auth_failures_per_minute"), "10", "a whole number")?;
+
+        Ok(Self {
+            listen,
+            public_url,
+            redis_url,
+            redis_prefix,
+            bootstrap_api_key,
+            launch_ttl: Duration::from_secs(launch_ttl_s),
+            default_watch_for_s,
+            auth_failures_per_minute,
+        })
+    }
+
+    /// The public URL without a trailing slash, for building links.
+    pub fn public_base(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
+    }
+
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url.as_ref().map(|s| s.expose_secret())
+    }
+}
+
+fn parse<T: std::str::FromStr>(v: Option<&(String, String)>, default: &str, what: &str) -> Result<T, ConfigError> {
+    match v {
+        Some((v, from)) => v.trim().parse().map_err(|_| ConfigError(format!("{from} must be {what}, got {v:?}"))),
+        None => default.parse().map_err(|_| ConfigError(format!("built-in default {default:?} is not {what}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_env() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert!(c.redis_url.is_none());
+        assert_eq!(c.redis_prefix, "vodgate:");
+        assert_eq!(c.default_watch_for_s, 86_400);
+    }
+
+    #[test]
+    fn env_overrides_file_which_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("vodgate-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("vodgate.toml");
+        std::fs::write(&f, "listen = \"0.0.0.0:9000\"\nlaunch_ttl_s = 30\nredis_prefix = \"file:\"\n").unwrap();
+        let c = Config::from_sources(Some(&f), env(&[("VODGATE_REDIS_PREFIX", "env:")])).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.launch_ttl, Duration::from_secs(30));
+        assert_eq!(c.redis_prefix, "env:");
+        assert_eq!(c.public_url.as_str(), "http://0.0.0.0:9000/");
+    }
+
+    #[test]
+    fn bad_settings_fail_with_a_sentence_naming_them() {
+        let e = Config::from_sources(None, env(&[("VODGATE_LISTEN", "localhost")])).unwrap_err();
+        assert!(e.to_string().contains("VODGATE_LISTEN"), "{e}");
+        let e = Config::from_sources(None, env(&[("REDIS_URL", "http://x")])).unwrap_err();
+        assert!(e.to_string().contains("REDIS_URL"), "{e}");
+        let e = Config::from_sources(None, env(&[("VODGATE_PUBLIC_URL", "ftp://x")])).unwrap_err();
+        assert!(e.to_string().contains("VODGATE_PUBLIC_URL"), "{e}");
+        let e = Config::from_sources(None, env(&[("VODGATE_LAUNCH_TTL_S", "soon")])).unwrap_err();
+        assert!(e.to_string().contains("VODGATE_LAUNCH_TTL_S"), "{e}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let f = std::env::temp_dir().join(format!("vodgate-cfg-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(&f, "lisen = \"x\"\n").unwrap();
+        let e = Config::from_sources(Some(&f), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("unknown setting `lisen`"), "{e}");
+    }
+}

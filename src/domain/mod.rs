@@ -1,0 +1,7 @@
+//! Typed values built at the boundary: nothing past the route handlers sees a raw id string.
+
+mod entitlement;
+mod ids;
+
+pub use entitlement::{DenyReason, Entitlement, EntitlementStatus, Revocation, RevocationKind};
+pub use ids::{EntitlementId, IdError, OrderId, VideoId, ViewerId};

@@ -1,0 +1,149 @@
+//! One error shape for the whole API: `application/problem+json` (RFC 9457) with a stable
+//! snake_case `code`. 5xx bodies stay opaque; the log carries the cause.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub retry_after_s: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct Problem<'a> {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'a str,
+    pub status: u16,
+    pub code: &'a str,
+    pub detail: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into(), retry_after_s: None }
+    }
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+    pub fn too_many_requests(retry_after_s: u64) -> Self {
+        Self {
+            retry_after_s: Some(retry_after_s.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failed_attempts",
+                "Too many failed authentication attempts from this client; wait and retry.",
+            )
+        }
+    }
+    /// An unexpected failure: the cause goes to the log, the client sees a generic sentence.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        tracing::error!(error.cause = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
+    }
+    pub fn store_unavailable(cause: impl fmt::Display) -> Self {
+        tracing::error!(error.cause = %cause, "state store unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "The state store is unavailable; retry shortly.",
+        )
+    }
+
+    pub fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+
+    pub fn problem(&self) -> Problem<'_> {
+        Problem {
+            kind: format!("urn:vodgate:error:{}", self.code),
+            title: self.title(),
+            status: self.status.as_u16(),
+            code: self.code,
+            detail: &self.detail,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        res.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some(s) = self.retry_after_s {
+            res.insert_header((header::RETRY_AFTER, s.to_string()));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"vodgate\", Basic realm=\"vodgate\""));
+        }
+        res.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::store_unavailable(e)
+    }
+}
+
+/// Extractor configs that turn actix's own rejections (bad JSON, bad path, bad query,
+/// oversized body) into the one error shape instead of plain-text 400s.
+pub mod extractors {
+    use super::ApiError;
+    use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+    use actix_web::web;
+
+    /// Admin bodies are small; anything larger is a mistake or an attack.
+    pub const JSON_LIMIT: usize = 16 * 1024;
+
+    pub fn json() -> web::JsonConfig {
+        web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|err, _req| {
+            let e = match &err {
+                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => ApiError::new(
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("The request body is larger than {JSON_LIMIT} bytes."),
+                ),
+                JsonPayloadError::ContentType => ApiError::new(
+                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "Send the body as application/json.",
+                ),
+                JsonPayloadError::Deserialize(de) => ApiError::bad_request("invalid_body", de.to_string()),
+                other => ApiError::bad_request("invalid_body", other.to_string()),
+            };
+            e.into()
+        })
+    }
+
+    pub fn path() -> web::PathConfig {
+        web::PathConfig::default()
+            .error_handler(|err: PathError, _req| ApiError::bad_request("invalid_path", err.to_string()).into())
+    }
+
+    pub fn query() -> web::QueryConfig {
+        web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+            ApiError::bad_request("invalid_query", err.to_string()).into()
+        })
+    }
+}

@@ -1,0 +1,209 @@
+//! `/v1/entitlements` and `/v1/orders/{order_id}/refund`: what the operator's backend calls
+//! when a viewer pays, asks for another device, or gets a refund.
+
+use crate::auth::{Authorized, EntitlementsRead, EntitlementsWrite};
+use crate::domain::{EntitlementId, EntitlementStatus, OrderId, RevocationKind, VideoId, ViewerId};
+use crate::entitlements::{EntitlementError, EntitlementRecord, GrantRequest, MAX_WINDOW_S};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(create).service(list).service(show).service(revoke).service(launch).service(refund);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    viewer_id: ViewerId,
+    video_id: VideoId,
+    order_id: Option<OrderId>,
+    watch_for_s: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    viewer_id: ViewerId,
+}
+
+/// The entitlement as the API shows it.
+#[derive(Serialize)]
+pub struct EntitlementView {
+    pub id: String,
+    pub status: EntitlementStatus,
+    pub viewer_id: String,
+    pub video_id: String,
+    pub order_id: Option<String>,
+    pub watch_for_s: u64,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_url: Option<String>,
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl EntitlementView {
+    pub fn new(r: &EntitlementRecord, watch_url: Option<String>) -> Self {
+        let e = &r.entitlement;
+        Self {
+            id: e.id.to_string(),
+            status: e.status(r.revocation.as_ref(), Utc::now()),
+            viewer_id: e.viewer_id.to_string(),
+            video_id: e.video_id.to_string(),
+            order_id: e.order_id.as_ref().map(|o| o.to_string()),
+            watch_for_s: e.watch_for_s,
+            created_at: rfc3339(e.created_at),
+            expires_at: rfc3339(e.expires_at),
+            revoked_at: r.revocation.as_ref().map(|r| rfc3339(r.at)),
+            revocation_reason: r.revocation.as_ref().and_then(|r| r.reason.clone()),
+            watch_url,
+        }
+    }
+}
+
+fn parse_id(raw: &str) -> Result<EntitlementId, ApiError> {
+    EntitlementId::parse(raw).map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))
+}
+
+fn not_found(id: &EntitlementId) -> ApiError {
+    ApiError::not_found("entitlement_not_found", format!("No entitlement {id}."))
+}
+
+/// A body that may be left out entirely, but when sent must be valid JSON of this shape.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
+}
+
+fn check_reason(reason: &Option<String>) -> Result<(), ApiError> {
+    match reason {
+        Some(r) if r.chars().count() > 500 => Err(ApiError::bad_request("invalid_body", "reason is limited to 500 characters.")),
+        _ => Ok(()),
+    }
+}
+
+async fn watch_url(state: &AppState, id: &EntitlementId) -> Result<String, ApiError> {
+    let token = state.entitlements.mint_launch(id).await?;
+    Ok(format!("{}/w/{}", state.config.public_base(), token.reveal()))
+}
+
+/// Grant access. The same order_id + video_id again returns the first grant (200).
+#[post("/entitlements")]
+async fn create(
+    _auth: Authorized<EntitlementsWrite>,
+    state: web::Data<AppState>,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let watch_for_s = body.watch_for_s.unwrap_or(state.config.default_watch_for_s);
+    if !(1..=MAX_WINDOW_S).contains(&watch_for_s) {
+        return Err(ApiError::bad_request(
+            "invalid_watch_for",
+            format!("watch_for_s must be between 1 and {MAX_WINDOW_S} seconds."),
+        ));
+    }
+    let req = GrantRequest { viewer_id: body.viewer_id, video_id: body.video_id, order_id: body.order_id, watch_for_s };
+    let granted = state.entitlements.grant(req).await.map_err(|e| match e {
+        EntitlementError::OrderConflict { .. } => ApiError::new(StatusCode::CONFLICT, "order_conflict", e.to_string()),
+        EntitlementError::Store(e) => e.into(),
+    })?;
+    let id = &granted.entitlement.id;
+    let record = state.entitlements.get(id).await?.ok_or_else(|| not_found(id))?;
+    if granted.created {
+        tracing::info!(entitlement.id = %id, video.id = %record.entitlement.video_id, "entitlement granted");
+    }
+    let url = watch_url(&state, id).await?;
+    let status = if granted.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(HttpResponse::build(status).json(EntitlementView::new(&record, Some(url))))
+}
+
+#[get("/entitlements")]
+async fn list(
+    _auth: Authorized<EntitlementsRead>,
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let data: Vec<_> = state.entitlements.list_for_viewer(&q.viewer_id).await?.iter().map(|r| EntitlementView::new(r, None)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+}
+
+#[get("/entitlements/{id}")]
+async fn show(
+    _auth: Authorized<EntitlementsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let record = state.entitlements.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    Ok(HttpResponse::Ok().json(EntitlementView::new(&record, None)))
+}
+
+#[post("/entitlements/{id}/revoke")]
+async fn revoke(
+    _auth: Authorized<EntitlementsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let reason = optional_json::<RevokeBody>(&body)?.reason;
+    check_reason(&reason)?;
+    let record = state.entitlements.revoke(&id, RevocationKind::Revoke, reason).await?.ok_or_else(|| not_found(&id))?;
+    Ok(HttpResponse::Ok().json(EntitlementView::new(&record, None)))
+}
+
+/// Another device: a fresh single-use watch link for a live entitlement.
+#[post("/entitlements/{id}/launch")]
+async fn launch(
+    _auth: Authorized<EntitlementsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let record = state.entitlements.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    let status = record.entitlement.status(record.revocation.as_ref(), Utc::now());
+    if status != EntitlementStatus::Active {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "entitlement_not_active",
+            format!("Entitlement {id} is {}; no watch link can be made.", serde_json::to_value(status).unwrap_or_default().as_str().unwrap_or("inactive")),
+        ));
+    }
+    let url = watch_url(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(EntitlementView::new(&record, Some(url))))
+}
+
+#[post("/orders/{order_id}/refund")]
+async fn refund(
+    _auth: Authorized<EntitlementsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let order = OrderId::parse(&path).map_err(|e| ApiError::bad_request("invalid_order_id", e.to_string()))?;
+    let reason = optional_json::<RevokeBody>(&body)?.reason;
+    check_reason(&reason)?;
+    let refunded = state.entitlements.refund_order(&order, reason).await?;
+    if refunded.is_empty() {
+        return Err(ApiError::not_found("order_not_found", format!("No entitlements belong to order {order}.")));
+    }
+    let data: Vec<_> = refunded.iter().map(|r| EntitlementView::new(r, None)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "order_id": order.to_string(), "data": data })))
+}

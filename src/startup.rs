@@ -1,0 +1,124 @@
+//! `Application::build(config)` opens the store, binds the listener (port 0 in tests) and
+//! wires the app; `run_until_stopped()` serves until SIGINT/SIGTERM.
+
+use crate::auth::{AdminAuth, Throttle};
+use crate::config::Config;
+use crate::entitlements::Entitlements;
+use crate::error::extractors;
+use crate::store::{MemoryStore, RedisStore, Store, StoreError};
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use secrecy::SecretString;
+use std::net::TcpListener;
+use tracing_actix_web::TracingLogger;
+
+/// Everything a handler may need, shared by all workers.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub auth: AdminAuth,
+    pub throttle: Throttle,
+    pub entitlements: Entitlements,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    /// A key minted at start for the embedded store; the caller prints it once.
+    pub minted_api_key: Option<SecretString>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot set up the API key: {0}")]
+    ApiKey(String),
+}
+
+/// Open the store the configuration names.
+pub fn open_store(config: &Config) -> Result<Store, StoreError> {
+    match config.redis_url() {
+        Some(url) => Ok(Store::Redis(RedisStore::open(url, &config.redis_prefix)?)),
+        None => Ok(Store::Memory(MemoryStore::new())),
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store) -> Self {
+        Self {
+            auth: AdminAuth::new(store.clone()),
+            throttle: Throttle::new(store.clone(), config.auth_failures_per_minute),
+            entitlements: Entitlements::new(store.clone(), config.launch_ttl),
+            store,
+            config,
+        }
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let store = open_store(&config)?;
+        if matches!(store, Store::Memory(_)) {
+            tracing::warn!(
+                "no REDIS_URL: state is kept in memory, lost on restart and not shared with other instances"
+            );
+        }
+        let state = AppState::new(config, store);
+        let minted_api_key = prepare_api_keys(&state).await?;
+
+        let listener = TcpListener::bind(state.config.listen)
+            .map_err(|source| StartupError::Bind { addr: state.config.listen, source })?;
+        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr: state.config.listen, source })?.port();
+        let addr = state.config.listen;
+        let mut state = state;
+        if state.config.public_url.port() == Some(0) {
+            // Listening on port 0 (tests): links must carry the port actually bound.
+            let _ = state.config.public_url.set_port(Some(port));
+        }
+        let state = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::<crate::telemetry::RedactingRootSpan>::new())
+                .app_data(state.clone())
+                .app_data(extractors::json())
+                .app_data(extractors::path())
+                .app_data(extractors::query())
+                .app_data(web::PayloadConfig::new(extractors::JSON_LIMIT))
+                .configure(crate::routes::config)
+                .default_service(web::to(crate::routes::not_found))
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { addr, source })?
+        .run();
+        Ok(Self { port, server, minted_api_key })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// With the embedded store nothing outside this process can create keys, so a key is
+/// minted at start (or `VODGATE_BOOTSTRAP_API_KEY` accepted) for the operator to use.
+async fn prepare_api_keys(state: &AppState) -> Result<Option<SecretString>, StartupError> {
+    if let Some(key) = &state.config.bootstrap_api_key {
+        state.auth.import_key("bootstrap", key).await.map_err(|e| StartupError::ApiKey(e.to_string()))?;
+        return Ok(None);
+    }
+    if matches!(state.store, Store::Memory(_)) {
+        let new = state
+            .auth
+            .create_key("minted-at-start", crate::auth::Scope::ALL.to_vec())
+            .await
+            .map_err(|e| StartupError::ApiKey(e.to_string()))?;
+        return Ok(Some(new.secret));
+    }
+    Ok(None)
+}

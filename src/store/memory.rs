@@ -1,0 +1,196 @@
+//! The embedded store: the same contract as Redis, in this process only. It exists so
+//! `cargo run` works with nothing installed; its state is lost on restart and invisible to
+//! other instances, which the service says once at start.
+
+use super::{Event, StoreError};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+enum Value {
+    Str(String),
+    Set(BTreeSet<String>),
+    Counter(i64),
+}
+
+struct Entry {
+    value: Value,
+    expires_at: Instant,
+}
+
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<HashMap<String, Entry>>>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        let (events, _) = broadcast::channel(1024);
+        let store = Self { inner: Arc::default(), events };
+        // Lazy expiry keeps reads correct; the sweep only bounds memory.
+        let weak = Arc::downgrade(&store.inner);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    let Some(inner) = weak.upgrade() else { break };
+                    let now = Instant::now();
+                    inner.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, e| e.expires_at > now);
+                }
+            });
+        }
+        store
+    }
+
+    /// The map with expired entries invisible. A poisoned lock only means another request
+    /// panicked mid-operation; every operation here leaves the map consistent, so go on.
+    fn map(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn live<'a>(map: &'a mut HashMap<String, Entry>, key: &str) -> Option<&'a mut Entry> {
+        let now = Instant::now();
+        if map.get(key).is_some_and(|e| e.expires_at <= now) {
+            map.remove(key);
+        }
+        map.get_mut(key)
+    }
+
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.map().insert(key.to_owned(), Entry { value: Value::Str(value.to_owned()), expires_at: Instant::now() + ttl });
+        Ok(())
+    }
+
+    pub async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut map = self.map();
+        if Self::live(&mut map, key).is_some() {
+            return Ok(false);
+        }
+        map.insert(key.to_owned(), Entry { value: Value::Str(value.to_owned()), expires_at: Instant::now() + ttl });
+        Ok(true)
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let mut map = self.map();
+        match Self::live(&mut map, key) {
+            None => Ok(None),
+            Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s.clone())),
+            Some(Entry { value: Value::Counter(n), .. }) => Ok(Some(n.to_string())),
+            Some(_) => Err(wrong_type(key)),
+        }
+    }
+
+    pub async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        let mut map = self.map();
+        Ok(keys
+            .iter()
+            .map(|k| match Self::live(&mut map, k) {
+                Some(Entry { value: Value::Str(s), .. }) => Some(s.clone()),
+                Some(Entry { value: Value::Counter(n), .. }) => Some(n.to_string()),
+                _ => None, // like Redis MGET: wrong types read as nil
+            })
+            .collect())
+    }
+
+    pub async fn take(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let mut map = self.map();
+        match Self::live(&mut map, key) {
+            None => Ok(None),
+            Some(Entry { value: Value::Str(_), .. }) => match map.remove(key) {
+                Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s)),
+                _ => unreachable!("checked above under the same lock"),
+            },
+            Some(_) => Err(wrong_type(key)),
+        }
+    }
+
+    pub async fn del(&self, key: &str) -> Result<(), StoreError> {
+        self.map().remove(key);
+        Ok(())
+    }
+
+    pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        let mut map = self.map();
+        Ok(Self::live(&mut map, key).map(|e| e.expires_at.saturating_duration_since(Instant::now())))
+    }
+
+    pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut map = self.map();
+        let until = Instant::now() + ttl;
+        match Self::live(&mut map, key) {
+            Some(Entry { value: Value::Set(s), expires_at }) => {
+                s.insert(member.to_owned());
+                *expires_at = (*expires_at).max(until);
+            }
+            Some(_) => return Err(wrong_type(key)),
+            None => {
+                map.insert(key.to_owned(), Entry { value: Value::Set([member.to_owned()].into()), expires_at: until });
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        let mut map = self.map();
+        if let Some(Entry { value: Value::Set(s), .. }) = Self::live(&mut map, key) {
+            s.remove(member);
+            if s.is_empty() {
+                map.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        let mut map = self.map();
+        match Self::live(&mut map, key) {
+            None => Ok(vec![]),
+            Some(Entry { value: Value::Set(s), .. }) => Ok(s.iter().cloned().collect()),
+            Some(_) => Err(wrong_type(key)),
+        }
+    }
+
+    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<(i64, Duration), StoreError> {
+        let mut map = self.map();
+        let now = Instant::now();
+        match Self::live(&mut map, key) {
+            Some(Entry { value: Value::Counter(n), expires_at }) => {
+                *n += 1;
+                Ok((*n, expires_at.saturating_duration_since(now)))
+            }
+            Some(_) => Err(wrong_type(key)),
+            None => {
+                map.insert(key.to_owned(), Entry { value: Value::Counter(1), expires_at: now + ttl });
+                Ok((1, ttl))
+            }
+        }
+    }
+
+    pub async fn publish(&self, event: &Event) -> Result<(), StoreError> {
+        // No subscribers is fine: nobody has anything cached.
+        let _ = self.events.send(event.clone());
+        Ok(())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+fn wrong_type(key: &str) -> StoreError {
+    StoreError::Corrupt(format!("key {key} holds another type"))
+}

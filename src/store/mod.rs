@@ -1,0 +1,127 @@
+//! The state store contract. Everything vodgate shares between instances lives here:
+//! entitlements, launch links, viewer sessions, tokens, counters, and the revocation bus.
+//!
+//! The contract is a handful of primitives with exact semantics (TTL written atomically
+//! with the value, single-use `take`, set-if-absent, revocation events to subscribers).
+//! Domain code is written once on top of them; `redis.rs` and `memory.rs` implement them and
+//! one contract test suite (`tests/api/store_contract.rs`) runs against both.
+//!
+//! Keys passed in are logical (`ent:{e:ent_…}`); the store adds the configured prefix.
+//! Keys that must share a Redis Cluster slot carry the same `{…}` hash tag.
+
+mod memory;
+mod redis;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Something every instance must forget now. Instances cache access decisions; these
+/// messages evict them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Event {
+    /// An entitlement was revoked or refunded.
+    Entitlement(String),
+    /// A refresh-token family was revoked (reuse detected).
+    TokenFamily(String),
+    /// A viewer session ended.
+    ViewerSession(String),
+    /// A playback was stopped by an operator.
+    Playback(String),
+    /// The bus itself reconnected: events may have been missed, so drop every cache.
+    Resync,
+}
+
+#[derive(Clone)]
+pub enum Store {
+    Redis(RedisStore),
+    Memory(MemoryStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Redis($s) => $e,
+            Store::Memory($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Redis(_) => "redis",
+            Store::Memory(_) => "memory",
+        }
+    }
+
+    /// SET key value EX ttl.
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set(key, value, ttl).await)
+    }
+    /// SET key value NX EX ttl: true when this call wrote it.
+    pub async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.set_nx(key, value, ttl).await)
+    }
+    pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.get(key).await)
+    }
+    /// Several keys in one round trip. On Redis Cluster they must share a hash tag.
+    pub async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        dispatch!(self, s => s.mget(keys).await)
+    }
+    /// GETDEL: read and delete atomically, so exactly one caller gets the value (single use).
+    pub async fn take(&self, key: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.take(key).await)
+    }
+    pub async fn del(&self, key: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.del(key).await)
+    }
+    /// Remaining time to live; None when the key does not exist or never expires.
+    pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        dispatch!(self, s => s.ttl(key).await)
+    }
+    /// SADD member and push the set's expiry out to at least `ttl`, atomically.
+    pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_add(key, member, ttl).await)
+    }
+    pub async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_remove(key, member).await)
+    }
+    pub async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.set_members(key).await)
+    }
+    /// INCR; a new counter gets `ttl` (a fixed window), an existing one keeps its expiry.
+    /// Returns the new value and the time left in the window.
+    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<(i64, Duration), StoreError> {
+        dispatch!(self, s => s.incr(key, ttl).await)
+    }
+    /// Tell every instance (this one included) to forget something.
+    pub async fn publish(&self, event: &Event) -> Result<(), StoreError> {
+        dispatch!(self, s => s.publish(event).await)
+    }
+    /// Events published by any instance, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        dispatch!(self, s => s.subscribe())
+    }
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ping().await)
+    }
+}
+
+/// Millisecond TTLs let tests use sub-second windows; Redis takes PX.
+pub(crate) fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
