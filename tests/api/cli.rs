@@ -1,0 +1,72 @@
+//! The `vodgate` binary itself: key management against Redis, and config errors at start.
+
+use crate::helpers::*;
+use std::process::Command;
+
+fn vodgate(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vodgate"));
+    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap()).env("RUST_LOG", "error");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[tokio::test]
+async fn api_key_create_list_revoke_against_redis() {
+    let url = redis_url();
+    let prefix = random_prefix();
+    let env = [("REDIS_URL", url.as_str()), ("VODGATE_REDIS_PREFIX", prefix.as_str())];
+    let out = vodgate(&env, &["api-key", "create", "--name", "shop backend", "--scopes", "entitlements:read"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().to_owned();
+    assert!(key.starts_with("vg_key_"), "the key alone on the last line: {stdout}");
+
+    // The key works against a server on the same Redis, with its scope.
+    let mut config = test_config(StoreKind::Redis);
+    config.redis_prefix = prefix.clone();
+    config.bootstrap_api_key = None;
+    let app = spawn_app_with(config).await;
+    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).basic_auth(&key, Some("")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let out = vodgate(&env, &["api-key", "list"]);
+    let listing = String::from_utf8(out.stdout).unwrap();
+    assert!(listing.contains("shop backend") && listing.contains("entitlements:read"), "{listing}");
+    assert!(!listing.contains(&key[20..]), "list never shows secrets");
+    let id = listing.split('\t').next().unwrap().to_owned();
+
+    // Only the argon2id hash is stored.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let rec: String = redis::cmd("GET").arg(format!("{prefix}key:{{k:{id}}}")).query_async(&mut c).await.unwrap();
+    assert!(rec.contains("$argon2id$") && !rec.contains(&key[24..]), "{rec}");
+
+    let out = vodgate(&env, &["api-key", "revoke", &id]);
+    assert!(out.status.success());
+    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).basic_auth(&key, Some("")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let out = vodgate(&env, &["api-key", "revoke", &id]);
+    assert!(!out.status.success(), "revoking an unknown key is an error");
+}
+
+#[test]
+fn api_key_commands_explain_that_they_need_redis() {
+    let out = vodgate(&[], &["api-key", "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REDIS_URL"));
+    let out = vodgate(&[], &["api-key", "create", "--name", "x", "--scopes", "videos:delete"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_with_a_sentence_naming_it() {
+    let out = vodgate(&[("VODGATE_LISTEN", "not-an-address")], &["serve"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("VODGATE_LISTEN") && err.contains("must be"), "{err}");
+    let out = vodgate(&[("VODGATE_CONFIG", "/nonexistent/vodgate.toml")], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/vodgate.toml"));
+}

@@ -1,0 +1,112 @@
+//! Bad input of every kind gets a clear 4xx in the one problem+json shape; never a 500.
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn malformed_unknown_oversized_and_mistyped_bodies_are_4xx() {
+    let app = spawn_app().await;
+    let post = |body: &'static str, ct: &'static str| {
+        app.client
+            .post(app.url("/v1/entitlements"))
+            .basic_auth(&app.api_key, Some(""))
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    assert_eq!(problem(post("{", "application/json").await.unwrap(), 400).await, "invalid_body");
+    assert_eq!(problem(post("[]", "application/json").await.unwrap(), 400).await, "invalid_body");
+    assert_eq!(problem(post(r#"{"viewer_id":"v"}"#, "application/json").await.unwrap(), 400).await, "invalid_body");
+    assert_eq!(
+        problem(post(r#"{"viewer_id":"v","video_id":"x","extra":1}"#, "application/json").await.unwrap(), 400).await,
+        "invalid_body"
+    );
+    assert_eq!(
+        problem(post(r#"{"viewer_id":"v","video_id":"x"}"#, "text/plain").await.unwrap(), 415).await,
+        "unsupported_media_type"
+    );
+    let huge = format!(r#"{{"viewer_id":"v","video_id":"x","order_id":"{}"}}"#, "a".repeat(40_000));
+    let r = app.client.post(app.url("/v1/entitlements")).basic_auth(&app.api_key, Some("")).header("content-type", "application/json").body(huge).send().await.unwrap();
+    assert_eq!(problem(r, 413).await, "body_too_large");
+}
+
+#[tokio::test]
+async fn ids_and_windows_are_validated_at_the_boundary() {
+    let app = spawn_app().await;
+    for body in [
+        json!({"viewer_id": "", "video_id": "x"}),
+        json!({"viewer_id": "a{b}", "video_id": "x"}),
+        json!({"viewer_id": "v", "video_id": "../etc"}),
+        json!({"viewer_id": "v", "video_id": "x".repeat(200)}),
+        json!({"viewer_id": "v", "video_id": "x", "order_id": "with space"}),
+        json!({"viewer_id": 7, "video_id": "x"}),
+        json!({"viewer_id": "v", "video_id": "x", "watch_for_s": -1}),
+        json!({"viewer_id": "v", "video_id": "x", "watch_for_s": "long"}),
+    ] {
+        let r = app.admin(Method::POST, "/v1/entitlements", Some(body.clone())).await;
+        assert_eq!(problem(r, 400).await, "invalid_body", "{body}");
+    }
+    for w in [0u64, 400 * 24 * 3600] {
+        let r = app.admin(Method::POST, "/v1/entitlements", Some(json!({"viewer_id": "v", "video_id": "x", "watch_for_s": w}))).await;
+        assert_eq!(problem(r, 400).await, "invalid_watch_for");
+    }
+    for path in ["/v1/entitlements/nope", "/v1/entitlements/ent_ZZZZ", "/v1/entitlements/ent_%7Bx%7D"] {
+        let r = app.admin(Method::GET, path, None).await;
+        assert_eq!(problem(r, 400).await, "invalid_entitlement_id", "{path}");
+    }
+    let r = app.admin(Method::POST, "/v1/entitlements/nope/revoke", None).await;
+    assert_eq!(problem(r, 400).await, "invalid_entitlement_id");
+    let r = app.admin(Method::POST, "/v1/orders/a%20b/refund", None).await;
+    assert_eq!(problem(r, 400).await, "invalid_order_id");
+    let r = app.admin(Method::GET, "/v1/entitlements", None).await;
+    assert_eq!(problem(r, 400).await, "invalid_query");
+    let r = app.admin(Method::GET, "/v1/entitlements?viewer_id=a{b}", None).await;
+    assert_eq!(problem(r, 400).await, "invalid_query");
+    let id = app.grant(json!({"viewer_id": "v", "video_id": "x"})).await.1["id"].as_str().unwrap().to_owned();
+    let r = app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), Some(json!({"reason": 5}))).await;
+    assert_eq!(problem(r, 400).await, "invalid_body");
+    let r = app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), Some(json!({"reason": "x".repeat(600)}))).await;
+    assert_eq!(problem(r, 400).await, "invalid_body");
+}
+
+#[tokio::test]
+async fn auth_endpoints_validate_their_bodies_too() {
+    let app = spawn_app().await;
+    let r = app.client.post(app.url("/auth/api-key")).header("content-type", "application/json").body("{}").send().await.unwrap();
+    assert_eq!(problem(r, 400).await, "invalid_body");
+    let r = app.client.post(app.url("/auth/refresh")).json(&json!({"refresh_token": "x"})).send().await.unwrap();
+    assert_eq!(problem(r, 400).await, "invalid_body", "the body is camelCase, as api.video's");
+    let r = app.client.post(app.url("/auth/refresh")).json(&json!({"refreshToken": "vg_rt_unknown"})).send().await.unwrap();
+    assert_eq!(problem(r, 401).await, "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_same_shape() {
+    let app = spawn_app().await;
+    let r = app.client.get(app.url("/v2/whatever")).send().await.unwrap();
+    assert_eq!(problem(r, 404).await, "not_found");
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["checks"]["store"]["status"], "ok");
+    assert_eq!(body["checks"]["store"]["kind"], "redis");
+
+    // A store that is not there: not ready, and admin calls get 503 store_unavailable.
+    let mut config = test_config(StoreKind::Redis);
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    config.redis_url = Some(secrecy::SecretString::from(format!("redis://127.0.0.1:{dead_port}/")));
+    config.bootstrap_api_key = None;
+    let app = spawn_app_with(config).await;
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let r = app.client.post(app.url("/auth/api-key")).json(&json!({"apiKey": TEST_API_KEY})).send().await.unwrap();
+    assert_eq!(problem(r, 503).await, "store_unavailable");
+}

@@ -1,0 +1,161 @@
+//! `spawn_app()` and friends. A throwaway `redis-server` is started once per test binary
+//! on a free port (or `VODGATE_TEST_REDIS_URL` is used); every test gets a random key
+//! prefix, so tests run in parallel without seeing each other's state.
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+use vodgate::config::Config;
+use vodgate::startup::Application;
+
+pub const TEST_API_KEY: &str = "vg_key_00000000000000aa_test-secret-test-secret-test-secret-0123";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A redis-server that lives as long as this test process: a small shell watchdog kills
+/// it when the test process is gone, so no server outlives the run.
+pub fn redis_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("VODGATE_TEST_REDIS_URL") {
+            return url;
+        }
+        let (port, _) = spawn_redis_server(&[]);
+        format!("redis://127.0.0.1:{port}/")
+    })
+    .clone()
+}
+
+/// Start a redis-server bound to this test process's lifetime. Returns its port and pid.
+pub fn spawn_redis_server(extra: &[&str]) -> (u16, u32) {
+    let port = free_port();
+    spawn_redis_server_on(port, extra)
+}
+
+pub fn spawn_redis_server_on(port: u16, extra: &[&str]) -> (u16, u32) {
+    if Command::new("redis-server").arg("--version").output().is_err() {
+        panic!("the tests need `redis-server` on PATH (Debian/Ubuntu: apt-get install redis-server), or VODGATE_TEST_REDIS_URL");
+    }
+    let dir = std::env::temp_dir().join(format!("vodgate-test-redis-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = format!(
+        "redis-server --port {port} --bind 127.0.0.1 --save '' --dir {dir} {extra} >{dir}/redis.log 2>&1 & r=$!; echo $r; \
+         while kill -0 {me} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.5; done; kill $r 2>/dev/null",
+        dir = dir.display(),
+        extra = extra.join(" "),
+        me = std::process::id()
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server");
+    let mut pid = String::new();
+    {
+        use std::io::BufRead;
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut pid).unwrap();
+    }
+    let pid: u32 = pid.trim().parse().expect("redis-server pid");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (port, pid);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("redis-server did not start on port {port}");
+}
+
+pub fn random_prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StoreKind {
+    Redis,
+    Memory,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub api_key: String,
+    pub config: Config,
+}
+
+pub fn test_config(store: StoreKind) -> Config {
+    let mut c = Config::from_sources(None, |_| None).unwrap();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.public_url = "http://127.0.0.1:0/".parse().unwrap();
+    c.bootstrap_api_key = Some(SecretString::from(TEST_API_KEY));
+    if store == StoreKind::Redis {
+        c.redis_url = Some(SecretString::from(redis_url()));
+        c.redis_prefix = random_prefix();
+    }
+    c
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_config(StoreKind::Redis)).await
+}
+
+pub async fn spawn_app_with(config: Config) -> TestApp {
+    vodgate::telemetry::init();
+    let app = Application::build(config.clone()).await.expect("build app");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let api_key = config.bootstrap_api_key.as_ref().map(|k| secrecy::ExposeSecret::expose_secret(k).to_owned()).unwrap_or_default();
+    TestApp { address: format!("http://127.0.0.1:{port}"), port, client, api_key, config }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn tokens(&self) -> Value {
+        let r = self.client.post(self.url("/auth/api-key")).json(&json!({"apiKey": self.api_key})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    pub async fn bearer(&self) -> String {
+        self.tokens().await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An admin call with Basic auth (the API key as user name, empty password).
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
+        let mut req = self.client.request(method, self.url(path)).basic_auth(&self.api_key, Some(""));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn grant(&self, body: Value) -> (u16, Value) {
+        let r = self.admin(reqwest::Method::POST, "/v1/entitlements", Some(body)).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+}
+
+/// Assert the one error shape and return its code.
+pub async fn problem(r: reqwest::Response, status: u16) -> String {
+    assert_eq!(r.status().as_u16(), status, "unexpected status");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    for k in ["type", "title", "status", "code", "detail"] {
+        assert!(body.get(k).is_some(), "problem body lacks {k}: {body}");
+    }
+    assert_eq!(body["status"], status);
+    body["code"].as_str().unwrap().to_owned()
+}

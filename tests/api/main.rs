@@ -1,0 +1,10 @@
+//! The one integration test binary: everything through real HTTP against a real
+//! `redis-server` (spawned per test binary; each test gets its own key prefix) or the
+//! embedded store.
+
+mod auth;
+mod cli;
+mod entitlements;
+mod errors;
+mod helpers;
+mod store_contract;
