@@ -48,7 +48,10 @@ async fn add_faults(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
             sim.faults.add(rules);
             HttpResponse::Ok().json(sim.faults.rules())
         }
-        Err(e) => actix_web::ResponseError::error_response(&ApiError::bad_request("", format!("Invalid fault rule: {e}"))),
+        Err(e) => actix_web::ResponseError::error_response(&ApiError::bad_request(
+            "",
+            format!("Invalid fault rule: {e}"),
+        )),
     }
 }
 
@@ -59,7 +62,8 @@ async fn clear_faults(sim: web::Data<Sim>) -> HttpResponse {
 
 async fn tokens(sim: web::Data<Sim>) -> HttpResponse {
     let mut body = sim.vod.describe(sim.now());
-    body["privateTokenReuseAttempts"] = json!(sim.calls.get(crate::calls::PRIVATE_TOKEN_REUSE_ATTEMPTS));
+    body["privateTokenReuseAttempts"] =
+        json!(sim.calls.get(crate::calls::PRIVATE_TOKEN_REUSE_ATTEMPTS));
     HttpResponse::Ok().json(body)
 }
 
@@ -89,7 +93,11 @@ struct Public {
     public: bool,
 }
 
-async fn set_public(sim: web::Data<Sim>, id: web::Path<String>, body: web::Json<Public>) -> HttpResponse {
+async fn set_public(
+    sim: web::Data<Sim>,
+    id: web::Path<String>,
+    body: web::Json<Public>,
+) -> HttpResponse {
     if sim.videos.set_public(&id, body.public) {
         HttpResponse::NoContent().finish()
     } else {

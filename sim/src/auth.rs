@@ -45,7 +45,12 @@ impl AuthStore {
     }
 
     fn access_valid(&self, token: &str, now: DateTime<Utc>) -> Option<bool> {
-        self.inner.lock().unwrap().access.get(token).map(|exp| *exp > now)
+        self.inner
+            .lock()
+            .unwrap()
+            .access
+            .get(token)
+            .map(|exp| *exp > now)
     }
 
     pub fn reset(&self) {
@@ -54,7 +59,9 @@ impl AuthStore {
 }
 
 fn random_hex(len: usize) -> String {
-    (0..len).map(|_| char::from_digit(rand::random_range(0..16u32), 16).unwrap()).collect()
+    (0..len)
+        .map(|_| char::from_digit(rand::random_range(0..16u32), 16).unwrap())
+        .collect()
 }
 
 /// A JWT-shaped opaque token (header.payload.signature); clients must treat it as opaque.
@@ -116,10 +123,16 @@ fn check(sim: &Sim, req: &HttpRequest) -> Result<(), ApiError> {
         };
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = STANDARD.decode(cred).ok().and_then(|b| String::from_utf8(b).ok());
+        let decoded = STANDARD
+            .decode(cred)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
         return match decoded.as_deref().and_then(|d| d.split_once(':')) {
             Some((user, _password)) if user == sim.api_key => Ok(()),
-            Some(_) => Err(unauthorized("authentication-invalid-api-key", "The API key is invalid.")),
+            Some(_) => Err(unauthorized(
+                "authentication-invalid-api-key",
+                "The API key is invalid.",
+            )),
             None => Err(unauthorized(
                 "authentication-invalid-authorization-header",
                 "The Authorization header is invalid.",
@@ -163,7 +176,10 @@ pub async fn api_key(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Err(resp) => return resp,
     };
     let result = match json_field(&body, "apiKey") {
-        None => Err(ApiError::bad_request("apiKey", "This attribute is required.")),
+        None => Err(ApiError::bad_request(
+            "apiKey",
+            "This attribute is required.",
+        )),
         Some(key) if key != sim.api_key => Err(invalid_credentials()),
         Some(_) => {
             let ttl = sim.access_token_ttl;
@@ -181,7 +197,10 @@ pub async fn refresh(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
         Err(resp) => return resp,
     };
     let result = match json_field(&body, "refreshToken") {
-        None => Err(ApiError::bad_request("refreshToken", "This attribute is required.")),
+        None => Err(ApiError::bad_request(
+            "refreshToken",
+            "This attribute is required.",
+        )),
         Some(token) if !sim.auth.redeem_refresh(&token) => {
             sim.calls.hit(calls::UNAUTHORIZED);
             Err(ApiError::new(

@@ -119,7 +119,12 @@ impl Calls {
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0.lock().unwrap().iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect()
     }
 
     pub fn reset(&self) {

@@ -19,7 +19,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: u16, slug: &'static str, title: impl Into<String>, name: Option<&str>) -> Self {
+    pub fn new(
+        status: u16,
+        slug: &'static str,
+        title: impl Into<String>,
+        name: Option<&str>,
+    ) -> Self {
         ApiError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             slug,
@@ -29,11 +34,21 @@ impl ApiError {
     }
 
     pub fn not_found(name: &str) -> Self {
-        Self::new(404, "resource-not-found", "The requested resource was not found.", Some(name))
+        Self::new(
+            404,
+            "resource-not-found",
+            "The requested resource was not found.",
+            Some(name),
+        )
     }
 
     pub fn unrecognized_url() -> Self {
-        Self::new(404, "unrecognized-request-url", "Unrecognized request URL.", None)
+        Self::new(
+            404,
+            "unrecognized-request-url",
+            "Unrecognized request URL.",
+            None,
+        )
     }
 
     pub fn bad_request(name: &str, title: impl Into<String>) -> Self {
@@ -41,7 +56,12 @@ impl ApiError {
     }
 
     pub fn out_of_range(name: &str) -> Self {
-        Self::new(400, "invalid-attribute", "This parameter is out of the allowed range of values.", Some(name))
+        Self::new(
+            400,
+            "invalid-attribute",
+            "This parameter is out of the allowed range of values.",
+            Some(name),
+        )
     }
 
     pub fn too_many_requests() -> Self {
@@ -49,7 +69,12 @@ impl ApiError {
     }
 
     pub fn server_error(status: u16) -> Self {
-        Self::new(status, "internal-server-error", "An unexpected error occurred (injected by apivideo-sim).", Some(""))
+        Self::new(
+            status,
+            "internal-server-error",
+            "An unexpected error occurred (injected by apivideo-sim).",
+            Some(""),
+        )
     }
 
     pub fn body(&self) -> Value {

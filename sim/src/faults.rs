@@ -43,7 +43,10 @@ pub struct FaultRule {
 impl FaultRule {
     fn matches(&self, ep: Endpoint) -> bool {
         self.endpoints.is_empty()
-            || self.endpoints.iter().any(|e| e == ep.name() || e == ep.group() || e == "*")
+            || self
+                .endpoints
+                .iter()
+                .any(|e| e == ep.name() || e == ep.group() || e == "*")
     }
 }
 
@@ -77,7 +80,11 @@ impl Faults {
     }
 
     pub fn sessions_expired(&self, ep: Endpoint) -> bool {
-        self.0.lock().unwrap().iter().any(|r| r.expire_sessions && r.matches(ep))
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.expire_sessions && r.matches(ep))
     }
 
     /// Decide latency and action for one request to `ep`; consumes "next N" budgets.
@@ -120,7 +127,9 @@ fn chance(p: f64) -> bool {
 /// with no response (hyper/reqwest: "connection closed before message completed").
 pub fn dropped_connection() -> HttpResponse {
     let body = futures_util::stream::once(async {
-        Err::<Bytes, io::Error>(io::Error::other("apivideo-sim: injected dropped connection"))
+        Err::<Bytes, io::Error>(io::Error::other(
+            "apivideo-sim: injected dropped connection",
+        ))
     });
     HttpResponse::Ok().streaming(body)
 }

@@ -127,9 +127,18 @@ pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
     };
     let sim = web::Data::new(Sim::new(
         config.api_key.clone(),
-        config.api_host.as_deref().map_or_else(|| own.clone(), trim_host),
-        config.vod_host.as_deref().map_or_else(|| own.clone(), trim_host),
-        config.embed_host.as_deref().map_or_else(|| own.clone(), trim_host),
+        config
+            .api_host
+            .as_deref()
+            .map_or_else(|| own.clone(), trim_host),
+        config
+            .vod_host
+            .as_deref()
+            .map_or_else(|| own.clone(), trim_host),
+        config
+            .embed_host
+            .as_deref()
+            .map_or_else(|| own.clone(), trim_host),
         chrono_duration(config.access_token_ttl),
         chrono_duration(config.session_ttl),
         config.rate_limit,
@@ -151,7 +160,12 @@ pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
     .run();
     let handle = server.handle();
     let task = tokio::spawn(server);
-    Ok(SimHandle { addr, sim, server: handle, task })
+    Ok(SimHandle {
+        addr,
+        sim,
+        server: handle,
+        task,
+    })
 }
 
 async fn unrecognized() -> HttpResponse {
@@ -177,8 +191,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(upload_tokens::delete)),
         )
         .service(web::resource("/upload").route(web::post().to(upload_tokens::upload)))
-        .service(web::resource("/vod/{videoId}/token/{token}/session").route(web::get().to(vod::session)))
-        .service(web::resource("/vod/{videoId}/token/{token}/{tail:.+}").route(web::get().to(vod::private_asset)))
+        .service(
+            web::resource("/vod/{videoId}/token/{token}/session")
+                .route(web::get().to(vod::session)),
+        )
+        .service(
+            web::resource("/vod/{videoId}/token/{token}/{tail:.+}")
+                .route(web::get().to(vod::private_asset)),
+        )
         .service(web::resource("/vod/{videoId}").route(web::get().to(vod::embed)))
         .service(web::resource("/vod/{videoId}/{tail:.+}").route(web::get().to(vod::public_asset)));
 }
@@ -240,7 +260,9 @@ impl SimHandle {
 
     /// Add (or replace) a video served from an HLS folder.
     pub fn add_video_folder(&self, id: &str, dir: &Path, public: bool) {
-        self.sim.videos.insert_folder(id, dir, public, self.sim.now());
+        self.sim
+            .videos
+            .insert_folder(id, dir, public, self.sim.now());
     }
 
     /// Mark a video public or private; false when the id is unknown.

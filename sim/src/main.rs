@@ -63,7 +63,8 @@ async fn main() -> std::io::Result<()> {
                 Some(file) => std::fs::read_to_string(file)?,
                 None => spec.to_owned(),
             };
-            faults::parse_rules(&text).map_err(|e| std::io::Error::other(format!("--faults: {e}")))?
+            faults::parse_rules(&text)
+                .map_err(|e| std::io::Error::other(format!("--faults: {e}")))?
         }
     };
     let sim = apivideo_sim::spawn(SimConfig {
@@ -87,7 +88,11 @@ async fn main() -> std::io::Result<()> {
         "apivideo-sim listening on {} ({} video(s): {})",
         sim.base_url(),
         videos.len(),
-        videos.iter().map(|v| format!("{}{}", v.id, if v.public { " [public]" } else { "" })).collect::<Vec<_>>().join(", ")
+        videos
+            .iter()
+            .map(|v| format!("{}{}", v.id, if v.public { " [public]" } else { "" }))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let stopper = sim.server_handle();
     tokio::spawn(async move {

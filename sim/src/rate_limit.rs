@@ -50,7 +50,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limit: u32) -> Self {
-        RateLimiter { limit, window: Mutex::new((None, 0)) }
+        RateLimiter {
+            limit,
+            window: Mutex::new((None, 0)),
+        }
     }
 
     /// Count one request. `Ok` when allowed, `Err` when over the limit; both carry headers.
@@ -66,10 +69,18 @@ impl RateLimiter {
         let retry_after = ((start + chrono::Duration::seconds(60)) - now).num_milliseconds();
         let retry_after = (retry_after + 999) / 1000;
         if w.1 >= self.limit {
-            return Err(RateHeaders { limit: self.limit, remaining: 0, retry_after });
+            return Err(RateHeaders {
+                limit: self.limit,
+                remaining: 0,
+                retry_after,
+            });
         }
         w.1 += 1;
-        Ok(RateHeaders { limit: self.limit, remaining: self.limit - w.1, retry_after })
+        Ok(RateHeaders {
+            limit: self.limit,
+            remaining: self.limit - w.1,
+            retry_after,
+        })
     }
 
     /// Headers for an injected 429 (does not count the request).
@@ -81,7 +92,11 @@ impl RateLimiter {
             }
             _ => 60,
         };
-        RateHeaders { limit: self.limit, remaining: 0, retry_after }
+        RateHeaders {
+            limit: self.limit,
+            remaining: 0,
+            retry_after,
+        }
     }
 
     pub fn reset(&self) {
@@ -94,7 +109,9 @@ impl RateLimiter {
     pub fn peek_remaining(&self, now: DateTime<Utc>) -> u32 {
         let w = self.window.lock().unwrap();
         match w.0 {
-            Some(start) if now < start + chrono::Duration::seconds(60) => self.limit.saturating_sub(w.1),
+            Some(start) if now < start + chrono::Duration::seconds(60) => {
+                self.limit.saturating_sub(w.1)
+            }
             _ => self.limit,
         }
     }

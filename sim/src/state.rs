@@ -125,7 +125,9 @@ impl Sim {
             }
             FaultAction::Error(status) => {
                 self.calls.hit(calls::FAULT_ERRORS);
-                let rate = ep.is_rate_limited().then(|| self.rate.exhausted(self.now()));
+                let rate = ep
+                    .is_rate_limited()
+                    .then(|| self.rate.exhausted(self.now()));
                 let rate = rate.map(|mut h| {
                     // An injected error does not spend the budget; report what is left.
                     h.remaining = self.rate.peek_remaining(self.now());

@@ -54,11 +54,22 @@ impl UploadTokenStore {
     }
 
     fn get_live(&self, token: &str, now: DateTime<Utc>) -> Option<UploadToken> {
-        self.0.lock().unwrap().get(token).filter(|t| t.live(now)).cloned()
+        self.0
+            .lock()
+            .unwrap()
+            .get(token)
+            .filter(|t| t.live(now))
+            .cloned()
     }
 
     fn live(&self, now: DateTime<Utc>) -> Vec<UploadToken> {
-        self.0.lock().unwrap().values().filter(|t| t.live(now)).cloned().collect()
+        self.0
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|t| t.live(now))
+            .cloned()
+            .collect()
     }
 
     fn delete(&self, token: &str) -> bool {
@@ -69,7 +80,9 @@ impl UploadTokenStore {
 /// An api.video-style id body: 22 alphanumeric characters.
 pub fn random_id(len: usize) -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len).map(|_| CHARS[rand::random_range(0..CHARS.len())] as char).collect()
+    (0..len)
+        .map(|_| CHARS[rand::random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 /// `POST /upload-tokens` `{"ttl": seconds}` (0 or absent: no expiry).
@@ -82,10 +95,11 @@ pub async fn create(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> 
                 .map_err(|_| ApiError::bad_request("", "The request body is not valid JSON."))?;
             match v.get("ttl") {
                 None | Some(Value::Null) => 0,
-                Some(n) => n
-                    .as_u64()
-                    .filter(|n| *n <= i32::MAX as u64)
-                    .ok_or_else(|| ApiError::out_of_range("ttl"))? as u32,
+                Some(n) => {
+                    n.as_u64()
+                        .filter(|n| *n <= i32::MAX as u64)
+                        .ok_or_else(|| ApiError::out_of_range("ttl"))? as u32
+                }
             }
         };
         Ok(HttpResponse::Ok().json(sim.upload_tokens.create(ttl, sim.now()).json()))
@@ -105,13 +119,26 @@ pub struct ListQuery {
 /// `GET /upload-tokens`: active tokens, paginated.
 pub async fn list(sim: web::Data<Sim>, req: HttpRequest, q: web::Query<ListQuery>) -> HttpResponse {
     sim.api(&req, Endpoint::ListUploadTokens, || {
-        let paging = Paging::parse(q.current_page.as_deref(), q.page_size.as_deref(), q.sort_order.as_deref())?;
+        let paging = Paging::parse(
+            q.current_page.as_deref(),
+            q.page_size.as_deref(),
+            q.sort_order.as_deref(),
+        )?;
         let mut tokens = sim.upload_tokens.live(sim.now());
-        tokens.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.token.cmp(&b.token)));
+        tokens.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.token.cmp(&b.token))
+        });
         match q.sort_by.as_deref() {
             None | Some("createdAt") => {}
             Some("ttl") => tokens.sort_by_key(|t| t.ttl),
-            Some(_) => return Err(ApiError::bad_request("sortBy", "This value should be createdAt or ttl.")),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "sortBy",
+                    "This value should be createdAt or ttl.",
+                ));
+            }
         }
         if paging.descending {
             tokens.reverse();
@@ -126,14 +153,21 @@ pub async fn list(sim: web::Data<Sim>, req: HttpRequest, q: web::Query<ListQuery
 /// `GET /upload-tokens/{uploadToken}`.
 pub async fn get(sim: web::Data<Sim>, req: HttpRequest, token: web::Path<String>) -> HttpResponse {
     sim.api(&req, Endpoint::GetUploadToken, || {
-        let t = sim.upload_tokens.get_live(&token, sim.now()).ok_or_else(|| ApiError::not_found("uploadToken"))?;
+        let t = sim
+            .upload_tokens
+            .get_live(&token, sim.now())
+            .ok_or_else(|| ApiError::not_found("uploadToken"))?;
         Ok(HttpResponse::Ok().json(t.json()))
     })
     .await
 }
 
 /// `DELETE /upload-tokens/{uploadToken}` → 204.
-pub async fn delete(sim: web::Data<Sim>, req: HttpRequest, token: web::Path<String>) -> HttpResponse {
+pub async fn delete(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> HttpResponse {
     sim.api(&req, Endpoint::DeleteUploadToken, || {
         if sim.upload_tokens.delete(&token) {
             Ok(HttpResponse::NoContent().finish())
@@ -166,25 +200,40 @@ pub async fn upload(
         Err(ApiError::new(401, slug, title, Some("token")))
     };
     let result = match q.token.as_deref().filter(|t| !t.is_empty()) {
-        None => unauthorized("authentication-missing-upload-token", "The upload token is missing."),
-        Some(t) if sim.upload_tokens.get_live(t, now).is_none() => {
-            unauthorized("authentication-invalid-upload-token", "The upload token is invalid or expired.")
-        }
+        None => unauthorized(
+            "authentication-missing-upload-token",
+            "The upload token is missing.",
+        ),
+        Some(t) if sim.upload_tokens.get_live(t, now).is_none() => unauthorized(
+            "authentication-invalid-upload-token",
+            "The upload token is invalid or expired.",
+        ),
         Some(_) => receive(&sim, &mut form, now).await,
     };
     gate.finish(result)
 }
 
-async fn receive(sim: &Sim, form: &mut Multipart, now: DateTime<Utc>) -> Result<HttpResponse, ApiError> {
+async fn receive(
+    sim: &Sim,
+    form: &mut Multipart,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, ApiError> {
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut video_id: Option<String> = None;
     while let Some(field) = form.next().await {
-        let mut field = field.map_err(|_| ApiError::bad_request("file", "The request is not valid multipart/form-data."))?;
+        let mut field = field.map_err(|_| {
+            ApiError::bad_request("file", "The request is not valid multipart/form-data.")
+        })?;
         let name = field.name().unwrap_or("").to_owned();
-        let file_name = field.content_disposition().and_then(|c| c.get_filename()).unwrap_or("").to_owned();
+        let file_name = field
+            .content_disposition()
+            .and_then(|c| c.get_filename())
+            .unwrap_or("")
+            .to_owned();
         let mut data = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| ApiError::bad_request("file", "The upload was interrupted."))?;
+            let chunk =
+                chunk.map_err(|_| ApiError::bad_request("file", "The upload was interrupted."))?;
             data.extend_from_slice(&chunk);
         }
         match name.as_str() {
@@ -194,10 +243,18 @@ async fn receive(sim: &Sim, form: &mut Multipart, now: DateTime<Utc>) -> Result<
         }
     }
     let Some((file_name, data)) = file else {
-        return Err(ApiError::new(400, "attribute-required", "This attribute is required.", Some("file")));
+        return Err(ApiError::new(
+            400,
+            "attribute-required",
+            "This attribute is required.",
+            Some("file"),
+        ));
     };
     if let Some(id) = video_id.filter(|s| !s.is_empty()) {
-        let v = sim.videos.append_upload(&id, &data).ok_or_else(|| ApiError::not_found("videoId"))?;
+        let v = sim
+            .videos
+            .append_upload(&id, &data)
+            .ok_or_else(|| ApiError::not_found("videoId"))?;
         return Ok(HttpResponse::Created().json(video_json(sim, &v)));
     }
     let title = match file_name.rsplit_once('.') {
@@ -212,7 +269,10 @@ async fn receive(sim: &Sim, form: &mut Multipart, now: DateTime<Utc>) -> Result<
         public: true,
         mp4_support: true,
         created_at: now,
-        content: Content::Uploaded { file_name, bytes: Arc::new(data) },
+        content: Content::Uploaded {
+            file_name,
+            bytes: Arc::new(data),
+        },
     };
     sim.videos.insert(video.clone());
     Ok(HttpResponse::Created().json(video_json(sim, &video)))

@@ -21,7 +21,10 @@ pub enum Content {
     /// `thumbnail.jpg`, `source.mp4`).
     Folder(PathBuf),
     /// Bytes received through `POST /upload` (not encoded: no HLS).
-    Uploaded { file_name: String, bytes: Arc<Vec<u8>> },
+    Uploaded {
+        file_name: String,
+        bytes: Arc<Vec<u8>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -41,8 +44,12 @@ pub struct VideoStore(Mutex<BTreeMap<String, Video>>);
 impl VideoStore {
     /// Seed from `dir`: every subfolder holding a `master.m3u8` becomes a private video whose id
     /// is the folder name. A file named `public` in the folder, or an id in `public_ids`, makes
-    /// it public. An optional `title` file gives the title.
-    pub fn from_media_dir(dir: &Path, public_ids: &[String], now: DateTime<Utc>) -> std::io::Result<Self> {
+    /// it public. An optional `title` or `title.txt` file gives the title.
+    pub fn from_media_dir(
+        dir: &Path,
+        public_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> std::io::Result<Self> {
         let store = VideoStore::default();
         let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).collect();
         entries.sort_by_key(|e| e.file_name());
@@ -61,10 +68,11 @@ impl VideoStore {
     }
 
     pub fn insert_folder(&self, id: &str, path: &Path, public: bool, now: DateTime<Utc>) {
-        let title = std::fs::read_to_string(path.join("title"))
+        let title = ["title", "title.txt"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(path.join(f)).ok())
             .map(|t| t.trim().to_owned())
-            .ok()
-            .filter(|t| !t.is_empty())
+            .find(|t| !t.is_empty())
             .unwrap_or_else(|| id.to_owned());
         self.insert(Video {
             id: id.to_owned(),
@@ -122,7 +130,10 @@ pub fn atom(t: DateTime<Utc>) -> String {
 /// The asset URLs; for a private video each call mints a fresh one-time private token.
 pub fn assets(sim: &Sim, v: &Video) -> Value {
     let (player, vod) = if v.public {
-        (format!("{}/vod/{}", sim.embed_host, v.id), format!("{}/vod/{}", sim.vod_host, v.id))
+        (
+            format!("{}/vod/{}", sim.embed_host, v.id),
+            format!("{}/vod/{}", sim.vod_host, v.id),
+        )
     } else {
         let token = sim.vod.mint(&v.id, sim.now());
         sim.calls.hit(calls::PRIVATE_TOKENS_MINTED);
@@ -171,9 +182,16 @@ pub fn video_json(sim: &Sim, v: &Video) -> Value {
 }
 
 /// `GET /videos/{videoId}`.
-pub async fn get_video(sim: web::Data<Sim>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+pub async fn get_video(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
     sim.api(&req, Endpoint::GetVideo, || {
-        let v = sim.videos.get(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
+        let v = sim
+            .videos
+            .get(&id)
+            .ok_or_else(|| ApiError::not_found("videoId"))?;
         Ok(HttpResponse::Ok().json(video_json(&sim, &v)))
     })
     .await
@@ -197,7 +215,11 @@ pub struct Paging {
 }
 
 impl Paging {
-    pub fn parse(current_page: Option<&str>, page_size: Option<&str>, sort_order: Option<&str>) -> Result<Self, ApiError> {
+    pub fn parse(
+        current_page: Option<&str>,
+        page_size: Option<&str>,
+        sort_order: Option<&str>,
+    ) -> Result<Self, ApiError> {
         let int = |v: Option<&str>, name: &str, default: usize| -> Result<usize, ApiError> {
             match v {
                 None => Ok(default),
@@ -215,9 +237,18 @@ impl Paging {
         let descending = match sort_order {
             None | Some("asc") => false,
             Some("desc") => true,
-            Some(_) => return Err(ApiError::bad_request("sortOrder", "This value should be asc or desc.")),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "sortOrder",
+                    "This value should be asc or desc.",
+                ));
+            }
         };
-        Ok(Paging { current_page, page_size, descending })
+        Ok(Paging {
+            current_page,
+            page_size,
+            descending,
+        })
     }
 
     /// Slice `items` and build the `pagination` object; `base` is the absolute list URL.
@@ -226,9 +257,7 @@ impl Paging {
         let pages = total.div_ceil(self.page_size).max(1);
         let start = (self.current_page - 1) * self.page_size;
         let data: Vec<T> = items.into_iter().skip(start).take(self.page_size).collect();
-        let link = |rel: &str, page: usize| {
-            json!({"rel": rel, "uri": format!("{base}?currentPage={page}&pageSize={}", self.page_size)})
-        };
+        let link = |rel: &str, page: usize| json!({"rel": rel, "uri": format!("{base}?currentPage={page}&pageSize={}", self.page_size)});
         let mut links = vec![link("self", self.current_page), link("first", 1)];
         if self.current_page > 1 {
             links.push(link("previous", (self.current_page - 1).min(pages)));
@@ -250,9 +279,17 @@ impl Paging {
 }
 
 /// `GET /videos`: private items carry fresh tokens too.
-pub async fn list_videos(sim: web::Data<Sim>, req: HttpRequest, q: web::Query<ListQuery>) -> HttpResponse {
+pub async fn list_videos(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+) -> HttpResponse {
     sim.api(&req, Endpoint::ListVideos, || {
-        let paging = Paging::parse(q.current_page.as_deref(), q.page_size.as_deref(), q.sort_order.as_deref())?;
+        let paging = Paging::parse(
+            q.current_page.as_deref(),
+            q.page_size.as_deref(),
+            q.sort_order.as_deref(),
+        )?;
         let mut videos = sim.videos.all();
         if let Some(t) = q.title.as_deref() {
             videos.retain(|v| v.title.contains(t));
@@ -274,9 +311,16 @@ pub async fn list_videos(sim: web::Data<Sim>, req: HttpRequest, q: web::Query<Li
 }
 
 /// `GET /videos/{videoId}/status` (schema `video-status`).
-pub async fn get_status(sim: web::Data<Sim>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+pub async fn get_status(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
     sim.api(&req, Endpoint::GetVideoStatus, || {
-        let v = sim.videos.get(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
+        let v = sim
+            .videos
+            .get(&id)
+            .ok_or_else(|| ApiError::not_found("videoId"))?;
         Ok(HttpResponse::Ok().json(status_json(&v)))
     })
     .await
@@ -299,7 +343,8 @@ fn status_json(v: &Video) -> Value {
         }
         Content::Uploaded { bytes, .. } => (bytes.len() as u64, false, vec![], None),
     };
-    let (width, height) = resolution.map_or((Value::Null, Value::Null), |(w, h)| (json!(w), json!(h)));
+    let (width, height) =
+        resolution.map_or((Value::Null, Value::Null), |(w, h)| (json!(w), json!(h)));
     json!({
         "ingest": {
             "status": "uploaded",
@@ -325,7 +370,9 @@ fn status_json(v: &Video) -> Value {
 }
 
 fn folder_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .filter_map(Result::ok)
         .map(|e| match e.file_type() {
@@ -340,7 +387,10 @@ fn folder_size(dir: &Path) -> u64 {
 fn master_resolution(dir: &Path) -> Option<(u32, u32)> {
     let text = std::fs::read_to_string(dir.join("master.m3u8")).ok()?;
     let at = text.find("RESOLUTION=")? + "RESOLUTION=".len();
-    let rest: String = text[at..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    let rest: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
     let (w, h) = rest.split_once('x')?;
     Some((w.parse().ok()?, h.parse().ok()?))
 }

@@ -29,6 +29,18 @@ struct PrivateToken {
     session: Option<String>,
 }
 
+/// The time-related inputs of [`VodStore::access`].
+#[derive(Debug, Clone, Copy)]
+pub struct SessionClock {
+    /// True for `/session`, which always needs a fresh token.
+    pub session_call: bool,
+    pub now: DateTime<Utc>,
+    /// Lifetime of a session opened now.
+    pub ttl: chrono::Duration,
+    /// Treat every existing session as expired (fault injection).
+    pub all_expired: bool,
+}
+
 #[derive(Debug, Clone)]
 struct Session {
     created_at: DateTime<Utc>,
@@ -67,31 +79,46 @@ pub enum Granted {
 impl VodStore {
     pub fn mint(&self, video_id: &str, now: DateTime<Utc>) -> String {
         let token = uuid::Uuid::new_v4().to_string();
-        let t = PrivateToken { video_id: video_id.to_owned(), minted_at: now, session: None };
+        let t = PrivateToken {
+            video_id: video_id.to_owned(),
+            minted_at: now,
+            session: None,
+        };
         self.0.lock().unwrap().tokens.insert(token.clone(), t);
         token
     }
 
-    /// Apply the one-time rules. `session_call` is true for `/session`, which always needs a
-    /// fresh token.
+    /// Apply the one-time rules.
     pub fn access(
         &self,
         video_id: &str,
         token: &str,
         presented: Option<&str>,
-        session_call: bool,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-        all_expired: bool,
+        clock: &SessionClock,
     ) -> Result<Granted, Denied> {
+        let SessionClock {
+            session_call,
+            now,
+            ttl,
+            all_expired,
+        } = *clock;
         let mut inner = self.0.lock().unwrap();
         let Inner { tokens, sessions } = &mut *inner;
-        let t = tokens.get_mut(token).filter(|t| t.video_id == video_id).ok_or(Denied::UnknownToken)?;
+        let t = tokens
+            .get_mut(token)
+            .filter(|t| t.video_id == video_id)
+            .ok_or(Denied::UnknownToken)?;
         match &t.session {
             None => {
                 let s = uuid::Uuid::new_v4().to_string();
                 t.session = Some(s.clone());
-                sessions.insert(s.clone(), Session { created_at: now, expires_at: now + ttl });
+                sessions.insert(
+                    s.clone(),
+                    Session {
+                        created_at: now,
+                        expires_at: now + ttl,
+                    },
+                );
                 Ok(Granted::Opened(s))
             }
             Some(_) if session_call => Err(Denied::Reuse),
@@ -117,7 +144,10 @@ impl VodStore {
         let list: Vec<Value> = tokens
             .iter()
             .map(|(tok, t)| {
-                let session = t.session.as_ref().and_then(|s| inner.sessions.get(s).map(|x| (s, x)));
+                let session = t
+                    .session
+                    .as_ref()
+                    .and_then(|s| inner.sessions.get(s).map(|x| (s, x)));
                 json!({
                     "token": tok,
                     "videoId": t.video_id,
@@ -132,7 +162,11 @@ impl VodStore {
                 })
             })
             .collect();
-        let consumed = inner.tokens.values().filter(|t| t.session.is_some()).count();
+        let consumed = inner
+            .tokens
+            .values()
+            .filter(|t| t.session.is_some())
+            .count();
         json!({
             "minted": inner.tokens.len(),
             "consumed": consumed,
@@ -157,7 +191,11 @@ pub struct VodQuery {
 fn presented_session<'a>(req: &'a HttpRequest, q: &'a VodQuery) -> Option<&'a str> {
     q.avh
         .as_deref()
-        .or_else(|| req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()))
+        .or_else(|| {
+            req.headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+        })
         .filter(|s| !s.is_empty())
 }
 
@@ -168,7 +206,10 @@ fn not_found() -> HttpResponse {
 fn cors(mut resp: HttpResponse) -> HttpResponse {
     use actix_web::http::header::{HeaderName, HeaderValue};
     let h = resp.headers_mut();
-    h.insert(HeaderName::from_static("access-control-allow-origin"), HeaderValue::from_static("*"));
+    h.insert(
+        HeaderName::from_static("access-control-allow-origin"),
+        HeaderValue::from_static("*"),
+    );
     h.insert(
         HeaderName::from_static("access-control-expose-headers"),
         HeaderValue::from_static("X-Token-Session"),
@@ -176,14 +217,14 @@ fn cors(mut resp: HttpResponse) -> HttpResponse {
     resp
 }
 
-/// Check a private-token delivery request, counting refusals.
+/// Check a private-token delivery request, counting refusals (`Err` is answered 404).
 fn check(
     sim: &Sim,
     ep: Endpoint,
     id: &str,
     token: &str,
     presented: Option<&str>,
-) -> Result<(Video, Granted), HttpResponse> {
+) -> Result<(Video, Granted), Denied> {
     let deny = |d: Denied| {
         sim.calls.hit(calls::VOD_REJECTIONS);
         match d {
@@ -191,7 +232,7 @@ fn check(
             Denied::ExpiredSession => sim.calls.hit(calls::EXPIRED_SESSION_REJECTIONS),
             Denied::UnknownToken => {}
         }
-        cors(not_found())
+        d
     };
     let Some(video) = sim.videos.get(id) else {
         return Err(deny(Denied::UnknownToken));
@@ -202,10 +243,12 @@ fn check(
             id,
             token,
             presented,
-            ep == Endpoint::Session,
-            sim.now(),
-            sim.session_ttl,
-            sim.faults.sessions_expired(ep),
+            &SessionClock {
+                session_call: ep == Endpoint::Session,
+                now: sim.now(),
+                ttl: sim.session_ttl,
+                all_expired: sim.faults.sessions_expired(ep),
+            },
         )
         .map_err(deny)?;
     if let Granted::Opened(_) = granted {
@@ -232,8 +275,7 @@ pub async fn session(
                 .insert_header((SESSION_HEADER, s.as_str()))
                 .json(json!({"session_token": s})),
         ),
-        Ok(_) => cors(not_found()),
-        Err(resp) => resp,
+        Ok(_) | Err(_) => cors(not_found()),
     }
 }
 
@@ -250,18 +292,14 @@ pub async fn private_asset(
         return resp;
     }
     let (id, token, tail) = path.into_inner();
-    let (video, granted) = match check(&sim, ep, &id, &token, presented_session(&req, &q)) {
-        Ok(x) => x,
-        Err(resp) => return resp,
+    let Ok((video, granted)) = check(&sim, ep, &id, &token, presented_session(&req, &q)) else {
+        return cors(not_found());
     };
     serve(&sim, &video, &tail, &granted).await
 }
 
 /// `GET /vod/{videoId}/{asset}` for public videos.
-pub async fn public_asset(
-    sim: web::Data<Sim>,
-    path: web::Path<(String, String)>,
-) -> HttpResponse {
+pub async fn public_asset(sim: web::Data<Sim>, path: web::Path<(String, String)>) -> HttpResponse {
     let ep = Endpoint::VodAsset;
     if let Err(resp) = sim.enter(ep).await {
         return resp;
@@ -297,7 +335,11 @@ async fn serve(sim: &Sim, video: &Video, tail: &str, granted: &Granted) -> HttpR
 }
 
 fn content_type(path: &str) -> &'static str {
-    match Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or("") {
+    match Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+    {
         "m3u8" => "application/vnd.apple.mpegurl",
         "ts" => "video/mp2t",
         "m4s" => "video/iso.segment",
@@ -311,26 +353,36 @@ fn content_type(path: &str) -> &'static str {
 
 /// A relative path made only of normal components (no `..`, no root).
 fn safe_relative(rel: &str) -> bool {
-    !rel.is_empty() && Path::new(rel).components().all(|c| matches!(c, Component::Normal(_)))
+    !rel.is_empty()
+        && Path::new(rel)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
 }
 
 async fn load_asset(video: &Video, tail: &str) -> Option<(Vec<u8>, &'static str)> {
     match (&video.content, tail) {
         (_, "mp4/source.mp4") if !video.mp4_support => None,
         (Content::Uploaded { bytes, .. }, "mp4/source.mp4") => Some((bytes.to_vec(), "video/mp4")),
-        (Content::Uploaded { .. }, "thumbnail.jpg") => Some((DEFAULT_THUMBNAIL.to_vec(), "image/jpeg")),
+        (Content::Uploaded { .. }, "thumbnail.jpg") => {
+            Some((DEFAULT_THUMBNAIL.to_vec(), "image/jpeg"))
+        }
         (Content::Uploaded { .. }, _) => None,
         (Content::Folder(dir), "thumbnail.jpg") => Some((
-            tokio::fs::read(dir.join("thumbnail.jpg")).await.unwrap_or_else(|_| DEFAULT_THUMBNAIL.to_vec()),
+            tokio::fs::read(dir.join("thumbnail.jpg"))
+                .await
+                .unwrap_or_else(|_| DEFAULT_THUMBNAIL.to_vec()),
             "image/jpeg",
         )),
         (Content::Folder(dir), "mp4/source.mp4") => Some((
-            tokio::fs::read(dir.join("source.mp4")).await.unwrap_or_else(|_| DEFAULT_MP4.to_vec()),
+            tokio::fs::read(dir.join("source.mp4"))
+                .await
+                .unwrap_or_else(|_| DEFAULT_MP4.to_vec()),
             "video/mp4",
         )),
-        (Content::Folder(dir), "hls/manifest.m3u8") => {
-            Some((tokio::fs::read(dir.join("master.m3u8")).await.ok()?, content_type("m.m3u8")))
-        }
+        (Content::Folder(dir), "hls/manifest.m3u8") => Some((
+            tokio::fs::read(dir.join("master.m3u8")).await.ok()?,
+            content_type("m.m3u8"),
+        )),
         (Content::Folder(dir), t) => {
             let rel = t.strip_prefix("hls/")?;
             if !safe_relative(rel) {
@@ -390,7 +442,7 @@ pub async fn embed(
         (Some(v), _) if v.public => (v, Granted::Public),
         (Some(_), Some(token)) => match check(&sim, ep, &id, token, presented_session(&req, &q)) {
             Ok(x) => x,
-            Err(resp) => return resp,
+            Err(_) => return cors(not_found()),
         },
         _ => {
             sim.calls.hit(calls::VOD_REJECTIONS);
@@ -399,7 +451,10 @@ pub async fn embed(
     };
     let src = match (&granted, q.token.as_deref()) {
         (Granted::Opened(s) | Granted::Session(s), Some(t)) => {
-            format!("{}/vod/{id}/token/{t}/hls/manifest.m3u8?avh={s}", sim.vod_host)
+            format!(
+                "{}/vod/{id}/token/{t}/hls/manifest.m3u8?avh={s}",
+                sim.vod_host
+            )
         }
         _ => format!("{}/vod/{id}/hls/manifest.m3u8", sim.vod_host),
     };
@@ -420,5 +475,8 @@ pub async fn embed(
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -12,7 +12,10 @@ pub fn media_dir() -> PathBuf {
 }
 
 pub fn config() -> SimConfig {
-    SimConfig { media_dir: Some(media_dir()), ..Default::default() }
+    SimConfig {
+        media_dir: Some(media_dir()),
+        ..Default::default()
+    }
 }
 
 pub async fn start(cfg: SimConfig) -> (SimHandle, reqwest::Client) {
@@ -21,7 +24,10 @@ pub async fn start(cfg: SimConfig) -> (SimHandle, reqwest::Client) {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap()
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
 }
 
 pub fn basic(sim: &SimHandle) -> String {
@@ -66,11 +72,20 @@ pub async fn status_of(c: &reqwest::Client, url: &str) -> u16 {
 pub async fn open_session(c: &reqwest::Client, base: &str) -> String {
     let resp = c.get(format!("{base}/session")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    json(resp).await["session_token"].as_str().unwrap().to_owned()
+    json(resp).await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 pub fn assert_error_shape(body: &Value, status: u16) {
     assert_eq!(body["status"], status, "{body}");
-    assert!(body["type"].as_str().unwrap().starts_with("https://docs.api.video/reference/"), "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://docs.api.video/reference/"),
+        "{body}"
+    );
     assert!(body["title"].is_string(), "{body}");
 }
