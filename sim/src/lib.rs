@@ -168,6 +168,15 @@ pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
     })
 }
 
+async fn method_not_allowed() -> HttpResponse {
+    ApiError::new(405, "method-not-allowed", "Method not allowed.", None).error_response()
+}
+
+/// A resource whose unmatched methods answer 405 in api.video's error shape.
+fn res(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
 async fn unrecognized() -> HttpResponse {
     ApiError::unrecognized_url().error_response()
 }
@@ -175,32 +184,28 @@ async fn unrecognized() -> HttpResponse {
 /// All routes (API, delivery and `/_sim`), for embedding the sim in another actix `App`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
-    cfg.service(web::resource("/auth/api-key").route(web::post().to(auth::api_key)))
-        .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
-        .service(web::resource("/videos").route(web::get().to(videos::list_videos)))
-        .service(web::resource("/videos/{videoId}").route(web::get().to(videos::get_video)))
-        .service(web::resource("/videos/{videoId}/status").route(web::get().to(videos::get_status)))
+    cfg.service(res("/auth/api-key").route(web::post().to(auth::api_key)))
+        .service(res("/auth/refresh").route(web::post().to(auth::refresh)))
+        .service(res("/videos").route(web::get().to(videos::list_videos)))
+        .service(res("/videos/{videoId}").route(web::get().to(videos::get_video)))
+        .service(res("/videos/{videoId}/status").route(web::get().to(videos::get_status)))
         .service(
-            web::resource("/upload-tokens")
+            res("/upload-tokens")
                 .route(web::get().to(upload_tokens::list))
                 .route(web::post().to(upload_tokens::create)),
         )
         .service(
-            web::resource("/upload-tokens/{uploadToken}")
+            res("/upload-tokens/{uploadToken}")
                 .route(web::get().to(upload_tokens::get))
                 .route(web::delete().to(upload_tokens::delete)),
         )
-        .service(web::resource("/upload").route(web::post().to(upload_tokens::upload)))
+        .service(res("/upload").route(web::post().to(upload_tokens::upload)))
+        .service(res("/vod/{videoId}/token/{token}/session").route(web::get().to(vod::session)))
         .service(
-            web::resource("/vod/{videoId}/token/{token}/session")
-                .route(web::get().to(vod::session)),
+            res("/vod/{videoId}/token/{token}/{tail:.+}").route(web::get().to(vod::private_asset)),
         )
-        .service(
-            web::resource("/vod/{videoId}/token/{token}/{tail:.+}")
-                .route(web::get().to(vod::private_asset)),
-        )
-        .service(web::resource("/vod/{videoId}").route(web::get().to(vod::embed)))
-        .service(web::resource("/vod/{videoId}/{tail:.+}").route(web::get().to(vod::public_asset)));
+        .service(res("/vod/{videoId}").route(web::get().to(vod::embed)))
+        .service(res("/vod/{videoId}/{tail:.+}").route(web::get().to(vod::public_asset)));
 }
 
 impl SimHandle {

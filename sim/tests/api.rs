@@ -239,6 +239,13 @@ async fn unknown_videos_are_404_in_api_video_shape() {
     let r = get(&c, &sim, "/nothing/here").await;
     assert_eq!(r.status(), 404);
     assert_eq!(json(r).await["title"], "Unrecognized request URL.");
+    let r = c
+        .put(format!("{}/videos", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_error_shape(&json(r).await, 405);
     sim.stop().await;
 }
 
