@@ -44,12 +44,21 @@
 //!   `playlist_url` (which may carry an upstream token) is never inherited, not even by
 //!   the empty reference `URI=""`.
 //!
+//! * Emitted URIs are either copied from the playlist when made only of plain bytes, or
+//!   serialised by `Url`, which percent-encodes `{` and `}` in paths: an `EXT-X-DEFINE`
+//!   variable reference (`{$host}/seg.ts`) can never expand in front of, or inside the
+//!   path of, a gateway URI.
+//!
 //! Performance: a 1,200-segment media playlist must be rewritten in tens of
-//! microseconds. Plain relative URIs (`seg12.ts`, `360p/index.m3u8`: only
-//! `[A-Za-z0-9._~=+,@-]` and `/`, no empty, `.` or `..` segment), which is what
-//! packagers emit, resolve to `<playlist dir>/<uri>` by definition, so they are copied
-//! straight into the output without building a `Url`; anything else goes through full
-//! RFC 3986 resolution with [`url::Url::join`] and the containment check.
+//! microseconds. What packagers emit — plain relative URIs (`seg12.ts`,
+//! `360p/index.m3u8`: only `[A-Za-z0-9._~=+,@-]` and `/`, no empty, `.` or `..`
+//! segment), optionally with a simple query (`seg12.ts?avh=...`), or the same spelled
+//! as an absolute URL starting with the asset base's own serialisation — resolves to
+//! `<playlist dir>/<uri>` (or `<uri minus base>`) by definition, so it is copied
+//! straight into the output without building a `Url`. Anything else goes through full
+//! RFC 3986 resolution with [`url::Url::join`] and the containment check; a property
+//! test checks that both paths agree. Lines are scanned a word at a time, unchanged
+//! lines are copied in bulk, and the output is allocated once.
 //!
 //! The error values carry upstream URIs: log them, never show them to viewers.
 
@@ -118,11 +127,9 @@ const URI_TAGS: &[&str] = &[
 pub fn rewrite_playlist(input: &str, ctx: &RewriteContext) -> Result<String, RewriteError> {
     let rw = Rewriter::new(ctx)?;
     let bytes = input.as_bytes();
-    // U+2028 and U+2029 are E2 80 A8 / E2 80 A9; one memchr for the lead byte keeps
-    // the common (pure ASCII) case to a single fast pass.
-    if bytes.contains(&0xE2) && (input.contains('\u{2028}') || input.contains('\u{2029}')) {
-        return Err(RewriteError::ForbiddenLineSeparator);
-    }
+    // Whether any non-ASCII byte was seen. U+2028 and U+2029 are looked for only then,
+    // after the loop: a pure-ASCII playlist (the common case) costs no extra pass.
+    let mut high_bits = 0u64;
 
     // Segment lines typically grow by prefix + directory; twice the input is plenty for
     // media playlists and avoids reallocation in the common case.
@@ -135,57 +142,103 @@ pub fn rewrite_playlist(input: &str, ctx: &RewriteContext) -> Result<String, Rew
     let mut seen_header = false;
 
     while pos < bytes.len() {
-        let end = find_eol(bytes, pos);
-        let next = if end == bytes.len() {
+        line_no += 1;
+        let first = bytes[pos];
+        let end;
+        // Fast path for the bulk of a media playlist: a line made only of plain URI
+        // bytes is validated in the same pass that finds its end.
+        let mut plain_end = pos;
+        let mut path_end = pos;
+        if first != b'#' {
+            path_end = run_end(bytes, pos, &SEGMENT_BYTE);
+            plain_end = path_end;
+            if bytes.get(path_end) == Some(&b'?') {
+                plain_end = run_end(bytes, path_end + 1, &QUERY_BYTE);
+            }
+        }
+        if path_end > pos
+            && (plain_end == bytes.len() || matches!(bytes[plain_end], b'\n' | b'\r'))
+            && plain_segment(&bytes[pos..path_end])
+        {
+            // A single-segment plain URI such as `seg12.ts` or `seg12.ts?avh=xyz`: its
+            // gateway URI is prefix + playlist dir + the URI, and the URI itself stays
+            // pending, to be copied together with what follows it.
+            if !seen_header {
+                return Err(RewriteError::NotAPlaylist);
+            }
+            end = plain_end;
+            out.push_str(&input[copied..pos]);
+            out.push_str(&rw.prefix_dir);
+            copied = pos;
+        } else {
+            end = find_eol_ascii(bytes, plain_end, &mut high_bits);
+            let line = &input[pos..end];
+            // Tag lines: trailing bytes do not matter for recognising a URI tag.
+            let content = if first == b'#' && seen_header {
+                line
+            } else {
+                trim_ctl(line)
+            };
+            if content.is_empty() {
+                // blank line: kept
+            } else if !seen_header {
+                if content != "#EXTM3U" {
+                    return Err(RewriteError::NotAPlaylist);
+                }
+                seen_header = true;
+            } else if content.as_bytes()[0] != b'#' {
+                out.push_str(&input[copied..pos]);
+                rw.push_uri(content, &mut out)?;
+                copied = end;
+            } else if is_uri_tag(content) {
+                out.push_str(&input[copied..pos]);
+                rw.rewrite_tag(line, line_no, &mut out)?;
+                copied = end;
+            }
+        }
+        pos = if end == bytes.len() {
             end
         } else if bytes[end] == b'\r' && bytes.get(end + 1) == Some(&b'\n') {
             end + 2
         } else {
             end + 1
         };
-        line_no += 1;
-        let line = &input[pos..end];
-        let content = trim_ctl(line);
-
-        if content.is_empty() {
-            // blank line: kept
-        } else if !seen_header {
-            if content != "#EXTM3U" {
-                return Err(RewriteError::NotAPlaylist);
-            }
-            seen_header = true;
-        } else if content.as_bytes()[0] != b'#' {
-            out.push_str(&input[copied..pos]);
-            rw.push_uri(content, &mut out)?;
-            copied = end;
-        } else if is_uri_tag(content) {
-            out.push_str(&input[copied..pos]);
-            rw.rewrite_tag(line, line_no, &mut out)?;
-            copied = end;
-        }
-        pos = next;
     }
 
     if !seen_header {
         return Err(RewriteError::NotAPlaylist);
+    }
+    // Every byte outside the plain-URI fast path (which is ASCII) went through
+    // find_eol_ascii, so high_bits == 0 proves the input is pure ASCII.
+    if high_bits != 0 && (input.contains('\u{2028}') || input.contains('\u{2029}')) {
+        return Err(RewriteError::ForbiddenLineSeparator);
     }
     out.push_str(&input[copied..]);
     Ok(out)
 }
 
 /// Index of the first `\r` or `\n` at or after `from`, or `bytes.len()`.
+#[cfg(test)]
+fn find_eol(bytes: &[u8], from: usize) -> usize {
+    find_eol_ascii(bytes, from, &mut 0)
+}
+
+/// Index of the first `\r` or `\n` at or after `from`, or `bytes.len()`; ORs the high
+/// bits of the bytes it reads into `high_bits` (non-zero iff a non-ASCII byte was read;
+/// it reads every byte of `from..result`, and possibly a few after).
 ///
 /// Word-at-a-time (SWAR): for each 8-byte word, `(x - 0x01..) & !x & 0x80..` has its
 /// lowest set bit exactly at the first zero byte of `x` (borrows only propagate
 /// upwards), so xor-ing with `\n` / `\r` repeated and taking the lowest bit of either
-/// mask finds the first line break. Several times faster than a byte loop on short lines.
+/// mask finds the first line break. Several times faster than a byte loop.
 #[inline]
-fn find_eol(bytes: &[u8], from: usize) -> usize {
+fn find_eol_ascii(bytes: &[u8], from: usize, high_bits: &mut u64) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
     while let Some(chunk) = bytes.get(i..i + 8) {
         let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        *high_bits |= w & HI;
         let lf = w ^ (LO * u64::from(b'\n'));
         let cr = w ^ (LO * u64::from(b'\r'));
         let hits = ((lf.wrapping_sub(LO) & !lf) | (cr.wrapping_sub(LO) & !cr)) & HI;
@@ -195,6 +248,7 @@ fn find_eol(bytes: &[u8], from: usize) -> usize {
         i += 8;
     }
     while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+        *high_bits |= u64::from(bytes[i] & 0x80);
         i += 1;
     }
     i
@@ -233,6 +287,51 @@ fn is_uri_tag(content: &str) -> bool {
 #[inline]
 fn is_uri_attribute(name: &str) -> bool {
     name.ends_with("URI") || name == "X-ASSET-LIST"
+}
+
+/// Bytes of a path segment (see [`is_segment_byte`]) as a lookup table.
+const SEGMENT_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = is_segment_byte(i as u8);
+        i += 1;
+    }
+    table
+};
+
+/// Bytes of a query that `Url` serialises unchanged (checked against `Url::join` by a
+/// property test): segment bytes and `/ ? & % : ;`.
+const QUERY_BYTE: [bool; 256] = {
+    let mut table = SEGMENT_BYTE;
+    let extra = b"/?&%:;";
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// Index of the first byte at or after `from` not in `table`, or `bytes.len()`.
+#[inline]
+fn run_end(bytes: &[u8], from: usize, table: &[bool; 256]) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|&b| !table[b as usize])
+        .map_or(bytes.len(), |n| from + n)
+}
+
+/// A plain relative reference optionally followed by `?` and a query of
+/// [`QUERY_BYTE`]s: resolving it appends it unchanged to the base's directory.
+#[inline]
+fn is_plain_with_query(uri: &str) -> bool {
+    match uri.split_once('?') {
+        None => is_plain_relative(uri),
+        Some((path, query)) => {
+            is_plain_relative(path) && query.bytes().all(|b| QUERY_BYTE[b as usize])
+        }
+    }
 }
 
 /// Bytes of a plain relative reference: segment bytes and '/'.
@@ -283,6 +382,9 @@ struct Rewriter<'a> {
     base_path: &'a str,
     playlist: &'a Url,
     prefix: &'a str,
+    /// The asset base as a string, without query or fragment: an absolute URI spelled
+    /// as this plus a plain relative reference is inside the base without parsing.
+    base_str: &'a str,
     /// `prefix` + the playlist's directory relative to the base, e.g. `/play/pb_1/360p/`:
     /// what a plain relative URI is appended to.
     prefix_dir: String,
@@ -310,6 +412,7 @@ impl<'a> Rewriter<'a> {
             base_path,
             playlist: ctx.playlist_url,
             prefix: ctx.gateway_prefix,
+            base_str: &base[..url::Position::AfterPath],
             prefix_dir: String::new(),
         };
         let Some(rel) = rw.relative_to_base(ctx.playlist_url) else {
@@ -339,7 +442,15 @@ impl<'a> Rewriter<'a> {
 
     /// Appends the gateway URI for the playlist URI `raw` to `out`.
     fn push_uri(&self, raw: &str, out: &mut String) -> Result<(), RewriteError> {
-        if is_plain_relative(raw) {
+        if let Some(rest) = raw.strip_prefix(self.base_str) {
+            // Absolute, in the base's own canonical spelling (what a packager that
+            // writes full URLs emits).
+            if is_plain_with_query(rest) {
+                out.push_str(self.prefix);
+                out.push_str(rest);
+                return Ok(());
+            }
+        } else if is_plain_with_query(raw) {
             out.push_str(&self.prefix_dir);
             out.push_str(raw);
             return Ok(());
@@ -408,8 +519,8 @@ impl<'a> Rewriter<'a> {
             }
             let name = trim_ctl(&line[i..j]);
             let v = j + 1;
-            // Value span [vs, ve) as written, inner text [is, ie), and where the next
-            // attribute starts.
+            // Value span [vs, ve) as written (quotes included), the value itself, and
+            // where the next attribute starts.
             let (vs, ve, inner, next);
             if v < len && b[v] == b'"' {
                 let close = line[v + 1..]
@@ -619,6 +730,11 @@ mod tests {
         );
         assert_eq!(one("seg%201.ts").unwrap(), "/play/pb_123/360p/seg%201.ts");
         assert_eq!(one("  seg.ts\t").unwrap(), "/play/pb_123/360p/seg.ts");
+        // EXT-X-DEFINE variable references cannot survive in the path.
+        assert_eq!(
+            one("{$v}/seg.ts").unwrap(),
+            "/play/pb_123/360p/%7B$v%7D/seg.ts"
+        );
         // Query kept (from the playlist's own text), fragment dropped.
         assert_eq!(
             one("seg.ts?sig=a,b&x=1").unwrap(),
@@ -1078,17 +1194,36 @@ mod tests {
             prop_assert_eq!(find_eol(&bytes, from), naive);
         }
 
-        /// The fast path and full resolution agree on every URI the fast path accepts.
+        /// The fast paths (in `push_uri` and in the main loop) and full resolution agree,
+        /// for relative and absolute spellings, with and without a query.
         #[test]
-        fn fast_path_matches_full_resolution(uri in "[A-Za-z0-9._~=+,@/-]{1,24}", dir in "|[a-z]{1,3}/|a/b/") {
-            prop_assume!(is_plain_relative(&uri));
+        fn fast_paths_match_full_resolution(
+            path in "[A-Za-z0-9._~=+,@/-]{1,24}",
+            query in proptest::option::of("[A-Za-z0-9._~=+,@/?&%:;-]{0,16}"),
+            absolute in any::<bool>(),
+            dir in "|[a-z]{1,3}/|a/b/",
+        ) {
             let base = Url::parse(BASE).unwrap();
             let pl = base.join(&format!("{dir}index.m3u8")).unwrap();
-            let rw = Rewriter::new(&RewriteContext { asset_base: &base, playlist_url: &pl, gateway_prefix: PREFIX }).unwrap();
+            let ctx = RewriteContext { asset_base: &base, playlist_url: &pl, gateway_prefix: PREFIX };
+            let rw = Rewriter::new(&ctx).unwrap();
+            let mut uri = if absolute { format!("{BASE}{path}") } else { path.clone() };
+            if let Some(q) = &query {
+                uri.push('?');
+                uri.push_str(q);
+            }
             let (mut fast, mut slow) = (String::new(), String::new());
-            rw.push_uri(&uri, &mut fast).unwrap();
-            rw.push_resolved(&uri, &mut slow).unwrap();
-            prop_assert_eq!(fast, slow);
+            let slow_result = rw.push_resolved(&uri, &mut slow);
+            let fast_result = rw.push_uri(&uri, &mut fast);
+            prop_assert_eq!(&fast_result, &slow_result);
+            let whole = rewrite_playlist(&format!("#EXTM3U\n{uri}\n"), &ctx);
+            match slow_result {
+                Ok(()) => {
+                    prop_assert_eq!(&fast, &slow);
+                    prop_assert_eq!(whole, Ok(format!("#EXTM3U\n{slow}\n")));
+                }
+                Err(e) => prop_assert_eq!(whole, Err(e)),
+            }
         }
     }
 }
