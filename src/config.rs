@@ -20,7 +20,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("launch_ttl_s", "VODGATE_LAUNCH_TTL_S", "lifetime of a launch link in seconds (default 600)"),
     ("default_watch_for_s", "VODGATE_DEFAULT_WATCH_FOR_S", "rental window when a grant names none (default 86400)"),
     ("auth_failures_per_minute", "VODGATE_AUTH_FAILURES_PER_MINUTE", "failed logins per client before 429 (default 10)"),
+    ("origin", "VODGATE_ORIGIN", "where videos come from: local (default) or http"),
+    ("media_dir", "VODGATE_MEDIA_DIR", "folder of the local origin, one subfolder per video (default media)"),
+    ("http_origin_url", "VODGATE_HTTP_ORIGIN_URL", "http origin's master playlist URL with {video_id}, e.g. https://origin.example/{video_id}/master.m3u8"),
+    ("upstream_timeout_ms", "VODGATE_UPSTREAM_TIMEOUT_MS", "how long to wait for the origin to answer (default 5000)"),
+    ("demo", "VODGATE_DEMO", "demo storefront at / (default: on only with the embedded store on a loopback address)"),
 ];
+
+/// Where the video bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OriginConfig {
+    /// A folder: `{media_dir}/{video_id}/master.m3u8`.
+    Local { media_dir: PathBuf },
+    /// An HLS origin over HTTP; the template names the master playlist.
+    Http { url_template: String },
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -36,6 +50,10 @@ pub struct Config {
     pub launch_ttl: Duration,
     pub default_watch_for_s: u64,
     pub auth_failures_per_minute: u32,
+    pub origin: OriginConfig,
+    pub upstream_timeout: Duration,
+    /// The demo storefront at `/`.
+    pub demo: bool,
 }
 
 impl Config {
@@ -120,6 +138,42 @@ impl Config {
             )));
         }
         let auth_failures_per_minute: u32 = parse(get("auth_failures_per_minute"), "10", "a whole number")?;
+        let origin = match get("origin").map(|(v, from)| (v.as_str(), from)) {
+            None | Some(("local", _)) => {
+                let media_dir = PathBuf::from(get("media_dir").map(|(v, _)| v.as_str()).unwrap_or("media"));
+                OriginConfig::Local { media_dir }
+            }
+            Some(("http", from)) => {
+                let Some((t, tfrom)) = get("http_origin_url") else {
+                    return Err(ConfigError(format!("{from}=http needs VODGATE_HTTP_ORIGIN_URL (the master playlist URL with {{video_id}})")));
+                };
+                let probe = t.replace("{video_id}", "probe");
+                let ok = t.contains("{video_id}")
+                    && Url::parse(&probe).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && !u.path().ends_with('/'));
+                if !ok {
+                    return Err(ConfigError(format!(
+                        "{tfrom} must be an http(s) URL of a playlist containing {{video_id}}, like https://origin.example/{{video_id}}/master.m3u8"
+                    )));
+                }
+                OriginConfig::Http { url_template: t.clone() }
+            }
+            Some((other, from)) => {
+                return Err(ConfigError(format!("{from} must be `local` or `http`, not {other:?}")));
+            }
+        };
+        let upstream_timeout_ms: u64 = parse(get("upstream_timeout_ms"), "5000", "a number of milliseconds")?;
+        if !(50..=120_000).contains(&upstream_timeout_ms) {
+            return Err(ConfigError("upstream_timeout_ms must be between 50 and 120000".into()));
+        }
+        let demo = match get("demo") {
+            Some((v, from)) => match v.as_str() {
+                "true" | "1" | "on" => true,
+                "false" | "0" | "off" => false,
+                _ => return Err(ConfigError(format!("{from} must be true or false"))),
+            },
+            // A storefront that grants rentals to anyone is only safe on a laptop.
+            None => redis_url.is_none() && listen.ip().is_loopback(),
+        };
 
         Ok(Self {
             listen,
@@ -130,12 +184,20 @@ impl Config {
             launch_ttl: Duration::from_secs(launch_ttl_s),
             default_watch_for_s,
             auth_failures_per_minute,
+            origin,
+            upstream_timeout: Duration::from_millis(upstream_timeout_ms),
+            demo,
         })
     }
 
     /// The public URL without a trailing slash, for building links.
     pub fn public_base(&self) -> &str {
         self.public_url.as_str().trim_end_matches('/')
+    }
+
+    /// Cookies get `Secure` when viewers reach vodgate over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
     }
 
     pub fn redis_url(&self) -> Option<&str> {
@@ -166,6 +228,35 @@ mod tests {
         assert!(c.redis_url.is_none());
         assert_eq!(c.redis_prefix, "vodgate:");
         assert_eq!(c.default_watch_for_s, 86_400);
+        assert_eq!(c.origin, OriginConfig::Local { media_dir: "media".into() });
+        assert!(c.demo, "demo is on for the embedded store on loopback");
+    }
+
+    #[test]
+    fn demo_is_off_with_redis_or_a_public_address_unless_asked_for() {
+        let c = Config::from_sources(None, env(&[("REDIS_URL", "redis://127.0.0.1/")])).unwrap();
+        assert!(!c.demo);
+        let c = Config::from_sources(None, env(&[("VODGATE_LISTEN", "0.0.0.0:8080")])).unwrap();
+        assert!(!c.demo);
+        let c = Config::from_sources(None, env(&[("VODGATE_LISTEN", "0.0.0.0:8080"), ("VODGATE_DEMO", "true")])).unwrap();
+        assert!(c.demo);
+    }
+
+    #[test]
+    fn http_origin_needs_a_template_with_the_video_id() {
+        let e = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "http")])).unwrap_err();
+        assert!(e.to_string().contains("VODGATE_HTTP_ORIGIN_URL"), "{e}");
+        let e = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "http"), ("VODGATE_HTTP_ORIGIN_URL", "https://o.example/master.m3u8")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("{video_id}"), "{e}");
+        let c = Config::from_sources(
+            None,
+            env(&[("VODGATE_ORIGIN", "http"), ("VODGATE_HTTP_ORIGIN_URL", "https://o.example/v/{video_id}/index.m3u8")]),
+        )
+        .unwrap();
+        assert_eq!(c.origin, OriginConfig::Http { url_template: "https://o.example/v/{video_id}/index.m3u8".into() });
+        let e = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "s3")])).unwrap_err();
+        assert!(e.to_string().contains("VODGATE_ORIGIN"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //!
 //! Read `ARCHITECTURE.md` for the codemap. Each module below says why it exists.
 
+/// The one decision every playback request goes through, and its cache.
+pub mod access;
 /// Admin authentication: API keys, access and refresh tokens, scope extractors.
 pub mod auth;
 /// Command-line interface (`serve`, `api-key …`).
@@ -12,8 +14,12 @@ pub mod config;
 pub mod domain;
 /// One error shape (problem+json) for the API.
 pub mod error;
+/// HLS: playlist rewriting and asset path validation (pure functions).
+pub mod hls;
 /// Entitlement persistence and rules on top of the store.
 pub mod entitlements;
+/// HTML pages (askama templates).
+pub mod pages;
 /// HTTP routes, one module per resource.
 pub mod routes;
 /// Binding the listener and wiring the app.
@@ -22,5 +28,9 @@ pub mod startup;
 pub mod store;
 /// Logging with tokens redacted.
 pub mod telemetry;
+/// Where the video bytes come from: a folder or an HTTP HLS origin.
+pub mod upstream;
+/// Viewer sessions: the HttpOnly cookie a launch link turns into.
+pub mod viewer_session;
 /// Random opaque tokens with readable prefixes, stored only as hashes.
 pub mod token;

@@ -1,7 +1,9 @@
 //! `Application::build(config)` opens the store, binds the listener (port 0 in tests) and
 //! wires the app; `run_until_stopped()` serves until SIGINT/SIGTERM.
 
+use crate::access::Access;
 use crate::auth::{AdminAuth, Throttle};
+use crate::upstream::Origin;
 use crate::config::Config;
 use crate::entitlements::Entitlements;
 use crate::error::extractors;
@@ -19,6 +21,8 @@ pub struct AppState {
     pub auth: AdminAuth,
     pub throttle: Throttle,
     pub entitlements: Entitlements,
+    pub origin: Origin,
+    pub access: Access,
 }
 
 pub struct Application {
@@ -34,6 +38,8 @@ pub enum StartupError {
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Origin(String),
     #[error("cannot set up the API key: {0}")]
     ApiKey(String),
 }
@@ -47,11 +53,14 @@ pub fn open_store(config: &Config) -> Result<Store, StoreError> {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store) -> Self {
+    pub fn new(config: Config, store: Store, origin: Origin) -> Self {
+        let entitlements = Entitlements::new(store.clone(), config.launch_ttl);
         Self {
             auth: AdminAuth::new(store.clone()),
             throttle: Throttle::new(store.clone(), config.auth_failures_per_minute),
-            entitlements: Entitlements::new(store.clone(), config.launch_ttl),
+            access: Access::new(store.clone(), entitlements.clone()),
+            entitlements,
+            origin,
             store,
             config,
         }
@@ -66,7 +75,8 @@ impl Application {
                 "no REDIS_URL: state is kept in memory, lost on restart and not shared with other instances"
             );
         }
-        let state = AppState::new(config, store);
+        let origin = Origin::from_config(&config).map_err(StartupError::Origin)?;
+        let state = AppState::new(config, store, origin);
         let minted_api_key = prepare_api_keys(&state).await?;
 
         let listener = TcpListener::bind(state.config.listen)

@@ -1,13 +1,23 @@
 //! The whole URL map in one place. Each module owns its routes.
 
 pub mod auth;
+pub mod demo;
 pub mod entitlements;
 pub mod health;
+pub mod play;
+pub mod static_files;
+pub mod watch;
 
 use actix_web::web;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::config).configure(auth::config).service(web::scope("/v1").configure(entitlements::config));
+    cfg.configure(health::config)
+        .configure(auth::config)
+        .service(web::scope("/v1").configure(entitlements::config))
+        .configure(watch::config)
+        .configure(play::config)
+        .configure(demo::config)
+        .configure(static_files::config);
 }
 
 /// Anything unrouted gets the one error shape rather than an empty 404.

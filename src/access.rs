@@ -1,0 +1,293 @@
+//! The one decision every playback request goes through: may this request of this
+//! playback proceed? `decide` is pure (tested with fixtures); `Access::check` gathers the
+//! facts, from a short-lived per-instance cache that revocation events evict at once.
+//!
+//! Caching rules (what must stay true):
+//! - a revocation event for an entitlement evicts it before the next request decides;
+//! - a `Resync` (the bus reconnected, events may be lost) drops everything;
+//! - no cached entitlement is trusted for longer than `ENTITLEMENT_TTL`, even if every
+//!   event was lost;
+//! - a fetch that raced an eviction is not cached (generation check).
+
+use crate::domain::{DenyReason, EntitlementId, VideoId};
+use crate::entitlements::{EntitlementRecord, Entitlements};
+use crate::store::{Event, Store, StoreError};
+use crate::token::{TokenHash, constant_time_eq};
+use crate::upstream::Source;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Longest time an instance trusts a cached entitlement without asking the store.
+pub const ENTITLEMENT_TTL: Duration = Duration::from_secs(2);
+/// Playbacks never change once started; cache them a while (evicted on stop events).
+const PLAYBACK_TTL: Duration = Duration::from_secs(30);
+/// Past this many entries a cache is simply cleared: cheap, and correct by construction.
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PlaybackId(String);
+
+impl PlaybackId {
+    pub fn new() -> Self {
+        Self(format!("pb_{}", uuid::Uuid::new_v4().simple()))
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = s.strip_prefix("pb_").is_some_and(|r| r.len() == 32 && r.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        ok.then(|| Self(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl Default for PlaybackId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+impl TryFrom<String> for PlaybackId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| "not a playback id".into())
+    }
+}
+impl From<PlaybackId> for String {
+    fn from(v: PlaybackId) -> String {
+        v.0
+    }
+}
+impl fmt::Display for PlaybackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One watch-page load: bound to the entitlement and to the viewer session that opened it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Playback {
+    pub id: PlaybackId,
+    pub entitlement_id: EntitlementId,
+    pub video_id: VideoId,
+    /// SHA-256 of the viewer-session cookie that started this playback.
+    pub session_hash: String,
+    pub source: Source,
+    pub started_at: DateTime<Utc>,
+}
+
+fn playback_key(id: &PlaybackId) -> String {
+    format!("play:{id}")
+}
+
+/// The decision itself. Order matters only for which reason a viewer sees first: a
+/// stranger learns nothing about the entitlement's state.
+pub fn decide(
+    now: DateTime<Utc>,
+    playback: &Playback,
+    record: Option<&EntitlementRecord>,
+    presented_session: Option<&TokenHash>,
+) -> Result<(), DenyReason> {
+    let session_ok = presented_session
+        .is_some_and(|h| constant_time_eq(h.as_str().as_bytes(), playback.session_hash.as_bytes()));
+    if !session_ok {
+        return Err(DenyReason::SessionMismatch);
+    }
+    let Some(record) = record else { return Err(DenyReason::UnknownEntitlement) };
+    if record.entitlement.id != playback.entitlement_id {
+        return Err(DenyReason::UnknownEntitlement);
+    }
+    match DenyReason::from_status(record.entitlement.status(record.revocation.as_ref(), now)) {
+        Some(reason) => Err(reason),
+        None => Ok(()),
+    }
+}
+
+struct Cached<T> {
+    at: Instant,
+    value: Option<Arc<T>>,
+}
+
+/// Access checks with this instance's cache.
+#[derive(Clone)]
+pub struct Access {
+    store: Store,
+    entitlements: Entitlements,
+    inner: Arc<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    entitlements: RwLock<HashMap<EntitlementId, Cached<EntitlementRecord>>>,
+    playbacks: RwLock<HashMap<PlaybackId, Cached<Playback>>>,
+    /// Bumped on every eviction; a fetch that started before a bump must not be cached.
+    generation: AtomicU64,
+}
+
+impl CacheInner {
+    fn evict(&self, event: &Event) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        match event {
+            Event::Entitlement(id) => {
+                if let Ok(id) = EntitlementId::parse(id) {
+                    write(&self.entitlements).remove(&id);
+                }
+            }
+            Event::Playback(id) => {
+                if let Some(id) = PlaybackId::parse(id) {
+                    write(&self.playbacks).remove(&id);
+                }
+            }
+            Event::Resync => {
+                write(&self.entitlements).clear();
+                write(&self.playbacks).clear();
+            }
+            Event::TokenFamily(_) | Event::ViewerSession(_) => {}
+        }
+    }
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Access {
+    /// Also starts the task that applies revocation events to this instance's cache.
+    pub fn new(store: Store, entitlements: Entitlements) -> Self {
+        let inner = Arc::new(CacheInner::default());
+        let mut events = store.subscribe();
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let event = match events.recv().await {
+                    Ok(e) => e,
+                    // We fell behind and lost events: forget everything.
+                    Err(RecvError::Lagged(_)) => Event::Resync,
+                    Err(RecvError::Closed) => break,
+                };
+                let Some(inner) = weak.upgrade() else { break };
+                inner.evict(&event);
+            }
+        });
+        Self { store, entitlements, inner }
+    }
+
+    pub async fn start_playback(&self, playback: &Playback, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let ttl = (until - Utc::now()).to_std().unwrap_or_default().max(Duration::from_secs(1));
+        let json = serde_json::to_string(playback).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.set(&playback_key(&playback.id), &json, ttl).await
+    }
+
+    pub async fn playback(&self, id: &PlaybackId) -> Result<Option<Arc<Playback>>, StoreError> {
+        if let Some(c) = read(&self.inner.playbacks).get(id)
+            && c.at.elapsed() < PLAYBACK_TTL
+        {
+            return Ok(c.value.clone());
+        }
+        let generation = self.inner.generation.load(Ordering::SeqCst);
+        let value = match self.store.get(&playback_key(id)).await? {
+            Some(json) => Some(Arc::new(serde_json::from_str::<Playback>(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?)),
+            None => None,
+        };
+        // Unknown ids are not cached: a flood of random ids must not fill memory.
+        if value.is_some() {
+            self.insert(&self.inner.playbacks, id.clone(), value.clone(), generation);
+        }
+        Ok(value)
+    }
+
+    pub async fn entitlement(&self, id: &EntitlementId) -> Result<Option<Arc<EntitlementRecord>>, StoreError> {
+        if let Some(c) = read(&self.inner.entitlements).get(id)
+            && c.at.elapsed() < ENTITLEMENT_TTL
+        {
+            return Ok(c.value.clone());
+        }
+        let generation = self.inner.generation.load(Ordering::SeqCst);
+        let value = self.entitlements.get(id).await?.map(Arc::new);
+        self.insert(&self.inner.entitlements, id.clone(), value.clone(), generation);
+        Ok(value)
+    }
+
+    fn insert<K: std::hash::Hash + Eq, T>(&self, map: &RwLock<HashMap<K, Cached<T>>>, key: K, value: Option<Arc<T>>, generation: u64) {
+        let mut m = write(map);
+        // Checked under the write lock: an eviction after this point removes our entry.
+        if self.inner.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if m.len() >= MAX_ENTRIES {
+            m.clear();
+        }
+        m.insert(key, Cached { at: Instant::now(), value });
+    }
+
+    /// Gather the facts about this playback's entitlement and decide.
+    pub async fn check(&self, playback: &Playback, session: Option<&TokenHash>) -> Result<Result<(), DenyReason>, StoreError> {
+        let record = self.entitlement(&playback.entitlement_id).await?;
+        Ok(decide(Utc::now(), playback, record.as_deref(), session))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Entitlement, Revocation, RevocationKind, ViewerId};
+
+    fn fixture(now: DateTime<Utc>) -> (Playback, EntitlementRecord, TokenHash) {
+        let session = TokenHash::of("vg_vs_cookie");
+        let e = Entitlement {
+            id: EntitlementId::new(),
+            viewer_id: ViewerId::parse("v").unwrap(),
+            video_id: VideoId::parse("sample").unwrap(),
+            order_id: None,
+            created_at: now,
+            watch_for_s: 60,
+            expires_at: now + chrono::Duration::seconds(60),
+        };
+        let p = Playback {
+            id: PlaybackId::new(),
+            entitlement_id: e.id.clone(),
+            video_id: e.video_id.clone(),
+            session_hash: session.as_str().to_owned(),
+            source: Source { asset_base: "file:///m/sample/".parse().unwrap(), entry: "master.m3u8".into() },
+            started_at: now,
+        };
+        (p, EntitlementRecord { entitlement: e, revocation: None }, session)
+    }
+
+    #[test]
+    fn a_live_entitlement_with_its_own_session_plays() {
+        let now = Utc::now();
+        let (p, r, s) = fixture(now);
+        assert_eq!(decide(now, &p, Some(&r), Some(&s)), Ok(()));
+    }
+
+    #[test]
+    fn another_session_or_none_is_refused_before_anything_else_is_revealed() {
+        let now = Utc::now();
+        let (p, mut r, _) = fixture(now);
+        r.revocation = Some(Revocation { kind: RevocationKind::Refund, at: now, reason: None });
+        assert_eq!(decide(now, &p, Some(&r), None), Err(DenyReason::SessionMismatch));
+        assert_eq!(decide(now, &p, Some(&r), Some(&TokenHash::of("other"))), Err(DenyReason::SessionMismatch));
+    }
+
+    #[test]
+    fn revoked_refunded_expired_and_missing_entitlements_are_refused_with_their_reason() {
+        let now = Utc::now();
+        let (p, r, s) = fixture(now);
+        assert_eq!(decide(now + chrono::Duration::seconds(60), &p, Some(&r), Some(&s)), Err(DenyReason::Expired));
+        let mut revoked = r.clone();
+        revoked.revocation = Some(Revocation { kind: RevocationKind::Revoke, at: now, reason: None });
+        assert_eq!(decide(now, &p, Some(&revoked), Some(&s)), Err(DenyReason::Revoked));
+        let mut refunded = r.clone();
+        refunded.revocation = Some(Revocation { kind: RevocationKind::Refund, at: now, reason: None });
+        assert_eq!(decide(now, &p, Some(&refunded), Some(&s)), Err(DenyReason::Refunded));
+        assert_eq!(decide(now, &p, None, Some(&s)), Err(DenyReason::UnknownEntitlement));
+    }
+}

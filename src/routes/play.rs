@@ -1,0 +1,105 @@
+//! `/play/{playback_id}/…`: every playlist, key and segment request of a playback, each
+//! decided by `access::Access::check` before a byte is read from the origin. Playlists are
+//! rewritten so every URI in them comes back here; keys and segments stream through.
+
+use crate::access::PlaybackId;
+use crate::domain::DenyReason;
+use crate::error::ApiError;
+use crate::hls::asset_path::{AssetKind, AssetPath};
+use crate::hls::rewrite::{RewriteContext, rewrite_playlist};
+use crate::routes::entitlements::rfc3339;
+use crate::startup::AppState;
+use crate::upstream::UpstreamError;
+use crate::viewer_session;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::Utc;
+use serde_json::json;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    // `status` first: the asset route below would otherwise take it as a file name.
+    cfg.service(status).service(asset);
+}
+
+/// A refusal in the one error shape; `code` is the deny reason.
+pub fn denied(reason: DenyReason) -> ApiError {
+    let code = match reason {
+        DenyReason::UnknownEntitlement => StatusCode::NOT_FOUND,
+        DenyReason::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::FORBIDDEN,
+    };
+    ApiError::new(code, reason.code(), reason.explain())
+}
+
+fn parse_playback(raw: &str) -> Result<PlaybackId, ApiError> {
+    PlaybackId::parse(raw).ok_or_else(|| denied(DenyReason::UnknownEntitlement))
+}
+
+/// The page's side channel: state and time left, or why playback is refused.
+#[get("/play/{playback_id}/status")]
+async fn status(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = parse_playback(&path)?;
+    let Some(playback) = state.access.playback(&id).await? else {
+        return Err(denied(DenyReason::UnknownEntitlement));
+    };
+    let session = viewer_session::presented(&req, &playback.entitlement_id);
+    let record = state.access.entitlement(&playback.entitlement_id).await?;
+    let decision = crate::access::decide(Utc::now(), &playback, record.as_deref(), session.as_ref());
+    if decision == Err(DenyReason::SessionMismatch) {
+        // Strangers learn nothing about the rental.
+        return Err(denied(DenyReason::SessionMismatch));
+    }
+    let (expires_at, seconds_left) = match &record {
+        Some(r) => (Some(rfc3339(r.entitlement.expires_at)), (r.entitlement.expires_at - Utc::now()).num_seconds().max(0)),
+        None => (None, 0),
+    };
+    let body = match decision {
+        Ok(()) => json!({"state": "active", "code": null, "message": null, "expires_at": expires_at, "seconds_left": seconds_left}),
+        Err(r) => json!({"state": "denied", "code": r.code(), "message": r.explain(), "expires_at": expires_at, "seconds_left": 0}),
+    };
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
+}
+
+#[get("/play/{playback_id}/{tail:.*}")]
+async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let id = parse_playback(&path.0)?;
+    // Validate the raw, undecoded tail: `%2f`, `%00`, `..` and friends never get decoded
+    // into something that could name another file.
+    let prefix = format!("/play/{id}/");
+    let raw_tail = req.uri().path().strip_prefix(&prefix).unwrap_or_default();
+    let asset = AssetPath::parse(raw_tail).map_err(|e| ApiError::bad_request("invalid_asset_path", e.to_string()))?;
+
+    let Some(playback) = state.access.playback(&id).await? else {
+        return Err(denied(DenyReason::UnknownEntitlement));
+    };
+    let session = viewer_session::presented(&req, &playback.entitlement_id);
+    match state.access.check(&playback, session.as_ref()).await? {
+        Ok(()) => {}
+        Err(reason) => {
+            tracing::info!(playback.id = %id, entitlement.id = %playback.entitlement_id, deny.reason = %reason, "playback request refused");
+            return Err(denied(reason));
+        }
+    };
+
+    match asset.kind() {
+        AssetKind::Playlist => {
+            let text = state.origin.playlist(&playback.source, &asset).await?;
+            let playlist_url = playback.source.asset_base.join(asset.as_str()).map_err(|e| ApiError::internal(e))?;
+            let ctx = RewriteContext { asset_base: &playback.source.asset_base, playlist_url: &playlist_url, gateway_prefix: &prefix };
+            let rewritten = rewrite_playlist(&text, &ctx).map_err(|e| ApiError::from(UpstreamError::Invalid(e.to_string())))?;
+            Ok(HttpResponse::Ok()
+                .insert_header((header::CONTENT_TYPE, asset.content_type()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(rewritten))
+        }
+        AssetKind::Key | AssetKind::Segment => {
+            let mut res = state.origin.media(&req, &playback.source, &asset).await?;
+            // Keys are the real secret of encrypted media: never cached. Segments may sit
+            // in the viewer's own cache only, never in a shared one.
+            let cache = if asset.kind() == AssetKind::Key { "no-store" } else { "private, max-age=300" };
+            res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache));
+            Ok(res)
+        }
+        AssetKind::Other => Err(ApiError::not_found("unknown_asset", "This playback serves only playlists, keys and segments.")),
+    }
+}
