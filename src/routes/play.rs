@@ -86,7 +86,11 @@ async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
             let text = state.origin.playlist(&playback.source, &asset).await?;
             let playlist_url = playback.source.asset_base.join(asset.as_str()).map_err(|e| ApiError::internal(e))?;
             let ctx = RewriteContext { asset_base: &playback.source.asset_base, playlist_url: &playlist_url, gateway_prefix: &prefix };
-            let rewritten = rewrite_playlist(&text, &ctx).map_err(|e| ApiError::from(UpstreamError::Invalid(e.to_string())))?;
+            let rewritten = rewrite_playlist(&text, &ctx).map_err(|e| {
+                // The error names upstream URIs: for the log only, never for the viewer.
+                tracing::warn!(playback.id = %id, error = %e, "origin playlist refused");
+                ApiError::from(UpstreamError::Invalid("a URI in it is unusable or outside the video's origin".into()))
+            })?;
             Ok(HttpResponse::Ok()
                 .insert_header((header::CONTENT_TYPE, asset.content_type()))
                 .insert_header((header::CACHE_CONTROL, "no-store"))

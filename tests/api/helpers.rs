@@ -159,3 +159,55 @@ pub async fn problem(r: reqwest::Response, status: u16) -> String {
     assert_eq!(body["status"], status);
     body["code"].as_str().unwrap().to_owned()
 }
+
+/// A viewer's browser, reduced to what matters: the session cookie it got from a launch link.
+pub struct Viewer {
+    pub cookie: Option<String>,
+    pub entitlement_id: String,
+}
+
+impl TestApp {
+    /// Follow a watch_url like a browser: consume the launch link, keep the cookie.
+    pub async fn launch(&self, watch_url: &str) -> (u16, Viewer) {
+        let r = self.client.get(watch_url).send().await.unwrap();
+        let status = r.status().as_u16();
+        let cookie = r.headers().get("set-cookie").map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
+        let entitlement_id = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().trim_start_matches("/watch/").to_owned())
+            .unwrap_or_default();
+        (status, Viewer { cookie, entitlement_id })
+    }
+
+    /// Grant `video_id` to a fresh viewer and open it: the viewer and the master playlist URL.
+    pub async fn start_watching(&self, video_id: &str) -> (Viewer, String) {
+        let (_, e) = self.grant(json!({"viewer_id": "watcher", "video_id": video_id})).await;
+        let (status, viewer) = self.launch(e["watch_url"].as_str().unwrap()).await;
+        assert_eq!(status, 303);
+        let html = self.get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id)).await.text().await.unwrap();
+        let master = html.split("data-src=\"").nth(1).and_then(|s| s.split('"').next()).expect("watch page has a player").to_owned();
+        (viewer, master)
+    }
+
+    pub async fn get_as(&self, viewer: &Viewer, path: &str) -> reqwest::Response {
+        let mut r = self.client.get(self.url(path));
+        if let Some(c) = &viewer.cookie {
+            r = r.header("cookie", c);
+        }
+        r.send().await.unwrap()
+    }
+}
+
+/// An HTTP request sent byte for byte, so paths reach the server exactly as written
+/// (HTTP clients normalise `..` away before sending).
+pub async fn raw_get(port: u16, path: &str, cookie: Option<&str>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie}Connection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 64];
+    let n = s.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}

@@ -7,4 +7,6 @@ mod cli;
 mod entitlements;
 mod errors;
 mod helpers;
+mod origins;
+mod playback;
 mod store_contract;
