@@ -1,0 +1,212 @@
+//! The HTML a viewer sees: the watch page, the deny page and the demo storefront.
+//!
+//! Templates live in `templates/` and are compiled into the binary by askama, so a page can
+//! never fail at run time for a missing file and every value is HTML-escaped by default.
+//! The pages carry no inline script or style: they link `/static/style.css`,
+//! `/static/hls.min.js` and `/static/player.js` (see `routes::static_files`) and hand data to
+//! the player through `data-` attributes, so a strict `script-src 'self'; style-src 'self'`
+//! CSP holds.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, http::StatusCode};
+
+/// The watch page: title, time left, the player, and the (hidden) boxes the player shows
+/// when the rental is about to end or has been denied.
+#[derive(askama::Template)]
+#[template(path = "watch.html")]
+pub struct WatchPage<'a> {
+    pub title: &'a str,
+    pub video_id: &'a str,
+    pub entitlement_id: &'a str,
+    pub playback_id: &'a str,
+    /// e.g. `/play/pb_x/master.m3u8`
+    pub master_url: &'a str,
+    /// e.g. `/play/pb_x/status`
+    pub status_url: &'a str,
+    /// RFC 3339
+    pub expires_at: &'a str,
+    pub seconds_left: i64,
+    pub demo: bool,
+}
+
+impl WatchPage<'_> {
+    /// The countdown's first value, so the page reads right before the script runs.
+    pub fn time_left(&self) -> String {
+        format_time_left(self.seconds_left)
+    }
+}
+
+/// A viewer-facing refusal: why this browser may not watch (the same snake_case codes as
+/// the JSON API and the logs), and what to do about it.
+#[derive(askama::Template)]
+#[template(path = "deny.html")]
+pub struct DenyPage<'a> {
+    pub heading: &'a str,
+    /// snake_case deny code
+    pub code: &'a str,
+    pub message: &'a str,
+    pub hint: Option<&'a str>,
+}
+
+/// The demo storefront: rent, watch and refund against the embedded store.
+#[derive(askama::Template)]
+#[template(path = "demo.html")]
+pub struct DemoPage {
+    pub titles: Vec<DemoTitle>,
+    pub rentals: Vec<DemoRental>,
+}
+
+pub struct DemoTitle {
+    pub video_id: String,
+    pub title: String,
+}
+
+pub struct DemoRental {
+    pub entitlement_id: String,
+    pub title: String,
+    /// active | revoked | refunded | expired
+    pub status: String,
+    pub expires_at: String,
+}
+
+/// Render a page as `text/html; charset=utf-8`, never cached (pages reflect live
+/// entitlement state). A render error is logged and answered with a plain 500 page.
+pub fn render<T: askama::Template>(status: StatusCode, page: &T) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error.cause = %e, "page render failed");
+            HttpResponse::InternalServerError()
+                .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(INTERNAL_ERROR_PAGE)
+        }
+    }
+}
+
+const INTERNAL_ERROR_PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Something went wrong</title></head><body><h1>Something went wrong</h1>\
+<p>Something went wrong on our side. Please reload the page in a moment.</p></body></html>\n";
+
+/// "1 h 02 min", "4 min 05 s", "42 s"; the same wording as `static/player.js`.
+pub fn format_time_left(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    if h > 0 {
+        format!("{h} h {m:02} min")
+    } else if m > 0 {
+        format!("{m} min {sec:02} s")
+    } else {
+        format!("{sec} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use askama::Template;
+
+    fn watch(demo: bool) -> WatchPage<'static> {
+        WatchPage {
+            title: "Big <Buck> & \"Bunny\"",
+            video_id: "sample",
+            entitlement_id: "ent_1",
+            playback_id: "pb_1",
+            master_url: "/play/pb_1/master.m3u8",
+            status_url: "/play/pb_1/status",
+            expires_at: "2030-01-01T00:00:00Z",
+            seconds_left: 3720,
+            demo,
+        }
+    }
+
+    #[test]
+    fn time_left_wording() {
+        assert_eq!(format_time_left(3720), "1 h 02 min");
+        assert_eq!(format_time_left(250), "4 min 10 s");
+        assert_eq!(format_time_left(65), "1 min 05 s");
+        assert_eq!(format_time_left(42), "42 s");
+        assert_eq!(format_time_left(-5), "0 s");
+        assert_eq!(format_time_left(86_400), "24 h 00 min");
+    }
+
+    #[test]
+    fn watch_page_has_player_data_and_no_inline_code() {
+        let html = watch(false).render().unwrap();
+        assert!(html.contains(r#"<video id="player" controls playsinline"#));
+        assert!(html.contains(r#"data-src="/play/pb_1/master.m3u8""#));
+        assert!(html.contains(r#"data-status="/play/pb_1/status""#));
+        assert!(html.contains(r#"data-seconds-left="3720""#));
+        assert!(html.contains(r#"data-expires-at="2030-01-01T00:00:00Z""#));
+        assert!(html.contains(r#"id="time-left""#) && html.contains("1 h 02 min"));
+        assert!(html.contains(r#"id="expiry-warning""#) && html.contains(r#"id="denied""#));
+        assert!(html.contains(r#"<script src="/static/hls.min.js"></script>"#));
+        assert!(html.contains(r#"<script src="/static/player.js"></script>"#));
+        assert!(html.contains(r#"href="/static/style.css""#));
+        assert!(html.contains("Big &#60;Buck&#62; &#38; &#34;Bunny&#34;") || html.contains("Big &lt;Buck&gt; &amp; &quot;Bunny&quot;"));
+        assert!(!html.contains("Demo mode"));
+        assert_no_inline_code(&html);
+    }
+
+    #[test]
+    fn watch_page_demo_note_links_home() {
+        let html = watch(true).render().unwrap();
+        assert!(html.contains("Demo mode") && html.contains(r#"href="/""#));
+    }
+
+    #[test]
+    fn deny_page_shows_code_message_and_optional_hint() {
+        let page = DenyPage { heading: "Link already used", code: "launch_link_used", message: "This link was used.", hint: Some("Ask for a new link.") };
+        let html = page.render().unwrap();
+        assert!(html.contains(r#"data-code="launch_link_used""#));
+        assert!(html.contains("This link was used.") && html.contains("Ask for a new link."));
+        assert!(!html.contains(r#"id="player""#));
+        assert_no_inline_code(&html);
+        let html = DenyPage { hint: None, ..page }.render().unwrap();
+        assert!(!html.contains("class=\"hint\""));
+    }
+
+    #[test]
+    fn demo_page_lists_titles_and_actions_for_active_rentals_only() {
+        let page = DemoPage {
+            titles: vec![DemoTitle { video_id: "sample".into(), title: "Sample".into() }],
+            rentals: vec![
+                DemoRental { entitlement_id: "ent_a".into(), title: "Sample".into(), status: "active".into(), expires_at: "2030-01-01T00:00:00Z".into() },
+                DemoRental { entitlement_id: "ent_r".into(), title: "Sample".into(), status: "refunded".into(), expires_at: "2030-01-01T00:00:00Z".into() },
+            ],
+        };
+        let html = page.render().unwrap();
+        assert!(html.contains("This is a demo storefront"));
+        assert!(html.contains(r#"action="/demo/rent""#) && html.contains(r#"data-testid="rent-sample""#));
+        assert!(html.contains(r#"data-testid="watch-ent_a""#) && html.contains(r#"data-testid="refund-ent_a""#));
+        assert!(!html.contains(r#"data-testid="watch-ent_r""#) && !html.contains(r#"data-testid="refund-ent_r""#));
+        assert_no_inline_code(&html);
+        let empty = DemoPage { titles: vec![], rentals: vec![] }.render().unwrap();
+        assert!(empty.contains("No rentals yet."));
+    }
+
+    #[test]
+    fn render_sets_html_and_no_store() {
+        let res = render(StatusCode::FORBIDDEN, &DenyPage { heading: "h", code: "revoked", message: "m", hint: None });
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    }
+
+    /// The CSP forbids inline script, inline style and event-handler attributes.
+    fn assert_no_inline_code(html: &str) {
+        assert!(!html.contains("<style"), "inline <style>");
+        assert!(!html.contains("style="), "inline style attribute");
+        for (i, _) in html.match_indices("<script") {
+            let tag_end = html[i..].find('>').unwrap() + i;
+            assert!(html[i..tag_end].contains("src="), "inline <script>");
+            assert!(html[tag_end..].starts_with("></script>"), "script with a body");
+        }
+        for handler in ["onclick=", "onload=", "onerror=", "onsubmit=", "onchange="] {
+            assert!(!html.contains(handler), "inline event handler {handler}");
+        }
+    }
+}
