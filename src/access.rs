@@ -77,6 +77,9 @@ pub struct Playback {
     pub session_hash: String,
     pub source: Source,
     pub started_at: DateTime<Utc>,
+    /// Set when an operator stopped this playback; it is refused from its next request on.
+    #[serde(default)]
+    pub stopped_at: Option<DateTime<Utc>>,
 }
 
 fn playback_key(id: &PlaybackId) -> String {
@@ -100,10 +103,13 @@ pub fn decide(
     if record.entitlement.id != playback.entitlement_id {
         return Err(DenyReason::UnknownEntitlement);
     }
-    match DenyReason::from_status(record.entitlement.status(record.revocation.as_ref(), now)) {
-        Some(reason) => Err(reason),
-        None => Ok(()),
+    if let Some(reason) = DenyReason::from_status(record.status(now)) {
+        return Err(reason);
     }
+    if playback.stopped_at.is_some() {
+        return Err(DenyReason::PlaybackStopped);
+    }
+    Ok(())
 }
 
 struct Cached<T> {
@@ -185,6 +191,21 @@ impl Access {
         self.store.set(&playback_key(&playback.id), &json, ttl).await
     }
 
+    /// Stop one playback: it is refused from its next request on, on every instance.
+    pub async fn stop_playback(&self, id: &PlaybackId) -> Result<Option<Playback>, StoreError> {
+        let key = playback_key(id);
+        let Some(json) = self.store.get(&key).await? else { return Ok(None) };
+        let mut p: Playback = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if p.stopped_at.is_none() {
+            p.stopped_at = Some(Utc::now());
+            let ttl = self.store.ttl(&key).await?.unwrap_or(Duration::from_secs(60));
+            let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            self.store.set(&key, &json, ttl).await?;
+        }
+        self.store.publish(&Event::Playback(id.to_string())).await?;
+        Ok(Some(p))
+    }
+
     pub async fn playback(&self, id: &PlaybackId) -> Result<Option<Arc<Playback>>, StoreError> {
         if let Some(c) = read(&self.inner.playbacks).get(id)
             && c.at.elapsed() < PLAYBACK_TTL
@@ -228,16 +249,21 @@ impl Access {
     }
 
     /// Gather the facts about this playback's entitlement and decide.
-    pub async fn check(&self, playback: &Playback, session: Option<&TokenHash>) -> Result<Result<(), DenyReason>, StoreError> {
+    /// Returns the entitlement record when access is granted.
+    pub async fn check(
+        &self,
+        playback: &Playback,
+        session: Option<&TokenHash>,
+    ) -> Result<Result<Arc<EntitlementRecord>, DenyReason>, StoreError> {
         let record = self.entitlement(&playback.entitlement_id).await?;
-        Ok(decide(Utc::now(), playback, record.as_deref(), session))
+        Ok(decide(Utc::now(), playback, record.as_deref(), session).and_then(|()| record.ok_or(DenyReason::UnknownEntitlement)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Entitlement, Revocation, RevocationKind, ViewerId};
+    use crate::domain::{AgeGate, Entitlement, Revocation, RevocationKind, ViewerId};
 
     fn fixture(now: DateTime<Utc>) -> (Playback, EntitlementRecord, TokenHash) {
         let session = TokenHash::of("vg_vs_cookie");
@@ -248,7 +274,10 @@ mod tests {
             order_id: None,
             created_at: now,
             watch_for_s: 60,
-            expires_at: now + chrono::Duration::seconds(60),
+            start_by: None,
+            max_streams: 1,
+            age_gate: AgeGate::None,
+            age_verification: None,
         };
         let p = Playback {
             id: PlaybackId::new(),
@@ -257,8 +286,9 @@ mod tests {
             session_hash: session.as_str().to_owned(),
             source: Source { asset_base: "file:///m/sample/".parse().unwrap(), entry: "master.m3u8".into() },
             started_at: now,
+            stopped_at: None,
         };
-        (p, EntitlementRecord { entitlement: e, revocation: None }, session)
+        (p, EntitlementRecord { entitlement: e, revocation: None, first_played_at: None }, session)
     }
 
     #[test]
@@ -289,5 +319,17 @@ mod tests {
         refunded.revocation = Some(Revocation { kind: RevocationKind::Refund, at: now, reason: None });
         assert_eq!(decide(now, &p, Some(&refunded), Some(&s)), Err(DenyReason::Refunded));
         assert_eq!(decide(now, &p, None, Some(&s)), Err(DenyReason::UnknownEntitlement));
+    }
+
+    #[test]
+    fn a_stopped_playback_is_refused_and_a_missed_start_window_says_so() {
+        let now = Utc::now();
+        let (mut p, r, s) = fixture(now);
+        p.stopped_at = Some(now);
+        assert_eq!(decide(now, &p, Some(&r), Some(&s)), Err(DenyReason::PlaybackStopped));
+        let (p, mut r, s) = fixture(now);
+        r.entitlement.start_by = Some(now);
+        assert_eq!(decide(now, &p, Some(&r), Some(&s)), Ok(()), "the deadline itself is in time");
+        assert_eq!(decide(now + chrono::Duration::seconds(1), &p, Some(&r), Some(&s)), Err(DenyReason::StartWindowPassed));
     }
 }

@@ -24,6 +24,10 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("media_dir", "VODGATE_MEDIA_DIR", "folder of the local origin, one subfolder per video (default media)"),
     ("http_origin_url", "VODGATE_HTTP_ORIGIN_URL", "http origin's master playlist URL with {video_id}, e.g. https://origin.example/{video_id}/master.m3u8"),
     ("upstream_timeout_ms", "VODGATE_UPSTREAM_TIMEOUT_MS", "how long to wait for the origin to answer (default 5000)"),
+    ("default_max_streams", "VODGATE_DEFAULT_MAX_STREAMS", "playbacks one entitlement may run at once when the grant names none (default 2)"),
+    ("stream_idle_s", "VODGATE_STREAM_IDLE_S", "a playback that fetched nothing for this long no longer counts as a stream (default 60)"),
+    ("webhook_secret", "VODGATE_WEBHOOK_SECRET", "HMAC secret(s) for POST /webhooks/payments, comma-separated during rotation"),
+    ("audit_ip_key", "VODGATE_AUDIT_IP_KEY", "key for hashing client IPs in the audit trail (default: one generated and kept in the store)"),
     ("demo", "VODGATE_DEMO", "demo storefront at / (default: on only with the embedded store on a loopback address)"),
 ];
 
@@ -54,6 +58,11 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// The demo storefront at `/`.
     pub demo: bool,
+    pub default_max_streams: u32,
+    pub stream_idle: Duration,
+    /// Accepted webhook signing secrets (several during a rotation); empty = webhook off.
+    pub webhook_secrets: Vec<SecretString>,
+    pub audit_ip_key: Option<SecretString>,
 }
 
 impl Config {
@@ -165,6 +174,25 @@ impl Config {
         if !(50..=120_000).contains(&upstream_timeout_ms) {
             return Err(ConfigError("upstream_timeout_ms must be between 50 and 120000".into()));
         }
+        let default_max_streams: u32 = parse(get("default_max_streams"), "2", "a whole number")?;
+        if !(1..=100).contains(&default_max_streams) {
+            return Err(ConfigError("default_max_streams must be between 1 and 100".into()));
+        }
+        let stream_idle_s: u64 = parse(get("stream_idle_s"), "60", "a number of seconds")?;
+        if !(1..=3600).contains(&stream_idle_s) {
+            return Err(ConfigError("stream_idle_s must be between 1 and 3600 seconds".into()));
+        }
+        let webhook_secrets: Vec<SecretString> = match get("webhook_secret") {
+            Some((v, from)) => {
+                let parts: Vec<&str> = v.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+                if parts.is_empty() || parts.iter().any(|p| p.len() < 16) {
+                    return Err(ConfigError(format!("{from} must hold secrets of at least 16 characters, comma-separated")));
+                }
+                parts.into_iter().map(|p| SecretString::from(p.to_owned())).collect()
+            }
+            None => vec![],
+        };
+        let audit_ip_key = get("audit_ip_key").map(|(v, _)| SecretString::from(v.clone()));
         let demo = match get("demo") {
             Some((v, from)) => match v.as_str() {
                 "true" | "1" | "on" => true,
@@ -187,6 +215,10 @@ impl Config {
             origin,
             upstream_timeout: Duration::from_millis(upstream_timeout_ms),
             demo,
+            default_max_streams,
+            stream_idle: Duration::from_secs(stream_idle_s),
+            webhook_secrets,
+            audit_ip_key,
         })
     }
 

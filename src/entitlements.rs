@@ -2,11 +2,15 @@
 //! store's primitives.
 //!
 //! Store keys: `ent:{e:<id>}` (the grant, immutable), `ent:{e:<id>}:revoked` (write-once
-//! revocation, same slot so one MGET reads both), `idem:{o:<order>}:<video>` (the
+//! revocation) and `ent:{e:<id>}:first_play` (write-once; starts a rental clock), all in one
+//! slot so one MGET reads them, `idem:{o:<order>}:<video>` (the
 //! idempotency claim: whoever sets it first owns the order+video), `order:{o:<order>}` and
 //! `viewer:{v:<viewer>}` (indexes), `launch:<sha256>` (single-use launch links).
 
-use crate::domain::{Entitlement, EntitlementId, OrderId, Revocation, RevocationKind, VideoId, ViewerId};
+use crate::domain::{
+    AgeGate, AgeVerification, Entitlement, EntitlementId, EntitlementStatus, OrderId, Revocation, RevocationKind, VideoId,
+    ViewerId,
+};
 use crate::store::{Event, Store, StoreError};
 use crate::token::{Token, TokenHash};
 use chrono::{DateTime, Utc};
@@ -33,6 +37,10 @@ pub struct GrantRequest {
     pub video_id: VideoId,
     pub order_id: Option<OrderId>,
     pub watch_for_s: u64,
+    pub start_within_s: Option<u64>,
+    pub max_streams: u32,
+    pub age_gate: AgeGate,
+    pub age_verification: Option<AgeVerification>,
 }
 
 pub struct Granted {
@@ -41,11 +49,29 @@ pub struct Granted {
     pub created: bool,
 }
 
-/// An entitlement with its revocation, as read in one round trip.
+/// An entitlement with what happened to it since, as read in one round trip.
 #[derive(Debug, Clone)]
 pub struct EntitlementRecord {
     pub entitlement: Entitlement,
     pub revocation: Option<Revocation>,
+    pub first_played_at: Option<DateTime<Utc>>,
+}
+
+impl EntitlementRecord {
+    pub fn status(&self, now: DateTime<Utc>) -> EntitlementStatus {
+        self.entitlement.status(self.revocation.as_ref(), self.first_played_at, now)
+    }
+    /// The effective end of the window; None while a start window waits for the first play.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.entitlement.expires_at(self.first_played_at)
+    }
+    /// What the viewer has left: until the end, or the whole window if it has not started.
+    pub fn seconds_left(&self, now: DateTime<Utc>) -> i64 {
+        match self.expires_at() {
+            Some(end) => (end - now).num_seconds().max(0),
+            None => i64::try_from(self.entitlement.watch_for_s).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -59,6 +85,9 @@ fn ent_key(id: &EntitlementId) -> String {
 }
 fn revoked_key(id: &EntitlementId) -> String {
     format!("ent:{{e:{id}}}:revoked")
+}
+fn first_play_key(id: &EntitlementId) -> String {
+    format!("ent:{{e:{id}}}:first_play")
 }
 fn order_key(order: &OrderId) -> String {
     format!("order:{{o:{order}}}")
@@ -78,7 +107,7 @@ impl Entitlements {
 
     /// How long the records of this entitlement are kept.
     fn retention(e: &Entitlement, now: DateTime<Utc>) -> Duration {
-        (e.expires_at - now).to_std().unwrap_or_default() + AUDIT_GRACE
+        (e.latest_end() - now).to_std().unwrap_or_default() + AUDIT_GRACE
     }
 
     /// Grant, idempotently per order and video: the grant is written under a fresh id
@@ -94,7 +123,10 @@ impl Entitlements {
             order_id: req.order_id,
             created_at: now,
             watch_for_s: req.watch_for_s,
-            expires_at: now + chrono::Duration::seconds(i64::try_from(req.watch_for_s).unwrap_or(i64::MAX)),
+            start_by: req.start_within_s.map(|s| now + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))),
+            max_streams: req.max_streams,
+            age_gate: req.age_gate,
+            age_verification: req.age_verification,
         };
         let ttl = Self::retention(&entitlement, now);
         let json = serde_json::to_string(&entitlement).map_err(corrupt)?;
@@ -126,14 +158,15 @@ impl Entitlements {
     }
 
     pub async fn get(&self, id: &EntitlementId) -> Result<Option<EntitlementRecord>, StoreError> {
-        let (k1, k2) = (ent_key(id), revoked_key(id));
-        let mut found = self.store.mget(&[&k1, &k2]).await?.into_iter();
-        let (Some(Some(ent)), revoked) = (found.next(), found.next().flatten()) else {
+        let (k1, k2, k3) = (ent_key(id), revoked_key(id), first_play_key(id));
+        let mut found = self.store.mget(&[&k1, &k2, &k3]).await?.into_iter();
+        let (Some(Some(ent)), revoked, first) = (found.next(), found.next().flatten(), found.next().flatten()) else {
             return Ok(None);
         };
         Ok(Some(EntitlementRecord {
             entitlement: serde_json::from_str(&ent).map_err(corrupt)?,
             revocation: revoked.map(|r| serde_json::from_str(&r)).transpose().map_err(corrupt)?,
+            first_played_at: first.map(|f| serde_json::from_str(&f)).transpose().map_err(corrupt)?,
         }))
     }
 
@@ -191,6 +224,17 @@ impl Entitlements {
             }
         }
         Ok(out)
+    }
+
+    /// Record the first segment served (write-once). True when this call started the clock;
+    /// every instance is told, so none keeps a cached record without it.
+    pub async fn record_first_play(&self, e: &Entitlement, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(&at).map_err(corrupt)?;
+        let started = self.store.set_nx(&first_play_key(&e.id), &json, Self::retention(e, at)).await?;
+        if started {
+            self.store.publish(&Event::Entitlement(e.id.to_string())).await?;
+        }
+        Ok(started)
     }
 
     /// A fresh single-use launch link for this entitlement.

@@ -4,6 +4,8 @@
 
 /// The one decision every playback request goes through, and its cache.
 pub mod access;
+/// The audit trail: the evidence for chargeback disputes.
+pub mod audit;
 /// Admin authentication: API keys, access and refresh tokens, scope extractors.
 pub mod auth;
 /// Command-line interface (`serve`, `api-key …`).
@@ -22,6 +24,8 @@ pub mod entitlements;
 pub mod pages;
 /// HTTP routes, one module per resource.
 pub mod routes;
+/// Stream limits: how many playbacks of one entitlement may run at once.
+pub mod streams;
 /// Binding the listener and wiring the app.
 pub mod startup;
 /// The state store contract and its Redis and in-memory implementations.
@@ -32,5 +36,7 @@ pub mod telemetry;
 pub mod upstream;
 /// Viewer sessions: the HttpOnly cookie a launch link turns into.
 pub mod viewer_session;
+/// Payment webhook signatures (HMAC-SHA256, Stripe-style header).
+pub mod webhook;
 /// Random opaque tokens with readable prefixes, stored only as hashes.
 pub mod token;

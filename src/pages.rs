@@ -69,6 +69,17 @@ pub struct DemoRental {
     pub expires_at: String,
 }
 
+/// The self-declared age gate: a form the viewer must confirm before any playback. The
+/// form carries a CSRF token derived from the viewer's own session, so another site cannot
+/// confirm on their behalf.
+#[derive(askama::Template)]
+#[template(path = "age_gate.html")]
+pub struct AgeGatePage<'a> {
+    pub title: &'a str,
+    pub action: &'a str,
+    pub csrf: &'a str,
+}
+
 /// Render a page as `text/html; charset=utf-8`, never cached (pages reflect live
 /// entitlement state). A render error is logged and answered with a plain 500 page.
 pub fn render<T: askama::Template>(status: StatusCode, page: &T) -> HttpResponse {

@@ -2,6 +2,8 @@
 //! wires the app; `run_until_stopped()` serves until SIGINT/SIGTERM.
 
 use crate::access::Access;
+use crate::audit::Audit;
+use crate::streams::StreamLimit;
 use crate::auth::{AdminAuth, Throttle};
 use crate::upstream::Origin;
 use crate::config::Config;
@@ -23,6 +25,8 @@ pub struct AppState {
     pub entitlements: Entitlements,
     pub origin: Origin,
     pub access: Access,
+    pub audit: Audit,
+    pub streams: StreamLimit,
 }
 
 pub struct Application {
@@ -53,9 +57,11 @@ pub fn open_store(config: &Config) -> Result<Store, StoreError> {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, origin: Origin) -> Self {
+    pub fn new(config: Config, store: Store, origin: Origin, audit: Audit) -> Self {
         let entitlements = Entitlements::new(store.clone(), config.launch_ttl);
         Self {
+            audit,
+            streams: StreamLimit::new(store.clone(), config.stream_idle),
             auth: AdminAuth::new(store.clone()),
             throttle: Throttle::new(store.clone(), config.auth_failures_per_minute),
             access: Access::new(store.clone(), entitlements.clone()),
@@ -76,7 +82,8 @@ impl Application {
             );
         }
         let origin = Origin::from_config(&config).map_err(StartupError::Origin)?;
-        let state = AppState::new(config, store, origin);
+        let audit = Audit::new(store.clone(), config.audit_ip_key.as_ref());
+        let state = AppState::new(config, store, origin, audit);
         let minted_api_key = prepare_api_keys(&state).await?;
 
         let listener = TcpListener::bind(state.config.listen)

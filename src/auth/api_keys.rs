@@ -11,11 +11,9 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 const PREFIX: &str = "vg_key_";
-/// Records without an end still need a TTL in the store's contract; ten years is "forever".
-pub(crate) const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+use crate::store::FOREVER;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

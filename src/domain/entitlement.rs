@@ -13,8 +13,39 @@ pub struct Entitlement {
     pub video_id: VideoId,
     pub order_id: Option<OrderId>,
     pub created_at: DateTime<Utc>,
+    /// The rental window's length.
     pub watch_for_s: u64,
-    pub expires_at: DateTime<Utc>,
+    /// With a start window ("30 days to start, 48 h once started"): watching must start by
+    /// this instant, and the window runs from the first segment served. Without one, the
+    /// window runs from the grant.
+    pub start_by: Option<DateTime<Utc>>,
+    /// How many playbacks may run at once.
+    pub max_streams: u32,
+    pub age_gate: AgeGate,
+    /// The proof an age check happened, for `AgeGate::Verified` grants.
+    pub age_verification: Option<AgeVerification>,
+}
+
+/// What a viewer must do before playback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgeGate {
+    #[default]
+    None,
+    /// The viewer confirms their age on an interstitial page; the confirmation is recorded.
+    SelfDeclared,
+    /// The site verified the viewer's age before the grant and sends the proof with it.
+    Verified,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgeVerification {
+    /// How the age was checked (`id_document`, `credit_card`, `age_estimation`, …).
+    pub method: String,
+    pub verified_at: DateTime<Utc>,
+    /// The verification provider's reference, for audits.
+    pub reference: String,
 }
 
 /// Why an entitlement was revoked. `Refund` covers refunds and chargebacks.
@@ -38,18 +69,48 @@ pub struct Revocation {
 pub enum EntitlementStatus {
     Active,
     Expired,
+    StartWindowPassed,
     Revoked,
     Refunded,
 }
 
+fn secs(s: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+}
+
 impl Entitlement {
-    /// The status at `now`. A revocation wins over expiry: it is the more useful fact.
-    pub fn status(&self, revocation: Option<&Revocation>, now: DateTime<Utc>) -> EntitlementStatus {
+    /// When the window ends: fixed at the grant, or (with a start window) known once the
+    /// first segment was served.
+    pub fn expires_at(&self, first_played_at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        match (self.start_by, first_played_at) {
+            (None, _) => Some(self.created_at + secs(self.watch_for_s)),
+            (Some(_), Some(first)) => Some(first + secs(self.watch_for_s)),
+            (Some(_), None) => None,
+        }
+    }
+
+    /// The last instant this entitlement could possibly be live: bounds every TTL.
+    pub fn latest_end(&self) -> DateTime<Utc> {
+        self.start_by.unwrap_or(self.created_at) + secs(self.watch_for_s)
+    }
+
+    /// The status at `now`. A revocation wins over the clock: it is the more useful fact.
+    /// A first play exactly at `start_by` is in time.
+    pub fn status(
+        &self,
+        revocation: Option<&Revocation>,
+        first_played_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> EntitlementStatus {
         match revocation.map(|r| r.kind) {
-            Some(RevocationKind::Refund) => EntitlementStatus::Refunded,
-            Some(RevocationKind::Revoke) => EntitlementStatus::Revoked,
-            None if now >= self.expires_at => EntitlementStatus::Expired,
-            None => EntitlementStatus::Active,
+            Some(RevocationKind::Refund) => return EntitlementStatus::Refunded,
+            Some(RevocationKind::Revoke) => return EntitlementStatus::Revoked,
+            None => {}
+        }
+        match (self.start_by, self.expires_at(first_played_at)) {
+            (Some(start_by), None) if now > start_by => EntitlementStatus::StartWindowPassed,
+            (_, Some(end)) if now >= end => EntitlementStatus::Expired,
+            _ => EntitlementStatus::Active,
         }
     }
 }
@@ -63,6 +124,7 @@ pub enum DenyReason {
     Revoked,
     Refunded,
     NotStarted,
+    PlaybackStopped,
     StartWindowPassed,
     TooManyStreams,
     AgeGateRequired,
@@ -78,6 +140,7 @@ impl DenyReason {
             Self::Revoked => "revoked",
             Self::Refunded => "refunded",
             Self::NotStarted => "not_started",
+            Self::PlaybackStopped => "playback_stopped",
             Self::StartWindowPassed => "start_window_passed",
             Self::TooManyStreams => "too_many_streams",
             Self::AgeGateRequired => "age_gate_required",
@@ -94,6 +157,7 @@ impl DenyReason {
             Self::Revoked => "Access to this video was withdrawn by the site.",
             Self::Refunded => "This rental was refunded, so it can no longer be watched.",
             Self::NotStarted => "This rental has not started yet.",
+            Self::PlaybackStopped => "This screen was stopped. Reload the page to watch here again.",
             Self::StartWindowPassed => "The time to start watching this rental has passed.",
             Self::TooManyStreams => {
                 "This rental is already playing on too many screens. Stop one of them and try again."
@@ -111,6 +175,7 @@ impl DenyReason {
         match status {
             EntitlementStatus::Active => None,
             EntitlementStatus::Expired => Some(Self::Expired),
+            EntitlementStatus::StartWindowPassed => Some(Self::StartWindowPassed),
             EntitlementStatus::Revoked => Some(Self::Revoked),
             EntitlementStatus::Refunded => Some(Self::Refunded),
         }
@@ -136,7 +201,10 @@ mod tests {
             order_id: None,
             created_at: now,
             watch_for_s: 60,
-            expires_at: now + Duration::seconds(60),
+            start_by: None,
+            max_streams: 2,
+            age_gate: AgeGate::None,
+            age_verification: None,
         }
     }
 
@@ -144,10 +212,24 @@ mod tests {
     fn status_follows_the_clock_and_revocation_wins() {
         let now = Utc::now();
         let e = grant(now);
-        assert_eq!(e.status(None, now), EntitlementStatus::Active);
-        assert_eq!(e.status(None, now + Duration::seconds(60)), EntitlementStatus::Expired);
+        assert_eq!(e.status(None, None, now), EntitlementStatus::Active);
+        assert_eq!(e.status(None, None, now + Duration::seconds(60)), EntitlementStatus::Expired);
         let refund = Revocation { kind: RevocationKind::Refund, at: now, reason: None };
-        assert_eq!(e.status(Some(&refund), now + Duration::days(9)), EntitlementStatus::Refunded);
+        assert_eq!(e.status(Some(&refund), None, now + Duration::days(9)), EntitlementStatus::Refunded);
+    }
+
+    #[test]
+    fn a_start_window_runs_the_clock_from_the_first_play() {
+        let now = Utc::now();
+        let e = Entitlement { start_by: Some(now + Duration::seconds(30)), ..grant(now) };
+        assert_eq!(e.expires_at(None), None);
+        assert_eq!(e.status(None, None, now + Duration::seconds(30)), EntitlementStatus::Active, "deadline itself is in time");
+        assert_eq!(e.status(None, None, now + Duration::seconds(31)), EntitlementStatus::StartWindowPassed);
+        let first = now + Duration::seconds(30);
+        assert_eq!(e.expires_at(Some(first)), Some(first + Duration::seconds(60)));
+        assert_eq!(e.status(None, Some(first), now + Duration::seconds(89)), EntitlementStatus::Active);
+        assert_eq!(e.status(None, Some(first), now + Duration::seconds(90)), EntitlementStatus::Expired);
+        assert_eq!(e.latest_end(), now + Duration::seconds(90));
     }
 
     #[test]

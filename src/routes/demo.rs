@@ -77,12 +77,12 @@ async fn storefront(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     let mut rentals = vec![];
     for r in state.entitlements.list_for_viewer(&viewer).await?.into_iter().rev() {
         let e = &r.entitlement;
-        let status = serde_json::to_value(e.status(r.revocation.as_ref(), Utc::now())).ok();
+        let status = serde_json::to_value(r.status(Utc::now())).ok();
         rentals.push(DemoRental {
             entitlement_id: e.id.to_string(),
             title: state.origin.title(&e.video_id).await.unwrap_or_else(|| e.video_id.to_string()),
             status: status.and_then(|s| s.as_str().map(str::to_owned)).unwrap_or_default(),
-            expires_at: rfc3339(e.expires_at),
+            expires_at: r.expires_at().map(rfc3339).unwrap_or_default(),
         });
     }
     Ok(render(StatusCode::OK, &DemoPage { titles, rentals }))
@@ -100,6 +100,10 @@ async fn rent(req: HttpRequest, state: web::Data<AppState>, form: web::Form<Rent
             video_id: form.into_inner().video_id,
             order_id: Some(order),
             watch_for_s: 24 * 3600,
+            start_within_s: None,
+            max_streams: state.config.default_max_streams,
+            age_gate: crate::domain::AgeGate::None,
+            age_verification: None,
         })
         .await
         .map_err(|e| ApiError::internal(e))?;

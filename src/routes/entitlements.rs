@@ -1,8 +1,9 @@
 //! `/v1/entitlements` and `/v1/orders/{order_id}/refund`: what the operator's backend calls
 //! when a viewer pays, asks for another device, or gets a refund.
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::auth::{Authorized, EntitlementsRead, EntitlementsWrite};
-use crate::domain::{EntitlementId, EntitlementStatus, OrderId, RevocationKind, VideoId, ViewerId};
+use crate::domain::{AgeGate, AgeVerification, EntitlementId, EntitlementStatus, OrderId, RevocationKind, VideoId, ViewerId};
 use crate::entitlements::{EntitlementError, EntitlementRecord, GrantRequest, MAX_WINDOW_S};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -22,6 +23,40 @@ struct CreateBody {
     video_id: VideoId,
     order_id: Option<OrderId>,
     watch_for_s: Option<u64>,
+    start_within_s: Option<u64>,
+    max_streams: Option<u32>,
+    #[serde(default)]
+    age_gate: AgeGate,
+    age_verification: Option<AgeVerification>,
+}
+
+/// Longest accepted start window (a year and a day, like the watch window).
+const MAX_START_WITHIN_S: u64 = MAX_WINDOW_S;
+/// Streams per entitlement beyond this are a configuration mistake, not a rental.
+const MAX_STREAMS: u32 = 100;
+
+fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+}
+
+fn check_age_verification(v: &Option<AgeVerification>, gate: AgeGate) -> Result<(), ApiError> {
+    match (gate, v) {
+        (AgeGate::Verified, None) => Err(unprocessable(
+            "age_verification_required",
+            "age_gate \"verified\" needs age_verification: {method, verified_at, reference}.",
+        )),
+        (_, Some(v)) => {
+            let bad = |f: &str, n: usize| f.trim().is_empty() || f.chars().count() > n;
+            if bad(&v.method, 64) || bad(&v.reference, 200) {
+                return Err(unprocessable("invalid_age_verification", "method (1-64 chars) and reference (1-200 chars) are required."));
+            }
+            if v.verified_at > Utc::now() + chrono::Duration::minutes(5) {
+                return Err(unprocessable("invalid_age_verification", "verified_at is in the future."));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -46,7 +81,14 @@ pub struct EntitlementView {
     pub order_id: Option<String>,
     pub watch_for_s: u64,
     pub created_at: String,
-    pub expires_at: String,
+    /// The effective end of the window; null while a start window waits for the first play.
+    pub expires_at: Option<String>,
+    /// With a start window: watching must start by then.
+    pub start_by: Option<String>,
+    pub first_played_at: Option<String>,
+    pub max_streams: u32,
+    pub age_gate: AgeGate,
+    pub age_verification: Option<AgeVerification>,
     pub revoked_at: Option<String>,
     pub revocation_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,13 +104,18 @@ impl EntitlementView {
         let e = &r.entitlement;
         Self {
             id: e.id.to_string(),
-            status: e.status(r.revocation.as_ref(), Utc::now()),
+            status: r.status(Utc::now()),
             viewer_id: e.viewer_id.to_string(),
             video_id: e.video_id.to_string(),
             order_id: e.order_id.as_ref().map(|o| o.to_string()),
             watch_for_s: e.watch_for_s,
             created_at: rfc3339(e.created_at),
-            expires_at: rfc3339(e.expires_at),
+            expires_at: r.expires_at().map(rfc3339),
+            start_by: e.start_by.map(rfc3339),
+            first_played_at: r.first_played_at.map(rfc3339),
+            max_streams: e.max_streams,
+            age_gate: e.age_gate,
+            age_verification: e.age_verification.clone(),
             revoked_at: r.revocation.as_ref().map(|r| rfc3339(r.at)),
             revocation_reason: r.revocation.as_ref().and_then(|r| r.reason.clone()),
             watch_url,
@@ -107,6 +154,7 @@ async fn watch_url(state: &AppState, id: &EntitlementId) -> Result<String, ApiEr
 /// Grant access. The same order_id + video_id again returns the first grant (200).
 #[post("/entitlements")]
 async fn create(
+    http: actix_web::HttpRequest,
     _auth: Authorized<EntitlementsWrite>,
     state: web::Data<AppState>,
     body: web::Json<CreateBody>,
@@ -119,7 +167,29 @@ async fn create(
             format!("watch_for_s must be between 1 and {MAX_WINDOW_S} seconds."),
         ));
     }
-    let req = GrantRequest { viewer_id: body.viewer_id, video_id: body.video_id, order_id: body.order_id, watch_for_s };
+    if let Some(s) = body.start_within_s
+        && !(1..=MAX_START_WITHIN_S).contains(&s)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_start_within",
+            format!("start_within_s must be between 1 and {MAX_START_WITHIN_S} seconds."),
+        ));
+    }
+    let max_streams = body.max_streams.unwrap_or(state.config.default_max_streams);
+    if !(1..=MAX_STREAMS).contains(&max_streams) {
+        return Err(ApiError::bad_request("invalid_max_streams", format!("max_streams must be between 1 and {MAX_STREAMS}.")));
+    }
+    check_age_verification(&body.age_verification, body.age_gate)?;
+    let req = GrantRequest {
+        viewer_id: body.viewer_id,
+        video_id: body.video_id,
+        order_id: body.order_id,
+        watch_for_s,
+        start_within_s: body.start_within_s,
+        max_streams,
+        age_gate: body.age_gate,
+        age_verification: body.age_verification,
+    };
     let granted = state.entitlements.grant(req).await.map_err(|e| match e {
         EntitlementError::OrderConflict { .. } => ApiError::new(StatusCode::CONFLICT, "order_conflict", e.to_string()),
         EntitlementError::Store(e) => e.into(),
@@ -128,6 +198,9 @@ async fn create(
     let record = state.entitlements.get(id).await?.ok_or_else(|| not_found(id))?;
     if granted.created {
         tracing::info!(entitlement.id = %id, video.id = %record.entitlement.video_id, "entitlement granted");
+        let e = &record.entitlement;
+        let ev = AuditEvent::new(AuditKind::Grant).entitlement(id, e.order_id.as_ref(), &e.viewer_id).client(&state.audit.client(&http).await);
+        state.audit.record(ev).await;
     }
     let url = watch_url(&state, id).await?;
     let status = if granted.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -157,6 +230,7 @@ async fn show(
 
 #[post("/entitlements/{id}/revoke")]
 async fn revoke(
+    req: actix_web::HttpRequest,
     _auth: Authorized<EntitlementsWrite>,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -165,7 +239,11 @@ async fn revoke(
     let id = parse_id(&path)?;
     let reason = optional_json::<RevokeBody>(&body)?.reason;
     check_reason(&reason)?;
-    let record = state.entitlements.revoke(&id, RevocationKind::Revoke, reason).await?.ok_or_else(|| not_found(&id))?;
+    let record = state.entitlements.revoke(&id, RevocationKind::Revoke, reason.clone()).await?.ok_or_else(|| not_found(&id))?;
+    let e = &record.entitlement;
+    let mut ev = AuditEvent::new(AuditKind::Revoke).entitlement(&id, e.order_id.as_ref(), &e.viewer_id).client(&state.audit.client(&req).await);
+    ev.reason = reason;
+    state.audit.record(ev).await;
     Ok(HttpResponse::Ok().json(EntitlementView::new(&record, None)))
 }
 
@@ -178,7 +256,7 @@ async fn launch(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
     let record = state.entitlements.get(&id).await?.ok_or_else(|| not_found(&id))?;
-    let status = record.entitlement.status(record.revocation.as_ref(), Utc::now());
+    let status = record.status(Utc::now());
     if status != EntitlementStatus::Active {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -192,6 +270,7 @@ async fn launch(
 
 #[post("/orders/{order_id}/refund")]
 async fn refund(
+    req: actix_web::HttpRequest,
     _auth: Authorized<EntitlementsWrite>,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -200,9 +279,16 @@ async fn refund(
     let order = OrderId::parse(&path).map_err(|e| ApiError::bad_request("invalid_order_id", e.to_string()))?;
     let reason = optional_json::<RevokeBody>(&body)?.reason;
     check_reason(&reason)?;
-    let refunded = state.entitlements.refund_order(&order, reason).await?;
+    let refunded = state.entitlements.refund_order(&order, reason.clone()).await?;
     if refunded.is_empty() {
         return Err(ApiError::not_found("order_not_found", format!("No entitlements belong to order {order}.")));
+    }
+    let client = state.audit.client(&req).await;
+    for r in &refunded {
+        let e = &r.entitlement;
+        let mut ev = AuditEvent::new(AuditKind::Refund).entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id).client(&client);
+        ev.reason = reason.clone();
+        state.audit.record(ev).await;
     }
     let data: Vec<_> = refunded.iter().map(|r| EntitlementView::new(r, None)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "order_id": order.to_string(), "data": data })))

@@ -1,19 +1,23 @@
 //! The whole URL map in one place. Each module owns its routes.
 
+pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod entitlements;
 pub mod health;
 pub mod play;
+pub mod playbacks;
 pub mod static_files;
 pub mod watch;
+pub mod webhooks;
 
 use actix_web::web;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::config)
         .configure(auth::config)
-        .service(web::scope("/v1").configure(entitlements::config))
+        .service(web::scope("/v1").configure(entitlements::config).configure(playbacks::config).configure(audit::config))
+        .configure(webhooks::config)
         .configure(watch::config)
         .configure(play::config)
         .configure(demo::config)

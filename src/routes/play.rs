@@ -2,7 +2,8 @@
 //! decided by `access::Access::check` before a byte is read from the origin. Playlists are
 //! rewritten so every URI in them comes back here; keys and segments stream through.
 
-use crate::access::PlaybackId;
+use crate::access::{Playback, PlaybackId};
+use crate::audit::{AuditEvent, AuditKind};
 use crate::domain::DenyReason;
 use crate::error::ApiError;
 use crate::hls::asset_path::{AssetKind, AssetPath};
@@ -31,6 +32,26 @@ pub fn denied(reason: DenyReason) -> ApiError {
     ApiError::new(code, reason.code(), reason.explain())
 }
 
+/// Refuse, and put it in the audit trail once per playback, reason and minute (a refused
+/// player retries; the trail should say so once, not fill up).
+async fn refuse(state: &AppState, req: &HttpRequest, playback: &Playback, reason: DenyReason) -> ApiError {
+    tracing::info!(playback.id = %playback.id, entitlement.id = %playback.entitlement_id, deny.reason = %reason, "playback request refused");
+    if reason != DenyReason::SessionMismatch {
+        let marker = format!("denied:{}:{}", playback.id, reason.code());
+        if let Ok(true) = state.store.set_nx(&marker, "1", std::time::Duration::from_secs(60)).await
+            && let Ok(Some(record)) = state.access.entitlement(&playback.entitlement_id).await
+        {
+            let e = &record.entitlement;
+            let event = AuditEvent::new(AuditKind::Deny)
+                .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
+                .reason(reason.code())
+                .client(&state.audit.client(req).await);
+            state.audit.record(event).await;
+        }
+    }
+    denied(reason)
+}
+
 fn parse_playback(raw: &str) -> Result<PlaybackId, ApiError> {
     PlaybackId::parse(raw).ok_or_else(|| denied(DenyReason::UnknownEntitlement))
 }
@@ -50,7 +71,7 @@ async fn status(req: HttpRequest, state: web::Data<AppState>, path: web::Path<St
         return Err(denied(DenyReason::SessionMismatch));
     }
     let (expires_at, seconds_left) = match &record {
-        Some(r) => (Some(rfc3339(r.entitlement.expires_at)), (r.entitlement.expires_at - Utc::now()).num_seconds().max(0)),
+        Some(r) => (r.expires_at().map(rfc3339), r.seconds_left(Utc::now())),
         None => (None, 0),
     };
     let body = match decision {
@@ -73,12 +94,9 @@ async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
         return Err(denied(DenyReason::UnknownEntitlement));
     };
     let session = viewer_session::presented(&req, &playback.entitlement_id);
-    match state.access.check(&playback, session.as_ref()).await? {
-        Ok(()) => {}
-        Err(reason) => {
-            tracing::info!(playback.id = %id, entitlement.id = %playback.entitlement_id, deny.reason = %reason, "playback request refused");
-            return Err(denied(reason));
-        }
+    let record = match state.access.check(&playback, session.as_ref()).await? {
+        Ok(record) => record,
+        Err(reason) => return Err(refuse(&state, &req, &playback, reason).await),
     };
 
     match asset.kind() {
@@ -97,6 +115,21 @@ async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
                 .body(rewritten))
         }
         AssetKind::Key | AssetKind::Segment => {
+            if asset.kind() == AssetKind::Segment {
+                // A segment is what counts as watching: it holds the stream's place and
+                // starts the rental clock.
+                let e = &record.entitlement;
+                let ttl = (record.expires_at().unwrap_or_else(|| e.latest_end()) - Utc::now()).to_std().unwrap_or_default();
+                if !state.streams.refresh(&e.id, &playback.id, e.max_streams, ttl).await? {
+                    return Err(refuse(&state, &req, &playback, DenyReason::TooManyStreams).await);
+                }
+                if record.first_played_at.is_none() && state.entitlements.record_first_play(e, Utc::now()).await? {
+                    let event = AuditEvent::new(AuditKind::FirstPlay)
+                        .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
+                        .client(&state.audit.client(&req).await);
+                    state.audit.record(event).await;
+                }
+            }
             let mut res = state.origin.media(&req, &playback.source, &asset).await?;
             // Keys are the real secret of encrypted media: never cached. Segments may sit
             // in the viewer's own cache only, never in a shared one.

@@ -1,20 +1,25 @@
 //! The viewer's way in: `GET /w/{launch_token}` (single use) turns a launch link into a
 //! session cookie and redirects to `GET /watch/{entitlement_id}`, the watch page, so the
-//! address bar never holds anything worth sharing.
+//! address bar never holds anything worth sharing. The watch page is where a playback
+//! starts: age gate, stream limit, origin, then the player.
 
 use crate::access::{Playback, PlaybackId};
-use crate::domain::{DenyReason, EntitlementId};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::domain::{AgeGate, DenyReason, EntitlementId};
+use crate::entitlements::EntitlementRecord;
 use crate::error::ApiError;
-use crate::pages::{DenyPage, WatchPage, render};
+use crate::pages::{AgeGatePage, DenyPage, WatchPage, render};
 use crate::routes::entitlements::rfc3339;
 use crate::startup::AppState;
+use crate::token::{TokenHash, constant_time_eq};
 use crate::viewer_session;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::Utc;
+use serde::Deserialize;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(launch).service(watch);
+    cfg.service(launch).service(watch).service(confirm_age);
 }
 
 /// The HTML twin of a deny reason, with the status the JSON API would use.
@@ -30,15 +35,24 @@ pub fn deny_page(reason: DenyReason) -> HttpResponse {
         DenyReason::TooManyStreams => (
             StatusCode::FORBIDDEN,
             "Too many screens",
-            Some("Close the player on another device or tab, wait a minute, then reload this page."),
+            Some("Close the player on your other device or tab (or pause it for a minute), then reload this page."),
         ),
         _ => (StatusCode::FORBIDDEN, "This rental cannot be played", None),
     };
     render(status, &DenyPage { heading, code: reason.code(), message: reason.explain(), hint })
 }
 
+async fn audit_deny(state: &AppState, req: &HttpRequest, record: &EntitlementRecord, reason: DenyReason) {
+    let e = &record.entitlement;
+    let event = AuditEvent::new(AuditKind::Deny)
+        .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
+        .reason(reason.code())
+        .client(&state.audit.client(req).await);
+    state.audit.record(event).await;
+}
+
 #[get("/w/{launch_token}")]
-async fn launch(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn launch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let Some(id) = state.entitlements.consume_launch(&path).await? else {
         return Ok(render(
             StatusCode::GONE,
@@ -53,11 +67,17 @@ async fn launch(state: web::Data<AppState>, path: web::Path<String>) -> Result<H
     let Some(record) = state.entitlements.get(&id).await? else {
         return Ok(deny_page(DenyReason::UnknownEntitlement));
     };
-    if let Some(reason) = DenyReason::from_status(record.entitlement.status(record.revocation.as_ref(), Utc::now())) {
+    if let Some(reason) = DenyReason::from_status(record.status(Utc::now())) {
+        audit_deny(&state, &req, &record, reason).await;
         return Ok(deny_page(reason));
     }
-    let cookie =
-        viewer_session::start(&state.store, &id, record.entitlement.expires_at, state.config.secure_cookies()).await?;
+    let e = &record.entitlement;
+    let until = record.expires_at().unwrap_or_else(|| e.latest_end());
+    let cookie = viewer_session::start(&state.store, &id, until, state.config.secure_cookies()).await?;
+    state
+        .audit
+        .record(AuditEvent::new(AuditKind::Launch).entitlement(&id, e.order_id.as_ref(), &e.viewer_id).client(&state.audit.client(&req).await))
+        .await;
     tracing::info!(entitlement.id = %id, "launch link used; viewer session started");
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)
@@ -67,44 +87,78 @@ async fn launch(state: web::Data<AppState>, path: web::Path<String>) -> Result<H
         .finish())
 }
 
+fn age_key(id: &EntitlementId, session: &TokenHash) -> String {
+    format!("age:{{e:{id}}}:{}", session.as_str())
+}
+
+/// The age form's CSRF token: derived from the viewer's own (secret) session, so a page on
+/// another site cannot produce it.
+fn age_csrf(session: &TokenHash) -> String {
+    TokenHash::of(&format!("vodgate-age-gate:{}", session.as_str())).as_str()[..32].to_owned()
+}
+
+/// The viewer session of this request, if it is live and belongs to this entitlement.
+async fn session_of(state: &AppState, req: &HttpRequest, id: &EntitlementId) -> Result<Option<TokenHash>, ApiError> {
+    match viewer_session::presented(req, id) {
+        Some(h) if viewer_session::is_valid(&state.store, id, &h).await? => Ok(Some(h)),
+        _ => Ok(None),
+    }
+}
+
 #[get("/watch/{entitlement_id}")]
 async fn watch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let Ok(id) = EntitlementId::parse(&path) else {
         return Ok(deny_page(DenyReason::UnknownEntitlement));
     };
-    let session = match viewer_session::presented(&req, &id) {
-        Some(h) if viewer_session::is_valid(&state.store, &id, &h).await? => h,
-        _ => return Ok(deny_page(DenyReason::SessionMismatch)),
+    let Some(session) = session_of(&state, &req, &id).await? else {
+        return Ok(deny_page(DenyReason::SessionMismatch));
     };
     let Some(record) = state.entitlements.get(&id).await? else {
         return Ok(deny_page(DenyReason::UnknownEntitlement));
     };
     let e = &record.entitlement;
-    if let Some(reason) = DenyReason::from_status(e.status(record.revocation.as_ref(), Utc::now())) {
+    if let Some(reason) = DenyReason::from_status(record.status(Utc::now())) {
+        audit_deny(&state, &req, &record, reason).await;
         return Ok(deny_page(reason));
+    }
+    let title = state.origin.title(&e.video_id).await.unwrap_or_else(|| e.video_id.to_string());
+    if e.age_gate == AgeGate::SelfDeclared && state.store.get(&age_key(&id, &session)).await?.is_none() {
+        let action = format!("/watch/{id}/age");
+        return Ok(render(StatusCode::OK, &AgeGatePage { title: &title, action: &action, csrf: &age_csrf(&session) }));
+    }
+
+    let playback_id = PlaybackId::new();
+    let until = record.expires_at().unwrap_or_else(|| e.latest_end());
+    let ttl = (until - Utc::now()).to_std().unwrap_or_default();
+    // A reload or a second tab of the same browser takes over its own earlier playback.
+    state.streams.release_same_session(&state.access, &id, session.as_str()).await?;
+    if !state.streams.claim(&id, &playback_id, e.max_streams, ttl).await? {
+        audit_deny(&state, &req, &record, DenyReason::TooManyStreams).await;
+        return Ok(deny_page(DenyReason::TooManyStreams));
     }
     let source = match state.origin.open(&e.video_id).await {
         Ok(s) => s,
         Err(err) => {
+            state.streams.release(&id, &playback_id).await?;
             tracing::warn!(entitlement.id = %id, video.id = %e.video_id, error = %err, "cannot start playback");
             return Ok(deny_page(DenyReason::UpstreamUnavailable));
         }
     };
     let playback = Playback {
-        id: PlaybackId::new(),
+        id: playback_id,
         entitlement_id: id.clone(),
         video_id: e.video_id.clone(),
         session_hash: session.as_str().to_owned(),
         source,
         started_at: Utc::now(),
+        stopped_at: None,
     };
-    state.access.start_playback(&playback, e.expires_at).await?;
+    state.access.start_playback(&playback, until).await?;
     tracing::info!(entitlement.id = %id, playback.id = %playback.id, "playback started");
 
-    let title = state.origin.title(&e.video_id).await.unwrap_or_else(|| e.video_id.to_string());
     let master_url = format!("/play/{}/{}", playback.id, playback.source.entry);
     let status_url = format!("/play/{}/status", playback.id);
-    let expires_at = rfc3339(e.expires_at);
+    let expires_at = record.expires_at().map(rfc3339).unwrap_or_default();
     let page = WatchPage {
         title: &title,
         video_id: e.video_id.as_str(),
@@ -113,8 +167,42 @@ async fn watch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Str
         master_url: &master_url,
         status_url: &status_url,
         expires_at: &expires_at,
-        seconds_left: (e.expires_at - Utc::now()).num_seconds().max(0),
+        seconds_left: record.seconds_left(Utc::now()),
         demo: state.config.demo,
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+struct AgeForm {
+    csrf: String,
+    confirm: String,
+}
+
+/// The viewer confirms their age. Recorded per entitlement and session, and audited.
+#[post("/watch/{entitlement_id}/age")]
+async fn confirm_age(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<AgeForm>,
+) -> Result<HttpResponse, ApiError> {
+    let id = EntitlementId::parse(&path).map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))?;
+    let Some(session) = session_of(&state, &req, &id).await? else {
+        return Ok(deny_page(DenyReason::SessionMismatch));
+    };
+    if !constant_time_eq(form.csrf.as_bytes(), age_csrf(&session).as_bytes()) || form.confirm != "yes" {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "invalid_csrf_token", "This form is stale or came from another site; reload the page."));
+    }
+    let Some(record) = state.entitlements.get(&id).await? else {
+        return Ok(deny_page(DenyReason::UnknownEntitlement));
+    };
+    let e = &record.entitlement;
+    let ttl = (e.latest_end() - Utc::now()).to_std().unwrap_or_default().max(std::time::Duration::from_secs(1));
+    state.store.set(&age_key(&id, &session), &rfc3339(Utc::now()), ttl).await?;
+    state
+        .audit
+        .record(AuditEvent::new(AuditKind::AgeConfirmed).entitlement(&id, e.order_id.as_ref(), &e.viewer_id).client(&state.audit.client(&req).await))
+        .await;
+    Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/watch/{id}"))).finish())
 }

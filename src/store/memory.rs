@@ -3,7 +3,7 @@
 //! other instances, which the service says once at start.
 
 use super::{Event, StoreError};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -13,6 +13,9 @@ enum Value {
     Str(String),
     Set(BTreeSet<String>),
     Counter(i64),
+    Active(HashMap<String, i64>),
+    /// (id, entry); ids are `<ms>-<seq>` like Redis stream ids.
+    Log(VecDeque<(String, String)>, u64),
 }
 
 struct Entry {
@@ -176,6 +179,79 @@ impl MemoryStore {
         }
     }
 
+    pub async fn active_touch(&self, key: &str, member: &str, now_ms: i64, stale_before_ms: i64, max: u32, ttl: Duration) -> Result<bool, StoreError> {
+        let mut map = self.map();
+        let until = Instant::now() + ttl;
+        if Self::live(&mut map, key).is_none() {
+            map.insert(key.to_owned(), Entry { value: Value::Active(HashMap::new()), expires_at: until });
+        }
+        let Some(Entry { value: Value::Active(m), expires_at }) = map.get_mut(key) else { return Err(wrong_type(key)) };
+        m.retain(|_, seen| *seen >= stale_before_ms);
+        if m.contains_key(member) || m.len() < max as usize {
+            m.insert(member.to_owned(), now_ms);
+            *expires_at = until;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    pub async fn active_list(&self, key: &str, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut map = self.map();
+        match Self::live(&mut map, key) {
+            None => Ok(vec![]),
+            Some(Entry { value: Value::Active(m), .. }) => {
+                let mut v: Vec<_> = m.iter().filter(|(_, s)| **s >= since_ms).map(|(k, s)| (k.clone(), *s)).collect();
+                v.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+                Ok(v)
+            }
+            Some(_) => Err(wrong_type(key)),
+        }
+    }
+
+    pub async fn active_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
+        let mut map = self.map();
+        match Self::live(&mut map, key) {
+            Some(Entry { value: Value::Active(m), .. }) => Ok(m.remove(member).is_some()),
+            _ => Ok(false),
+        }
+    }
+
+    pub async fn log_append(&self, key: &str, entry: &str, max_len: usize, ttl: Duration) -> Result<String, StoreError> {
+        let mut map = self.map();
+        let until = Instant::now() + ttl;
+        if Self::live(&mut map, key).is_none() {
+            map.insert(key.to_owned(), Entry { value: Value::Log(VecDeque::new(), 0), expires_at: until });
+        }
+        let Some(Entry { value: Value::Log(log, seq), expires_at }) = map.get_mut(key) else { return Err(wrong_type(key)) };
+        *seq += 1;
+        let ms = chrono::Utc::now().timestamp_millis();
+        let id = format!("{ms}-{seq}");
+        log.push_back((id.clone(), entry.to_owned()));
+        while log.len() > max_len {
+            log.pop_front();
+        }
+        *expires_at = until;
+        Ok(id)
+    }
+
+    pub async fn log_range(&self, key: &str, after: Option<&str>, count: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let mut map = self.map();
+        match Self::live(&mut map, key) {
+            None => Ok(vec![]),
+            Some(Entry { value: Value::Log(log, _), .. }) => {
+                let after = after.and_then(parse_log_id);
+                Ok(log
+                    .iter()
+                    .filter(|(id, _)| after.is_none_or(|a| parse_log_id(id).is_some_and(|i| i > a)))
+                    .take(count)
+                    .cloned()
+                    .collect())
+            }
+            Some(_) => Err(wrong_type(key)),
+        }
+    }
+
     pub async fn publish(&self, event: &Event) -> Result<(), StoreError> {
         // No subscribers is fine: nobody has anything cached.
         let _ = self.events.send(event.clone());
@@ -189,6 +265,11 @@ impl MemoryStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+fn parse_log_id(id: &str) -> Option<(i64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
 fn wrong_type(key: &str) -> StoreError {

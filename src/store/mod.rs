@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
+/// Records without an end still need a TTL in the store's contract; ten years is "forever".
+pub const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("redis: {0}")]
@@ -107,6 +110,28 @@ impl Store {
     /// Returns the new value and the time left in the window.
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<(i64, Duration), StoreError> {
         dispatch!(self, s => s.incr(key, ttl).await)
+    }
+    /// A set of things that are active while they keep checking in (playbacks of an
+    /// entitlement), atomically: drop members last seen before `stale_before`, then
+    /// refresh `member` if present, or add it if fewer than `max` remain. False = no room.
+    pub async fn active_touch(&self, key: &str, member: &str, now_ms: i64, stale_before_ms: i64, max: u32, ttl: Duration) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.active_touch(key, member, now_ms, stale_before_ms, max, ttl).await)
+    }
+    /// Members last seen at or after `since_ms`, with their last-seen time, oldest first.
+    pub async fn active_list(&self, key: &str, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        dispatch!(self, s => s.active_list(key, since_ms).await)
+    }
+    pub async fn active_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.active_remove(key, member).await)
+    }
+    /// Append to a capped log (a Redis stream trimmed to about `max_len`). Returns its id;
+    /// ids sort in append order.
+    pub async fn log_append(&self, key: &str, entry: &str, max_len: usize, ttl: Duration) -> Result<String, StoreError> {
+        dispatch!(self, s => s.log_append(key, entry, max_len, ttl).await)
+    }
+    /// Up to `count` entries after `after` (exclusive; None = from the start), oldest first.
+    pub async fn log_range(&self, key: &str, after: Option<&str>, count: usize) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, s => s.log_range(key, after, count).await)
     }
     /// Tell every instance (this one included) to forget something.
     pub async fn publish(&self, event: &Event) -> Result<(), StoreError> {

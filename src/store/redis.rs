@@ -132,6 +132,77 @@ impl RedisStore {
         Ok((n, Duration::from_millis(u64::try_from(left).unwrap_or(0))))
     }
 
+    pub async fn active_touch(&self, key: &str, member: &str, now_ms: i64, stale_before_ms: i64, max: u32, ttl: Duration) -> Result<bool, StoreError> {
+        // One script so the count and the add cannot interleave with another instance's.
+        const SCRIPT: &str = r#"
+            redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+            if redis.call('ZSCORE', KEYS[1], ARGV[2]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
+                redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+                redis.call('PEXPIRE', KEYS[1], ARGV[5])
+                return 1
+            end
+            return 0
+        "#;
+        let mut c = self.conn.clone();
+        let ok: i64 = redis::Script::new(SCRIPT)
+            .key(self.key(key))
+            .arg(stale_before_ms)
+            .arg(member)
+            .arg(now_ms)
+            .arg(max)
+            .arg(ttl_millis(ttl))
+            .invoke_async(&mut c)
+            .await?;
+        Ok(ok == 1)
+    }
+
+    pub async fn active_list(&self, key: &str, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(redis::cmd("ZRANGE")
+            .arg(self.key(key))
+            .arg(since_ms)
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("WITHSCORES")
+            .query_async(&mut c)
+            .await?)
+    }
+
+    pub async fn active_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let n: i64 = redis::cmd("ZREM").arg(self.key(key)).arg(member).query_async(&mut c).await?;
+        Ok(n > 0)
+    }
+
+    pub async fn log_append(&self, key: &str, entry: &str, max_len: usize, ttl: Duration) -> Result<String, StoreError> {
+        let mut c = self.conn.clone();
+        let k = self.key(key);
+        let (id,): (String,) = redis::pipe()
+            .atomic()
+            .cmd("XADD").arg(&k).arg("MAXLEN").arg("~").arg(max_len).arg("*").arg("e").arg(entry)
+            .cmd("PEXPIRE").arg(&k).arg(ttl_millis(ttl)).ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(id)
+    }
+
+    pub async fn log_range(&self, key: &str, after: Option<&str>, count: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let mut c = self.conn.clone();
+        let start = after.map(|a| format!("({a}")).unwrap_or_else(|| "-".into());
+        let rows: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(self.key(key))
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut c)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, fields)| fields.into_iter().find(|(k, _)| k == "e").map(|(_, v)| (id, v)))
+            .collect())
+    }
+
     pub async fn publish(&self, event: &Event) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         let msg = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;

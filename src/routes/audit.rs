@@ -1,0 +1,45 @@
+//! `GET /v1/audit?entitlement_id=…` or `?order_id=…`: the trail of one rental or order,
+//! oldest first, `limit` events at a time; `next_cursor` (when present) fetches the next page.
+
+use crate::audit::{entitlement_log, order_log};
+use crate::auth::{Authorized, EntitlementsRead};
+use crate::domain::{EntitlementId, OrderId};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use actix_web::{HttpResponse, get, web};
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(list);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    entitlement_id: Option<EntitlementId>,
+    order_id: Option<OrderId>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+#[get("/audit")]
+async fn list(_auth: Authorized<EntitlementsRead>, state: web::Data<AppState>, q: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let log = match (&q.entitlement_id, &q.order_id) {
+        (Some(e), None) => entitlement_log(e.as_str()),
+        (None, Some(o)) => order_log(o.as_str()),
+        _ => return Err(ApiError::bad_request("invalid_query", "Give exactly one of entitlement_id or order_id.")),
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 1000."));
+    }
+    if let Some(a) = &q.after
+        && !(a.len() <= 40 && a.split_once('-').is_some_and(|(m, s)| m.parse::<u64>().is_ok() && s.parse::<u64>().is_ok()))
+    {
+        return Err(ApiError::bad_request("invalid_query", "after must be a cursor returned as next_cursor."));
+    }
+    let (events, next) = state.audit.list(&log, q.after.as_deref(), limit).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": events, "next_cursor": next })))
+}

@@ -1,0 +1,85 @@
+//! `POST /webhooks/payments`: a payment platform (or the operator's backend relaying one)
+//! reports a refund or chargeback; vodgate revokes every entitlement of the order. Signed
+//! (see `webhook.rs`), each event id processed once: a replay answers 200 and changes nothing.
+
+use crate::audit::{AuditEvent, AuditKind};
+use crate::domain::OrderId;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::webhook::{SignatureError, verify};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+
+/// Event ids are remembered far longer than the signature window, so a replay is a no-op.
+const SEEN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(payments);
+}
+
+#[derive(Deserialize)]
+struct PaymentEvent {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    order_id: Option<OrderId>,
+}
+
+#[post("/webhooks/payments")]
+async fn payments(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    if state.config.webhook_secrets.is_empty() {
+        return Err(ApiError::not_found("webhook_not_configured", "Set VODGATE_WEBHOOK_SECRET to receive payment webhooks."));
+    }
+    let header = req.headers().get("vodgate-signature").and_then(|v| v.to_str().ok());
+    if let Err(e) = verify(header, &body, &state.config.webhook_secrets, chrono::Utc::now().timestamp()) {
+        let client = state.audit.client(&req).await;
+        state.audit.record(AuditEvent::new(AuditKind::WebhookRefused).reason(e.to_string()).client(&client)).await;
+        tracing::warn!(security.event = "webhook_signature_refused", cause = %e, "payment webhook refused");
+        let code = match e {
+            SignatureError::Stale => "signature_expired",
+            _ => "invalid_signature",
+        };
+        return Err(ApiError::bad_request(code, e.to_string()));
+    }
+    let event: PaymentEvent = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    if event.id.is_empty() || event.id.len() > 200 {
+        return Err(ApiError::bad_request("invalid_body", "id must be 1 to 200 characters."));
+    }
+    let seen_key = format!("webhook:seen:{}", crate::token::TokenHash::of(&event.id).as_str());
+    if !state.store.set_nx(&seen_key, "1", SEEN_FOR).await? {
+        return Ok(HttpResponse::Ok().json(json!({"id": event.id, "status": "duplicate"})));
+    }
+    let outcome = handle(&state, &req, &event).await;
+    if outcome.is_err() {
+        // Not processed: let the sender's retry through.
+        let _ = state.store.del(&seen_key).await;
+    }
+    outcome
+}
+
+async fn handle(state: &AppState, req: &HttpRequest, event: &PaymentEvent) -> Result<HttpResponse, ApiError> {
+    if !matches!(event.kind.as_str(), "refund" | "chargeback") {
+        return Ok(HttpResponse::Ok().json(json!({"id": event.id, "status": "ignored"})));
+    }
+    let Some(order) = &event.order_id else {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "order_id_required", "A refund or chargeback names its order_id."));
+    };
+    let reason = format!("{} {}", event.kind, event.id);
+    let revoked = state.entitlements.refund_order(order, Some(reason.clone())).await?;
+    let client = state.audit.client(req).await;
+    if revoked.is_empty() {
+        let ev = AuditEvent::new(AuditKind::WebhookUnmatched).order(order).reason(reason.clone()).client(&client);
+        state.audit.record(ev).await;
+    }
+    for r in &revoked {
+        let e = &r.entitlement;
+        let ev = AuditEvent::new(AuditKind::Refund).entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id).reason(reason.clone()).client(&client);
+        state.audit.record(ev).await;
+    }
+    tracing::info!(webhook.event = %event.id, order.id = %order, entitlements = revoked.len(), "payment webhook processed");
+    let ids: Vec<String> = revoked.iter().map(|r| r.entitlement.id.to_string()).collect();
+    Ok(HttpResponse::Ok().json(json!({"id": event.id, "status": "processed", "revoked": ids})))
+}
