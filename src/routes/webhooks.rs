@@ -36,7 +36,13 @@ async fn payments(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
     let header = req.headers().get("vodgate-signature").and_then(|v| v.to_str().ok());
     if let Err(e) = verify(header, &body, &state.config.webhook_secrets, chrono::Utc::now().timestamp()) {
         let client = state.audit.client(&req).await;
-        state.audit.record(AuditEvent::new(AuditKind::WebhookRefused).reason(e.to_string()).client(&client)).await;
+        let mut ev = AuditEvent::new(AuditKind::WebhookRefused).reason(e.to_string()).client(&client);
+        // Unauthenticated, but worth filing under the order it names: "someone tried to
+        // refund order X with a bad signature" is what an operator looks for.
+        if let Ok(PaymentEvent { order_id: Some(order), .. }) = serde_json::from_slice::<PaymentEvent>(&body) {
+            ev = ev.order(&order);
+        }
+        state.audit.record(ev).await;
         tracing::warn!(security.event = "webhook_signature_refused", cause = %e, "payment webhook refused");
         let code = match e {
             SignatureError::Stale => "signature_expired",

@@ -9,4 +9,5 @@ mod errors;
 mod helpers;
 mod origins;
 mod playback;
+mod rental;
 mod store_contract;
