@@ -203,8 +203,8 @@ mod tests {
     fn render_sets_html_and_no_store() {
         let res = render(StatusCode::FORBIDDEN, &DenyPage { heading: "h", code: "revoked", message: "m", hint: None });
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
-        assert_eq!(res.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
-        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(res.headers().get(header::CONTENT_TYPE).unwrap(), "text/html; charset=utf-8");
+        assert_eq!(res.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
     }
 
     /// The CSP forbids inline script, inline style and event-handler attributes.
