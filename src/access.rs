@@ -13,6 +13,7 @@ use crate::domain::{DenyReason, EntitlementId, VideoId};
 use crate::entitlements::{EntitlementRecord, Entitlements};
 use crate::store::{Event, Store, StoreError};
 use crate::token::{TokenHash, constant_time_eq};
+use crate::metrics::METRICS;
 use crate::upstream::Source;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -136,6 +137,15 @@ struct CacheInner {
 impl CacheInner {
     fn evict(&self, event: &Event) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        let kind = match event {
+            Event::Entitlement(_) => "entitlement",
+            Event::Playback(_) => "playback",
+            Event::Resync => "resync",
+            Event::TokenFamily(_) => "token_family",
+            Event::ViewerSession(_) => "viewer_session",
+        };
+        METRICS.revocation_events.with_label_values(&[kind]).inc();
+        METRICS.cache_evictions.with_label_values(&[kind]).inc();
         match event {
             Event::Entitlement(id) => {
                 if let Ok(id) = EntitlementId::parse(id) {
@@ -210,8 +220,10 @@ impl Access {
         if let Some(c) = read(&self.inner.playbacks).get(id)
             && c.at.elapsed() < PLAYBACK_TTL
         {
+            METRICS.cache_lookups.with_label_values(&["playback", "hit"]).inc();
             return Ok(c.value.clone());
         }
+        METRICS.cache_lookups.with_label_values(&["playback", "miss"]).inc();
         let generation = self.inner.generation.load(Ordering::SeqCst);
         let value = match self.store.get(&playback_key(id)).await? {
             Some(json) => Some(Arc::new(serde_json::from_str::<Playback>(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?)),
@@ -228,8 +240,10 @@ impl Access {
         if let Some(c) = read(&self.inner.entitlements).get(id)
             && c.at.elapsed() < ENTITLEMENT_TTL
         {
+            METRICS.cache_lookups.with_label_values(&["entitlement", "hit"]).inc();
             return Ok(c.value.clone());
         }
+        METRICS.cache_lookups.with_label_values(&["entitlement", "miss"]).inc();
         let generation = self.inner.generation.load(Ordering::SeqCst);
         let value = self.entitlements.get(id).await?.map(Arc::new);
         self.insert(&self.inner.entitlements, id.clone(), value.clone(), generation);
@@ -256,7 +270,13 @@ impl Access {
         session: Option<&TokenHash>,
     ) -> Result<Result<Arc<EntitlementRecord>, DenyReason>, StoreError> {
         let record = self.entitlement(&playback.entitlement_id).await?;
-        Ok(decide(Utc::now(), playback, record.as_deref(), session).and_then(|()| record.ok_or(DenyReason::UnknownEntitlement)))
+        let decision = decide(Utc::now(), playback, record.as_deref(), session).and_then(|()| record.ok_or(DenyReason::UnknownEntitlement));
+        let outcome = match &decision {
+            Ok(_) => "allowed",
+            Err(r) => r.code(),
+        };
+        METRICS.access_decisions.with_label_values(&[outcome]).inc();
+        Ok(decision)
     }
 }
 

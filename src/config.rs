@@ -20,14 +20,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("launch_ttl_s", "VODGATE_LAUNCH_TTL_S", "lifetime of a launch link in seconds (default 600)"),
     ("default_watch_for_s", "VODGATE_DEFAULT_WATCH_FOR_S", "rental window when a grant names none (default 86400)"),
     ("auth_failures_per_minute", "VODGATE_AUTH_FAILURES_PER_MINUTE", "failed logins per client before 429 (default 10)"),
-    ("origin", "VODGATE_ORIGIN", "where videos come from: local (default) or http"),
+    ("origin", "VODGATE_ORIGIN", "where videos come from: local (default), http or apivideo"),
     ("media_dir", "VODGATE_MEDIA_DIR", "folder of the local origin, one subfolder per video (default media)"),
     ("http_origin_url", "VODGATE_HTTP_ORIGIN_URL", "http origin's master playlist URL with {video_id}, e.g. https://origin.example/{video_id}/master.m3u8"),
+    ("apivideo_api_key", "APIVIDEO_API_KEY", "api.video API key (secret; needed with VODGATE_ORIGIN=apivideo)"),
+    ("apivideo_base_url", "APIVIDEO_BASE_URL", "api.video API base (default https://ws.api.video; sandbox https://sandbox.api.video)"),
+    ("apivideo_mode", "VODGATE_APIVIDEO_MODE", "relay (default: bytes flow through vodgate) or embed (the page embeds api.video's player)"),
+    ("apivideo_allow_public", "VODGATE_APIVIDEO_ALLOW_PUBLIC", "play api.video videos that are public (default false: refused)"),
+    ("apivideo_session_ttl_s", "VODGATE_APIVIDEO_SESSION_TTL_S", "lifetime of an api.video session token (default 86400, as api.video)"),
     ("upstream_timeout_ms", "VODGATE_UPSTREAM_TIMEOUT_MS", "how long to wait for the origin to answer (default 5000)"),
     ("default_max_streams", "VODGATE_DEFAULT_MAX_STREAMS", "playbacks one entitlement may run at once when the grant names none (default 2)"),
     ("stream_idle_s", "VODGATE_STREAM_IDLE_S", "a playback that fetched nothing for this long no longer counts as a stream (default 60)"),
     ("webhook_secret", "VODGATE_WEBHOOK_SECRET", "HMAC secret(s) for POST /webhooks/payments, comma-separated during rotation"),
     ("audit_ip_key", "VODGATE_AUDIT_IP_KEY", "key for hashing client IPs in the audit trail (default: one generated and kept in the store)"),
+    ("frame_ancestors", "VODGATE_FRAME_ANCESTORS", "who may frame vodgate's pages, as a CSP source list (default 'self'), e.g. 'self' https://shop.example"),
+    ("metrics_listen", "VODGATE_METRICS_LISTEN", "address for Prometheus /metrics, apart from the public port (default: off)"),
     ("demo", "VODGATE_DEMO", "demo storefront at / (default: on only with the embedded store on a loopback address)"),
 ];
 
@@ -38,6 +45,28 @@ pub enum OriginConfig {
     Local { media_dir: PathBuf },
     /// An HLS origin over HTTP; the template names the master playlist.
     Http { url_template: String },
+    /// api.video private videos (the key itself is `Config::apivideo_api_key`).
+    ApiVideo(ApiVideoConfig),
+}
+
+/// How the watch page plays an api.video video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiVideoMode {
+    /// Playlists and segments flow through vodgate (revocation at the next segment).
+    Relay,
+    /// The page embeds api.video's own player (revocation only at the next page load).
+    Embed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiVideoConfig {
+    /// `https://ws.api.video` (or the sandbox, or a stand-in such as apivideo-sim).
+    pub base_url: Url,
+    pub mode: ApiVideoMode,
+    /// Serve videos whose `public` flag is true (anyone with their URL can watch those).
+    pub allow_public: bool,
+    /// How long api.video keeps a session token valid (24 h).
+    pub session_ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +84,8 @@ pub struct Config {
     pub default_watch_for_s: u64,
     pub auth_failures_per_minute: u32,
     pub origin: OriginConfig,
+    /// The api.video API key (only with `OriginConfig::ApiVideo`). Never logged.
+    pub apivideo_api_key: Option<SecretString>,
     pub upstream_timeout: Duration,
     /// The demo storefront at `/`.
     pub demo: bool,
@@ -63,6 +94,11 @@ pub struct Config {
     /// Accepted webhook signing secrets (several during a rotation); empty = webhook off.
     pub webhook_secrets: Vec<SecretString>,
     pub audit_ip_key: Option<SecretString>,
+    /// CSP `frame-ancestors` source list for vodgate's pages.
+    pub frame_ancestors: String,
+    /// Extra CSP `frame-src` hosts (the api.video embed host in embed mode).
+    pub frame_sources: Vec<String>,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -166,9 +202,25 @@ impl Config {
                 }
                 OriginConfig::Http { url_template: t.clone() }
             }
+            Some(("apivideo", from)) => OriginConfig::ApiVideo(apivideo_config(&get, from)?),
             Some((other, from)) => {
-                return Err(ConfigError(format!("{from} must be `local` or `http`, not {other:?}")));
+                return Err(ConfigError(format!("{from} must be `local`, `http` or `apivideo`, not {other:?}")));
             }
+        };
+        let apivideo_api_key = match (&origin, get("apivideo_api_key")) {
+            (OriginConfig::ApiVideo(_), None) => {
+                return Err(ConfigError(
+                    "VODGATE_ORIGIN=apivideo needs APIVIDEO_API_KEY (the API key of your api.video project)".into(),
+                ));
+            }
+            (OriginConfig::ApiVideo(_), Some((v, from))) => {
+                let v = v.trim();
+                if v.len() < 8 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(ConfigError(format!("{from} does not look like an api.video API key")));
+                }
+                Some(SecretString::from(v.to_owned()))
+            }
+            (_, _) => None,
         };
         let upstream_timeout_ms: u64 = parse(get("upstream_timeout_ms"), "5000", "a number of milliseconds")?;
         if !(50..=120_000).contains(&upstream_timeout_ms) {
@@ -193,6 +245,27 @@ impl Config {
             None => vec![],
         };
         let audit_ip_key = get("audit_ip_key").map(|(v, _)| SecretString::from(v.clone()));
+        let frame_ancestors = match get("frame_ancestors") {
+            Some((v, from)) => {
+                let ok = !v.trim().is_empty()
+                    && v.split_whitespace().all(|s| {
+                        matches!(s, "'self'" | "'none'")
+                            || Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    });
+                if !ok {
+                    return Err(ConfigError(format!("{from} must be 'none', 'self' and/or http(s) origins separated by spaces")));
+                }
+                v.split_whitespace().collect::<Vec<_>>().join(" ")
+            }
+            None => "'self'".into(),
+        };
+        let metrics_listen: Option<SocketAddr> = match get("metrics_listen") {
+            Some((v, from)) => Some(v.parse().map_err(|_| ConfigError(format!("{from} must be an address such as 127.0.0.1:9090")))?),
+            None => None,
+        };
+        if metrics_listen.is_some_and(|m| m == listen) {
+            return Err(ConfigError("metrics_listen must differ from listen: metrics stay off the public port".into()));
+        }
         let demo = match get("demo") {
             Some((v, from)) => match v.as_str() {
                 "true" | "1" | "on" => true,
@@ -213,12 +286,16 @@ impl Config {
             default_watch_for_s,
             auth_failures_per_minute,
             origin,
+            apivideo_api_key,
             upstream_timeout: Duration::from_millis(upstream_timeout_ms),
             demo,
             default_max_streams,
             stream_idle: Duration::from_secs(stream_idle_s),
             webhook_secrets,
             audit_ip_key,
+            frame_ancestors,
+            frame_sources: vec![],
+            metrics_listen,
         })
     }
 
@@ -235,6 +312,40 @@ impl Config {
     pub fn redis_url(&self) -> Option<&str> {
         self.redis_url.as_ref().map(|s| s.expose_secret())
     }
+}
+
+/// The api.video settings other than the key.
+fn apivideo_config<'a>(get: &impl Fn(&str) -> Option<&'a (String, String)>, origin_from: &str) -> Result<ApiVideoConfig, ConfigError> {
+    let base_url = match get("apivideo_base_url") {
+        Some((v, from)) => {
+            let u = Url::parse(v.trim()).map_err(|e| ConfigError(format!("{from} must be an absolute http(s) URL: {e}")))?;
+            if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.query().is_some() || u.path() != "/" {
+                return Err(ConfigError(format!(
+                    "{from} must be an http(s) URL without a path or query, like https://ws.api.video (set with {origin_from})"
+                )));
+            }
+            u
+        }
+        None => Url::parse("https://ws.api.video/").map_err(|e| ConfigError(e.to_string()))?,
+    };
+    let mode = match get("apivideo_mode").map(|(v, from)| (v.trim(), from)) {
+        None | Some(("relay", _)) => ApiVideoMode::Relay,
+        Some(("embed", _)) => ApiVideoMode::Embed,
+        Some((other, from)) => return Err(ConfigError(format!("{from} must be `relay` or `embed`, not {other:?}"))),
+    };
+    let allow_public = match get("apivideo_allow_public") {
+        None => false,
+        Some((v, from)) => match v.trim() {
+            "true" | "1" | "on" => true,
+            "false" | "0" | "off" => false,
+            _ => return Err(ConfigError(format!("{from} must be true or false"))),
+        },
+    };
+    let session_ttl_s: u64 = parse(get("apivideo_session_ttl_s"), "86400", "a number of seconds")?;
+    if !(60..=86_400).contains(&session_ttl_s) {
+        return Err(ConfigError("apivideo_session_ttl_s must be between 60 and 86400 seconds".into()));
+    }
+    Ok(ApiVideoConfig { base_url, mode, allow_public, session_ttl: Duration::from_secs(session_ttl_s) })
 }
 
 fn parse<T: std::str::FromStr>(v: Option<&(String, String)>, default: &str, what: &str) -> Result<T, ConfigError> {
@@ -289,6 +400,67 @@ mod tests {
         assert_eq!(c.origin, OriginConfig::Http { url_template: "https://o.example/v/{video_id}/index.m3u8".into() });
         let e = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "s3")])).unwrap_err();
         assert!(e.to_string().contains("VODGATE_ORIGIN"), "{e}");
+    }
+
+    #[test]
+    fn apivideo_origin_needs_a_key_and_has_safe_defaults() {
+        let e = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "apivideo")])).unwrap_err();
+        assert!(e.to_string().contains("APIVIDEO_API_KEY"), "{e}");
+        let c = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "apivideo"), ("APIVIDEO_API_KEY", "sim-api-key")])).unwrap();
+        let OriginConfig::ApiVideo(a) = &c.origin else { panic!("{:?}", c.origin) };
+        assert_eq!(a.base_url.as_str(), "https://ws.api.video/");
+        assert_eq!(a.mode, ApiVideoMode::Relay);
+        assert!(!a.allow_public);
+        assert_eq!(a.session_ttl, Duration::from_secs(86_400));
+        assert_eq!(c.apivideo_api_key.as_ref().map(|k| k.expose_secret()), Some("sim-api-key"));
+        // The key never shows in Debug output.
+        assert!(!format!("{c:?}").contains("sim-api-key"));
+        // Without the apivideo origin the key is ignored.
+        let c = Config::from_sources(None, env(&[("APIVIDEO_API_KEY", "sim-api-key")])).unwrap();
+        assert!(c.apivideo_api_key.is_none());
+    }
+
+    #[test]
+    fn apivideo_settings_are_validated() {
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("VODGATE_ORIGIN", "apivideo"),
+                ("APIVIDEO_API_KEY", "sandbox-key-123"),
+                ("APIVIDEO_BASE_URL", "https://sandbox.api.video"),
+                ("VODGATE_APIVIDEO_MODE", "embed"),
+                ("VODGATE_APIVIDEO_ALLOW_PUBLIC", "true"),
+                ("VODGATE_APIVIDEO_SESSION_TTL_S", "3600"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.origin,
+            OriginConfig::ApiVideo(ApiVideoConfig {
+                base_url: "https://sandbox.api.video/".parse().unwrap(),
+                mode: ApiVideoMode::Embed,
+                allow_public: true,
+                session_ttl: Duration::from_secs(3600),
+            })
+        );
+        for (var, bad) in [
+            ("APIVIDEO_BASE_URL", "ftp://ws.api.video"),
+            ("APIVIDEO_BASE_URL", "https://ws.api.video/v1?x=1"),
+            ("VODGATE_APIVIDEO_MODE", "proxy"),
+            ("VODGATE_APIVIDEO_ALLOW_PUBLIC", "maybe"),
+            ("VODGATE_APIVIDEO_SESSION_TTL_S", "999999"),
+            ("APIVIDEO_API_KEY", "short"),
+        ] {
+            let vars: Vec<(String, String)> = vec![
+                ("VODGATE_ORIGIN".into(), "apivideo".into()),
+                ("APIVIDEO_API_KEY".into(), if var == "APIVIDEO_API_KEY" { bad.into() } else { "sim-api-key".into() }),
+                (var.into(), bad.into()),
+            ];
+            let e = Config::from_sources(None, |k| vars.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap_err();
+            let names = if var == "VODGATE_APIVIDEO_SESSION_TTL_S" { "apivideo_session_ttl_s" } else { var };
+            assert!(e.to_string().contains(names), "{var}={bad}: {e}");
+            assert!(!e.to_string().contains("sim-api-key"), "the key never appears in errors");
+        }
     }
 
     #[test]

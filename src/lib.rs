@@ -20,10 +20,14 @@ pub mod error;
 pub mod hls;
 /// Entitlement persistence and rules on top of the store.
 pub mod entitlements;
+/// Prometheus metrics on their own listener.
+pub mod metrics;
 /// HTML pages (askama templates).
 pub mod pages;
 /// HTTP routes, one module per resource.
 pub mod routes;
+/// Security headers (CSP, nosniff, …) on every response.
+pub mod security;
 /// Stream limits: how many playbacks of one entitlement may run at once.
 pub mod streams;
 /// Binding the listener and wiring the app.

@@ -27,6 +27,8 @@ pub struct WatchPage<'a> {
     pub expires_at: &'a str,
     pub seconds_left: i64,
     pub demo: bool,
+    /// api.video embed mode: the player URL the page embeds instead of the relayed stream.
+    pub embed_url: Option<&'a str>,
 }
 
 impl WatchPage<'_> {
@@ -131,6 +133,7 @@ mod tests {
             expires_at: "2030-01-01T00:00:00Z",
             seconds_left: 3720,
             demo,
+            embed_url: None,
         }
     }
 
@@ -159,6 +162,16 @@ mod tests {
         assert!(html.contains(r#"href="/static/style.css""#));
         assert!(html.contains("Big &#60;Buck&#62; &#38; &#34;Bunny&#34;") || html.contains("Big &lt;Buck&gt; &amp; &quot;Bunny&quot;"));
         assert!(!html.contains("Demo mode"));
+        assert_no_inline_code(&html);
+    }
+
+    #[test]
+    fn watch_page_in_embed_mode_shows_the_iframe_instead_of_the_player() {
+        let page = WatchPage { embed_url: Some("https://embed.api.video/vod/vi1?token=t-1&avh=s-1"), ..watch(false) };
+        let html = page.render().unwrap();
+        assert!(html.contains(r#"<iframe id="embed-player""#), "{html}");
+        assert!(html.contains("https://embed.api.video/vod/vi1?token=t-1&#38;avh=s-1") || html.contains("token=t-1&amp;avh=s-1"), "{html}");
+        assert!(!html.contains(r#"id="player""#), "no relayed player in embed mode");
         assert_no_inline_code(&html);
     }
 

@@ -32,6 +32,7 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    metrics: Option<(u16, Server)>,
     /// A key minted at start for the embedded store; the caller prints it once.
     pub minted_api_key: Option<SecretString>,
 }
@@ -81,7 +82,7 @@ impl Application {
                 "no REDIS_URL: state is kept in memory, lost on restart and not shared with other instances"
             );
         }
-        let origin = Origin::from_config(&config).map_err(StartupError::Origin)?;
+        let origin = Origin::from_config(&config, &store).map_err(StartupError::Origin)?;
         let audit = Audit::new(store.clone(), config.audit_ip_key.as_ref());
         let state = AppState::new(config, store, origin, audit);
         let minted_api_key = prepare_api_keys(&state).await?;
@@ -90,14 +91,32 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr: state.config.listen, source })?;
         let port = listener.local_addr().map_err(|source| StartupError::Bind { addr: state.config.listen, source })?.port();
         let addr = state.config.listen;
+        let state_config_metrics = state.config.metrics_listen;
         let mut state = state;
         if state.config.public_url.port() == Some(0) {
             // Listening on port 0 (tests): links must carry the port actually bound.
             let _ = state.config.public_url.set_port(Some(port));
         }
         let state = web::Data::new(state);
+        let headers_config = state.config.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(crate::security::headers(&headers_config))
+                .wrap_fn(|req, srv| {
+                    use actix_web::dev::Service;
+                    let route = req.match_pattern().unwrap_or_else(|| "[unmatched]".into());
+                    let method = req.method().to_string();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await;
+                        let status = match &res {
+                            Ok(r) => r.status().as_u16(),
+                            Err(e) => e.as_response_error().status_code().as_u16(),
+                        };
+                        crate::metrics::METRICS.http_requests.with_label_values(&[route.as_str(), method.as_str(), &status.to_string()]).inc();
+                        res
+                    }
+                })
                 .wrap(TracingLogger::<crate::telemetry::RedactingRootSpan>::new())
                 .app_data(state.clone())
                 .app_data(extractors::json())
@@ -107,18 +126,50 @@ impl Application {
                 .configure(crate::routes::config)
                 .default_service(web::to(crate::routes::not_found))
         })
+        // In-flight responses (a segment mid-transfer) get this long to finish on SIGTERM.
+        .shutdown_timeout(30)
+        // Segments are written in chunks; without this, Nagle + delayed ACK add ~40 ms.
+        .tcp_nodelay(true)
         .listen(listener)
         .map_err(|source| StartupError::Bind { addr, source })?
         .run();
-        Ok(Self { port, server, minted_api_key })
+        let metrics = match state_config_metrics {
+            Some(maddr) => {
+                let l = TcpListener::bind(maddr).map_err(|source| StartupError::Bind { addr: maddr, source })?;
+                let mport = l.local_addr().map_err(|source| StartupError::Bind { addr: maddr, source })?.port();
+                let s = HttpServer::new(|| App::new().configure(crate::metrics::config))
+                    .workers(1)
+                    .listen(l)
+                    .map_err(|source| StartupError::Bind { addr: maddr, source })?
+                    .run();
+                Some((mport, s))
+            }
+            None => None,
+        };
+        Ok(Self { port, server, metrics, minted_api_key })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The port `/metrics` listens on, when enabled.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(p, _)| *p)
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            Some((_, metrics)) => {
+                let handle = metrics.handle();
+                let result = self.server.await;
+                // The public server stopped (signal): take the metrics server down with it.
+                handle.stop(true).await;
+                let _ = metrics.await;
+                result
+            }
+            None => self.server.await,
+        }
     }
 }
 

@@ -24,6 +24,10 @@ pub struct EntitlementsWrite;
 impl ScopeMarker for EntitlementsWrite {
     const SCOPE: Scope = Scope::EntitlementsWrite;
 }
+pub struct UploadsWrite;
+impl ScopeMarker for UploadsWrite {
+    const SCOPE: Scope = Scope::UploadsWrite;
+}
 
 pub struct Authorized<S: ScopeMarker> {
     pub principal: Principal,

@@ -14,7 +14,7 @@ mod throttle;
 mod tokens;
 
 pub use api_keys::{ApiKey, ApiKeyId, NewApiKey};
-pub use extract::{Authorized, EntitlementsRead, EntitlementsWrite, ScopeMarker, client_id as extract_client_id};
+pub use extract::{Authorized, EntitlementsRead, EntitlementsWrite, ScopeMarker, UploadsWrite, client_id as extract_client_id};
 pub use throttle::Throttle;
 pub use tokens::TokenPair;
 
@@ -29,15 +29,19 @@ pub enum Scope {
     EntitlementsRead,
     #[serde(rename = "entitlements:write")]
     EntitlementsWrite,
+    /// Mint, list and delete api.video delegated upload tokens.
+    #[serde(rename = "uploads:write")]
+    UploadsWrite,
 }
 
 impl Scope {
-    pub const ALL: &'static [Scope] = &[Scope::EntitlementsRead, Scope::EntitlementsWrite];
+    pub const ALL: &'static [Scope] = &[Scope::EntitlementsRead, Scope::EntitlementsWrite, Scope::UploadsWrite];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::EntitlementsRead => "entitlements:read",
             Scope::EntitlementsWrite => "entitlements:write",
+            Scope::UploadsWrite => "uploads:write",
         }
     }
 

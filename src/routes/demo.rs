@@ -65,7 +65,7 @@ async fn storefront(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     enabled(&state)?;
     let ids = match &state.origin {
         Origin::Local(o) => o.titles(),
-        Origin::Http(_) => vec![],
+        _ => vec![],
     };
     let mut titles = vec![];
     for id in ids {

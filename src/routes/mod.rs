@@ -8,6 +8,7 @@ pub mod health;
 pub mod play;
 pub mod playbacks;
 pub mod static_files;
+pub mod uploads;
 pub mod watch;
 pub mod webhooks;
 
@@ -16,7 +17,7 @@ use actix_web::web;
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::config)
         .configure(auth::config)
-        .service(web::scope("/v1").configure(entitlements::config).configure(playbacks::config).configure(audit::config))
+        .service(web::scope("/v1").configure(entitlements::config).configure(playbacks::config).configure(audit::config).configure(uploads::config))
         .configure(webhooks::config)
         .configure(watch::config)
         .configure(play::config)

@@ -101,7 +101,7 @@ async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
 
     match asset.kind() {
         AssetKind::Playlist => {
-            let text = state.origin.playlist(&playback.source, &asset).await?;
+            let text = state.origin.playlist(&playback, &asset).await?;
             let playlist_url = playback.source.asset_base.join(asset.as_str()).map_err(|e| ApiError::internal(e))?;
             let ctx = RewriteContext { asset_base: &playback.source.asset_base, playlist_url: &playlist_url, gateway_prefix: &prefix };
             let rewritten = rewrite_playlist(&text, &ctx).map_err(|e| {
@@ -116,6 +116,7 @@ async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
         }
         AssetKind::Key | AssetKind::Segment => {
             if asset.kind() == AssetKind::Segment {
+                crate::metrics::METRICS.playback_seen(playback.id.as_str());
                 // A segment is what counts as watching: it holds the stream's place and
                 // starts the rental clock.
                 let e = &record.entitlement;
@@ -130,7 +131,7 @@ async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
                     state.audit.record(event).await;
                 }
             }
-            let mut res = state.origin.media(&req, &playback.source, &asset).await?;
+            let mut res = state.origin.media(&req, &playback, &asset).await?;
             // Keys are the real secret of encrypted media: never cached. Segments may sit
             // in the viewer's own cache only, never in a shared one.
             let cache = if asset.kind() == AssetKind::Key { "no-store" } else { "private, max-age=300" };

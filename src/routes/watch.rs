@@ -136,14 +136,17 @@ async fn watch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Str
         audit_deny(&state, &req, &record, DenyReason::TooManyStreams).await;
         return Ok(deny_page(DenyReason::TooManyStreams));
     }
-    let source = match state.origin.open(&e.video_id).await {
-        Ok(s) => s,
+    let start = crate::upstream::PlaybackStart { entitlement_id: &id, until };
+    let opened = match state.origin.open(&e.video_id, &start).await {
+        Ok(o) => o,
         Err(err) => {
             state.streams.release(&id, &playback_id).await?;
             tracing::warn!(entitlement.id = %id, video.id = %e.video_id, error = %err, "cannot start playback");
-            return Ok(deny_page(DenyReason::UpstreamUnavailable));
+            return Ok(upstream_failure_page(&err));
         }
     };
+    let title = opened.title.unwrap_or(title);
+    let source = opened.source;
     let playback = Playback {
         id: playback_id,
         entitlement_id: id.clone(),
@@ -169,8 +172,41 @@ async fn watch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Str
         expires_at: &expires_at,
         seconds_left: record.seconds_left(Utc::now()),
         demo: state.config.demo,
+        embed_url: opened.embed_url.as_deref(),
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// The page for a playback the origin could not start.
+fn upstream_failure_page(err: &crate::upstream::UpstreamError) -> HttpResponse {
+    use crate::upstream::UpstreamError;
+    match err {
+        UpstreamError::PublicVideo => render(
+            StatusCode::FORBIDDEN,
+            &DenyPage {
+                heading: "This video cannot be played here",
+                code: "video_is_public",
+                message: "This video is not set up for private playback.",
+                hint: Some("Tell the site you rented from; they have to make the video private."),
+            },
+        ),
+        UpstreamError::RateLimited { retry_after_s } => {
+            let mut res = render(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &DenyPage {
+                    heading: "The video source is busy",
+                    code: "upstream_rate_limited",
+                    message: "The video source asked us to slow down.",
+                    hint: Some("Reload this page in a minute."),
+                },
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&retry_after_s.max(&1).to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            res
+        }
+        _ => deny_page(DenyReason::UpstreamUnavailable),
+    }
 }
 
 #[derive(Deserialize)]

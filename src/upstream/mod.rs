@@ -3,14 +3,20 @@
 //! keys/segments (streamed, with Range). Everything a viewer asks for is resolved strictly
 //! inside the source's asset base: vodgate is never an open proxy.
 
+pub mod apivideo;
 mod http;
 mod local;
+mod relay;
 
+pub use self::apivideo::ApiVideoOrigin;
 pub use self::http::HttpOrigin;
 pub use self::local::LocalOrigin;
 
+use crate::access::Playback;
 use crate::config::{Config, OriginConfig};
-use crate::domain::VideoId;
+use crate::domain::{EntitlementId, VideoId};
+use crate::store::Store;
+use chrono::{DateTime, Utc};
 use crate::error::ApiError;
 use crate::hls::asset_path::AssetPath;
 use actix_web::http::StatusCode;
@@ -30,6 +36,29 @@ pub struct Source {
     pub entry: String,
 }
 
+/// What an origin may need to know when a playback starts.
+pub struct PlaybackStart<'a> {
+    pub entitlement_id: &'a EntitlementId,
+    /// When the entitlement ends (or the latest it can end): nothing kept for this
+    /// playback upstream outlives it.
+    pub until: DateTime<Utc>,
+}
+
+/// A started playback: what to relay, and for embed mode the URL the page embeds.
+pub struct Opened {
+    pub source: Source,
+    /// api.video embed mode: the player URL (it carries the upstream tokens by design).
+    pub embed_url: Option<String>,
+    /// A title the origin knows.
+    pub title: Option<String>,
+}
+
+impl From<Source> for Opened {
+    fn from(source: Source) -> Self {
+        Self { source, embed_url: None, title: None }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("the origin has no such video or file")]
@@ -40,6 +69,16 @@ pub enum UpstreamError {
     Unavailable(String),
     #[error("the origin sent something that is not a usable HLS playlist: {0}")]
     Invalid(String),
+    #[error("the origin's rate limit was reached; retry in {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
+    #[error("the origin refused vodgate's credentials: {0}")]
+    AuthFailed(String),
+    #[error("the video is public at the origin, and public videos are not served")]
+    PublicVideo,
+    #[error("the origin's session for this playback has ended")]
+    SessionExpired,
+    #[error("the state store failed: {0}")]
+    Store(String),
 }
 
 impl From<UpstreamError> for ApiError {
@@ -52,6 +91,25 @@ impl From<UpstreamError> for ApiError {
                 ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", "The video origin failed; retry shortly.")
             }
             UpstreamError::Invalid(_) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_invalid", e.to_string()),
+            UpstreamError::RateLimited { retry_after_s } => ApiError {
+                retry_after_s: Some((*retry_after_s).max(1)),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited", "The video origin asked us to slow down; retry after the time in Retry-After.")
+            },
+            UpstreamError::AuthFailed(cause) => {
+                tracing::error!(error.cause = %cause, "origin refused vodgate's credentials");
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_auth_failed", "The video origin refused vodgate's credentials; the operator has to fix them.")
+            }
+            UpstreamError::PublicVideo => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "video_is_public",
+                "This video is public at the origin, so it cannot be sold as private; the operator has to make it private.",
+            ),
+            UpstreamError::SessionExpired => ApiError::new(
+                StatusCode::GONE,
+                "upstream_session_expired",
+                "This playback's session at the video origin has ended; reload the watch page to continue.",
+            ),
+            UpstreamError::Store(cause) => ApiError::store_unavailable(cause),
         }
     }
 }
@@ -60,29 +118,38 @@ impl From<UpstreamError> for ApiError {
 pub enum Origin {
     Local(LocalOrigin),
     Http(HttpOrigin),
+    ApiVideo(ApiVideoOrigin),
 }
 
 impl Origin {
-    pub fn from_config(config: &Config) -> Result<Self, String> {
+    /// The store is where origins keep what instances share (api.video sessions).
+    pub fn from_config(config: &Config, store: &Store) -> Result<Self, String> {
         match &config.origin {
             OriginConfig::Local { media_dir } => Ok(Origin::Local(LocalOrigin::new(media_dir)?)),
             OriginConfig::Http { url_template } => Ok(Origin::Http(HttpOrigin::new(url_template, config.upstream_timeout)?)),
+            OriginConfig::ApiVideo(c) => {
+                let key = config.apivideo_api_key.clone().ok_or("the apivideo origin needs APIVIDEO_API_KEY")?;
+                Ok(Origin::ApiVideo(ApiVideoOrigin::new(c, key, config.upstream_timeout, store.clone())?))
+            }
         }
     }
 
     /// Start a playback of this video.
-    pub async fn open(&self, video: &VideoId) -> Result<Source, UpstreamError> {
+    pub async fn open(&self, video: &VideoId, start: &PlaybackStart<'_>) -> Result<Opened, UpstreamError> {
         match self {
-            Origin::Local(o) => o.open(video).await,
-            Origin::Http(o) => o.open(video),
+            Origin::Local(o) => o.open(video).await.map(Opened::from),
+            Origin::Http(o) => o.open(video).map(Opened::from),
+            Origin::ApiVideo(o) => o.open(video, start).await,
         }
     }
 
     /// A playlist's text, at most `MAX_PLAYLIST_BYTES`, checked to be HLS.
-    pub async fn playlist(&self, source: &Source, path: &AssetPath) -> Result<String, UpstreamError> {
+    pub async fn playlist(&self, playback: &Playback, path: &AssetPath) -> Result<String, UpstreamError> {
+        let source = &playback.source;
         let text = match self {
             Origin::Local(o) => o.playlist(source, path).await?,
             Origin::Http(o) => o.playlist(source, path).await?,
+            Origin::ApiVideo(o) => o.playlist(playback, path).await?,
         };
         if !text.trim_start_matches('\u{feff}').starts_with("#EXTM3U") {
             return Err(UpstreamError::Invalid("it does not start with #EXTM3U".into()));
@@ -91,10 +158,20 @@ impl Origin {
     }
 
     /// A key or segment, streamed, honouring the viewer's Range header.
-    pub async fn media(&self, req: &HttpRequest, source: &Source, path: &AssetPath) -> Result<HttpResponse, UpstreamError> {
+    pub async fn media(&self, req: &HttpRequest, playback: &Playback, path: &AssetPath) -> Result<HttpResponse, UpstreamError> {
+        let source = &playback.source;
         match self {
             Origin::Local(o) => o.media(req, source, path).await,
             Origin::Http(o) => o.media(req, source, path).await,
+            Origin::ApiVideo(o) => o.media(req, playback, path).await,
+        }
+    }
+
+    /// api.video, when it is the origin (upload tokens, readiness).
+    pub fn apivideo(&self) -> Option<&ApiVideoOrigin> {
+        match self {
+            Origin::ApiVideo(o) => Some(o),
+            _ => None,
         }
     }
 
@@ -102,7 +179,9 @@ impl Origin {
     pub async fn title(&self, video: &VideoId) -> Option<String> {
         match self {
             Origin::Local(o) => o.title(video).await,
-            Origin::Http(_) => None,
+            // api.video: reading the video would mint a private token; its title comes
+            // with `open` instead.
+            Origin::Http(_) | Origin::ApiVideo(_) => None,
         }
     }
 }
