@@ -42,9 +42,15 @@ struct CreateBody {
 }
 
 #[post("/upload-tokens")]
-async fn create(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, body: Option<web::Json<CreateBody>>) -> Result<HttpResponse, ApiError> {
+async fn create(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let o = apivideo(&state)?;
-    let ttl = body.map(|b| b.into_inner()).unwrap_or_default().ttl.unwrap_or(0);
+    // No body at all is fine (a token without expiry); a bad one is not.
+    let body: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+    };
+    let ttl = body.ttl.unwrap_or(0);
     let ttl = u32::try_from(ttl).ok().filter(|t| *t <= i32::MAX as u32).ok_or_else(|| {
         ApiError::bad_request("invalid_body", "ttl must be between 0 (no expiry) and 2147483647 seconds.")
     })?;

@@ -2,6 +2,7 @@
 //! `redis-server` (spawned per test binary; each test gets its own key prefix) or the
 //! embedded store.
 
+mod apivideo;
 mod auth;
 mod cli;
 mod entitlements;
