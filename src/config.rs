@@ -156,9 +156,13 @@ impl Config {
         };
         let redis_url = match get("redis_url") {
             Some((v, from)) => {
-                let u = Url::parse(v).map_err(|_| ConfigError(format!("{from} must be a redis:// or rediss:// URL")))?;
-                if !matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
-                    return Err(ConfigError(format!("{from} must be a redis:// or rediss:// URL, not {}://", u.scheme())));
+                // A cluster lists its seed nodes: redis+cluster://[user:pass@]h1:p1,h2:p2/.
+                let cluster = crate::store::RedisStore::cluster_nodes(v).map_err(|e| ConfigError(format!("{from} {e}")))?;
+                if cluster.is_none() {
+                    let u = Url::parse(v).map_err(|_| ConfigError(format!("{from} must be a redis://, rediss:// or redis+cluster:// URL")))?;
+                    if !matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
+                        return Err(ConfigError(format!("{from} must be a redis://, rediss:// or redis+cluster:// URL, not {}://", u.scheme())));
+                    }
                 }
                 Some(SecretString::from(v.clone()))
             }
@@ -486,6 +490,18 @@ mod tests {
         assert!(e.to_string().contains("VODGATE_PUBLIC_URL"), "{e}");
         let e = Config::from_sources(None, env(&[("VODGATE_LAUNCH_TTL_S", "soon")])).unwrap_err();
         assert!(e.to_string().contains("VODGATE_LAUNCH_TTL_S"), "{e}");
+    }
+
+    #[test]
+    fn redis_url_may_name_a_cluster_by_its_seed_nodes() {
+        let c = Config::from_sources(None, env(&[("REDIS_URL", "redis+cluster://10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002/")])).unwrap();
+        assert_eq!(c.redis_url(), Some("redis+cluster://10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002/"));
+        assert!(Config::from_sources(None, env(&[("REDIS_URL", "rediss+cluster://:secret@redis-1:7000/")])).is_ok());
+        for bad in ["redis+cluster://10.0.0.1/", "redis+cluster://10.0.0.1:7000/2", "redis+cluster://:hunter2@a:1,b/"] {
+            let e = Config::from_sources(None, |k| (k == "REDIS_URL").then(|| bad.to_owned())).unwrap_err().to_string();
+            assert!(e.contains("REDIS_URL") && e.contains("redis+cluster://"), "{e}");
+            assert!(!e.contains("hunter2"), "the password stays out of the message: {e}");
+        }
     }
 
     #[test]

@@ -38,8 +38,7 @@ async fn api_key_create_list_revoke_against_redis() {
     let id = listing.split('\t').next().unwrap().to_owned();
 
     // Only the argon2id hash is stored.
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = raw_redis().await;
     let rec: String = redis::cmd("GET").arg(format!("{prefix}key:{{k:{id}}}")).query_async(&mut c).await.unwrap();
     assert!(rec.contains("$argon2id$") && !rec.contains(&key[24..]), "{rec}");
 

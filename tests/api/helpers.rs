@@ -1,6 +1,7 @@
 //! `spawn_app()` and friends. A throwaway `redis-server` is started once per test binary
-//! on a free port (or `VODGATE_TEST_REDIS_URL` is used); every test gets a random key
-//! prefix, so tests run in parallel without seeing each other's state.
+//! on a free port (or `VODGATE_TEST_REDIS_URL` is used: one server or a
+//! `redis+cluster://` URL); every test gets a random key prefix, so tests run in parallel
+//! without seeing each other's state.
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -29,6 +30,13 @@ pub fn redis_url() -> String {
         format!("redis://127.0.0.1:{port}/")
     })
     .clone()
+}
+
+/// A raw connection to the test Redis, one server or a cluster alike (`VODGATE_TEST_REDIS_URL`
+/// may be `redis+cluster://…`), for tests that read or write keys behind vodgate's back.
+/// Keys given to it are not prefixed.
+pub async fn raw_redis() -> impl redis::aio::ConnectionLike + Clone {
+    vodgate::store::RedisStore::open(&redis_url(), "").expect("open the test Redis").raw_connection()
 }
 
 /// Start a redis-server bound to this test process's lifetime. Returns its port and pid.

@@ -9,6 +9,7 @@ mod entitlements;
 mod errors;
 mod helpers;
 mod origins;
+mod outage;
 mod playback;
 mod rental;
 mod store_contract;

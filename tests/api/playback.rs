@@ -182,8 +182,7 @@ async fn no_cached_decision_outlives_its_ttl_even_if_the_event_is_lost() {
     let (viewer, master) = app.start_watching("sample").await;
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
     // Write a revocation behind the bus's back: no event is published.
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = raw_redis().await;
     let key = format!("{}ent:{{e:{}}}:revoked", app.config.redis_prefix, viewer.entitlement_id);
     let rev = json!({"kind": "revoke", "at": chrono::Utc::now(), "reason": null}).to_string();
     let _: () = redis::cmd("SET").arg(&key).arg(rev).arg("EX").arg(60).query_async(&mut c).await.unwrap();

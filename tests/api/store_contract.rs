@@ -111,8 +111,7 @@ async fn keys_live_under_the_configured_prefix() {
     let prefix = random_prefix();
     let s = RedisStore::open(&redis_url(), &prefix).unwrap();
     s.set("k", "v", Duration::from_secs(5)).await.unwrap();
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = raw_redis().await;
     let v: Option<String> = redis::cmd("GET").arg(format!("{prefix}k")).query_async(&mut c).await.unwrap();
     assert_eq!(v.as_deref(), Some("v"));
     let ttl: i64 = redis::cmd("PTTL").arg(format!("{prefix}k")).query_async(&mut c).await.unwrap();
