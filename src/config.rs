@@ -226,6 +226,7 @@ impl Config {
             }
             (_, _) => None,
         };
+        let frame_sources = embed_frame_sources(&origin);
         let upstream_timeout_ms: u64 = parse(get("upstream_timeout_ms"), "5000", "a number of milliseconds")?;
         if !(50..=120_000).contains(&upstream_timeout_ms) {
             return Err(ConfigError("upstream_timeout_ms must be between 50 and 120000".into()));
@@ -298,7 +299,7 @@ impl Config {
             webhook_secrets,
             audit_ip_key,
             frame_ancestors,
-            frame_sources: vec![],
+            frame_sources,
             metrics_listen,
         })
     }
@@ -315,6 +316,22 @@ impl Config {
 
     pub fn redis_url(&self) -> Option<&str> {
         self.redis_url.as_ref().map(|s| s.expose_secret())
+    }
+}
+
+/// Embed mode frames api.video's player: `https://embed.api.video` for api.video itself
+/// (production and sandbox), the base URL's own origin for a stand-in such as apivideo-sim.
+fn embed_frame_sources(origin: &OriginConfig) -> Vec<String> {
+    match origin {
+        OriginConfig::ApiVideo(a) if a.mode == ApiVideoMode::Embed => {
+            let host = a.base_url.host_str().unwrap_or_default();
+            if host == "api.video" || host.ends_with(".api.video") {
+                vec!["https://embed.api.video".into()]
+            } else {
+                vec![a.base_url.origin().ascii_serialization()]
+            }
+        }
+        _ => vec![],
     }
 }
 
@@ -438,6 +455,7 @@ mod tests {
             ]),
         )
         .unwrap();
+        assert_eq!(c.frame_sources, vec!["https://embed.api.video".to_owned()], "embed mode may frame api.video's player");
         assert_eq!(
             c.origin,
             OriginConfig::ApiVideo(ApiVideoConfig {

@@ -510,9 +510,24 @@ async fn upload_tokens_are_relayed_behind_their_own_scope() {
 #[tokio::test]
 async fn embed_mode_embeds_the_player_url_with_the_private_and_session_tokens() {
     let sim = sim().await;
-    let app = spawn_app_with(config_for(&sim, ApiVideoMode::Embed)).await;
+    // Configured the way an operator does it: through the environment.
+    let base = sim.base_url();
+    let vars = [
+        ("VODGATE_ORIGIN", "apivideo"),
+        ("APIVIDEO_API_KEY", sim.api_key()),
+        ("APIVIDEO_BASE_URL", base.as_str()),
+        ("VODGATE_APIVIDEO_MODE", "embed"),
+    ];
+    let from_env = Config::from_sources(None, |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+    let mut config = test_config(StoreKind::Redis);
+    config.origin = from_env.origin;
+    config.apivideo_api_key = from_env.apivideo_api_key;
+    config.frame_sources = from_env.frame_sources;
+    let app = spawn_app_with(config).await;
     let (viewer, page) = open_watch(&app, json!({"viewer_id": "v", "video_id": "sample"})).await;
     assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains(&format!("frame-src 'self' {base};")), "the page's CSP lets the player be framed: {csp}");
     let html = page.text().await.unwrap();
     let v: Value = reqwest::get(format!("{}/_sim/tokens", sim.base_url())).await.unwrap().json().await.unwrap();
     let t = v["tokens"][0]["token"].as_str().unwrap();
@@ -530,5 +545,35 @@ async fn embed_mode_embeds_the_player_url_with_the_private_and_session_tokens() 
     assert!(html2.contains(s));
     assert_eq!(sim.call_count("get_video"), 1);
     assert_eq!(sim.call_count("session"), 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_sessions_are_stored_per_entitlement_inside_both_lifetimes() {
+    let sim = sim().await;
+    let app = app_for(&sim).await;
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let prefix = app.config.redis_prefix.clone();
+
+    // A day-long rental: the upstream session (24 h) minus its margin is the limit.
+    let (long, page) = open_watch(&app, json!({"viewer_id": "v", "video_id": "sample"})).await;
+    assert_eq!(page.status(), 200);
+    let key = format!("{prefix}up:{{e:{}}}", long.entitlement_id);
+    let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut con).await.unwrap();
+    assert!((78_900..=79_200).contains(&ttl), "24 h minus a 2 h margin, got {ttl}");
+    let json: String = redis::cmd("GET").arg(&key).query_async(&mut con).await.unwrap();
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert!(v["asset_base"].as_str().unwrap().ends_with("/hls/"), "{v}");
+    assert!(v["session_token"].is_string() && v["private_token"].is_string());
+
+    // A short rental: its own end is the limit.
+    let (short, page) = open_watch(&app, json!({"viewer_id": "v", "video_id": "sample", "watch_for_s": 120, "start_within_s": 60})).await;
+    assert_eq!(page.status(), 200);
+    let ttl: i64 = redis::cmd("TTL").arg(format!("{prefix}up:{{e:{}}}", short.entitlement_id)).query_async(&mut con).await.unwrap();
+    assert!((1..=180).contains(&ttl), "inside the entitlement, got {ttl}");
+    // The start claim is gone once the start is done.
+    let claims: i64 = redis::cmd("EXISTS").arg(format!("{key}:starting")).query_async(&mut con).await.unwrap();
+    assert_eq!(claims, 0);
     sim.stop().await;
 }
