@@ -121,7 +121,12 @@ impl Client {
         retry: Retry,
     ) -> Result<reqwest::Response, UpstreamError> {
         let url = self.base.join(path).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
-        let what = format!("{method} {}", url.path());
+        // For logs and errors: upload tokens in paths are credentials of their own.
+        let shown = match url.path().split_once("/upload-tokens/") {
+            Some((before, _)) => format!("{before}/upload-tokens/{{token}}"),
+            None => url.path().to_owned(),
+        };
+        let what = format!("{method} {shown}");
         let mut reauthed = false;
         let mut state = Attempts::default();
         loop {
