@@ -170,10 +170,11 @@ impl ApiVideoOrigin {
         let claim_ttl = self.inner.client.timeout * 10 + Duration::from_secs(5);
         let deadline = Instant::now() + claim_ttl;
         loop {
-            if let Some(s) = self.load(&key).await? {
-                if s.video_id == video.as_str() && s.session_expires_at > Utc::now() {
-                    return Ok(self.remember(s));
-                }
+            if let Some(s) = self.load(&key).await?
+                && s.video_id == video.as_str()
+                && s.session_expires_at > Utc::now()
+            {
+                return Ok(self.remember(s));
             }
             let nonce = uuid::Uuid::new_v4().to_string();
             if store.set_nx(&claim, &nonce, claim_ttl).await.map_err(store_err)? {
