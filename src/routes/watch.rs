@@ -158,6 +158,20 @@ async fn watch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Str
     };
     state.access.start_playback(&playback, until).await?;
     tracing::info!(entitlement.id = %id, playback.id = %playback.id, "playback started");
+    // Embed mode: the player fetches straight from api.video and vodgate never sees a
+    // segment, so this page load is the first play: it starts the rental clock.
+    let record = if opened.embed_url.is_some() && record.first_played_at.is_none() {
+        if state.entitlements.record_first_play(e, Utc::now()).await? {
+            let event = AuditEvent::new(AuditKind::FirstPlay)
+                .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
+                .client(&state.audit.client(&req).await);
+            state.audit.record(event).await;
+        }
+        state.entitlements.get(&id).await?.unwrap_or(record)
+    } else {
+        record
+    };
+    let e = &record.entitlement;
 
     let master_url = format!("/play/{}/{}", playback.id, playback.source.entry);
     let status_url = format!("/play/{}/status", playback.id);

@@ -524,8 +524,12 @@ async fn embed_mode_embeds_the_player_url_with_the_private_and_session_tokens() 
     config.apivideo_api_key = from_env.apivideo_api_key;
     config.frame_sources = from_env.frame_sources;
     let app = spawn_app_with(config).await;
-    let (viewer, page) = open_watch(&app, json!({"viewer_id": "v", "video_id": "sample"})).await;
+    let (viewer, page) = open_watch(&app, json!({"viewer_id": "v", "video_id": "sample", "start_within_s": 3600})).await;
     assert_eq!(page.status(), 200);
+    // vodgate never sees a segment in embed mode: the page load starts the rental clock.
+    let r = app.admin(Method::GET, &format!("/v1/entitlements/{}", viewer.entitlement_id), None).await;
+    let ent: Value = r.json().await.unwrap();
+    assert!(ent["first_played_at"].is_string() && ent["expires_at"].is_string(), "{ent}");
     let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains(&format!("frame-src 'self' {base};")), "the page's CSP lets the player be framed: {csp}");
     let html = page.text().await.unwrap();
