@@ -24,6 +24,34 @@ pub enum Command {
     /// Manage admin API keys (needs REDIS_URL: the embedded store lives inside `serve`).
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Grant an entitlement and print it as JSON, watch_url included (needs REDIS_URL).
+    Grant {
+        #[arg(long)]
+        viewer: String,
+        #[arg(long)]
+        video: String,
+        #[arg(long)]
+        order: Option<String>,
+        /// Rental window in seconds (default: the configured default, 24 h).
+        #[arg(long)]
+        watch_for: Option<u64>,
+        /// Watching must start within this many seconds; the window then runs from the first play.
+        #[arg(long)]
+        start_within: Option<u64>,
+        #[arg(long)]
+        max_streams: Option<u32>,
+    },
+    /// Revoke an entitlement, or with --order refund every entitlement of an order (needs REDIS_URL).
+    Revoke {
+        /// The entitlement id (ent_…); omit with --order.
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        order: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Print the effective settings (secrets masked); exit non-zero when one is bad.
+    CheckConfig,
 }
 
 #[derive(Subcommand)]
@@ -51,6 +79,68 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::ApiKey(cmd) => api_key(config, cmd).await,
+        Command::CheckConfig => {
+            for (k, v) in config.describe() {
+                println!("{k:<26} {v}");
+            }
+            println!("configuration is valid");
+            Ok(())
+        }
+        Command::Grant { viewer, video, order, watch_for, start_within, max_streams } => {
+            let store = shared_store(&config).await?;
+            let entitlements = crate::entitlements::Entitlements::new(store, config.launch_ttl);
+            let watch_for_s = watch_for.unwrap_or(config.default_watch_for_s);
+            if !(1..=crate::entitlements::MAX_WINDOW_S).contains(&watch_for_s) {
+                return Err(format!("--watch-for must be between 1 and {} seconds", crate::entitlements::MAX_WINDOW_S));
+            }
+            let req = crate::entitlements::GrantRequest {
+                viewer_id: crate::domain::ViewerId::parse(&viewer).map_err(|e| e.to_string())?,
+                video_id: crate::domain::VideoId::parse(&video).map_err(|e| e.to_string())?,
+                order_id: order.as_deref().map(crate::domain::OrderId::parse).transpose().map_err(|e| e.to_string())?,
+                watch_for_s,
+                start_within_s: start_within,
+                max_streams: max_streams.unwrap_or(config.default_max_streams).clamp(1, 100),
+                age_gate: crate::domain::AgeGate::None,
+                age_verification: None,
+            };
+            let granted = entitlements.grant(req).await.map_err(|e| e.to_string())?;
+            let id = granted.entitlement.id.clone();
+            let record = entitlements.get(&id).await.map_err(|e| e.to_string())?.ok_or("the entitlement vanished")?;
+            let token = entitlements.mint_launch(&id).await.map_err(|e| e.to_string())?;
+            let url = format!("{}/w/{}", config.public_base(), token.reveal());
+            let view = crate::routes::entitlements::EntitlementView::new(&record, Some(url));
+            println!("{}", serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::Revoke { id, order, reason } => {
+            let store = shared_store(&config).await?;
+            let entitlements = crate::entitlements::Entitlements::new(store, config.launch_ttl);
+            let records = match (id, order) {
+                (Some(id), None) => {
+                    let id = crate::domain::EntitlementId::parse(&id).map_err(|e| e.to_string())?;
+                    let r = entitlements
+                        .revoke(&id, crate::domain::RevocationKind::Revoke, reason)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("no entitlement {id}"))?;
+                    vec![r]
+                }
+                (None, Some(order)) => {
+                    let order = crate::domain::OrderId::parse(&order).map_err(|e| e.to_string())?;
+                    let r = entitlements.refund_order(&order, reason).await.map_err(|e| e.to_string())?;
+                    if r.is_empty() {
+                        return Err(format!("no entitlements belong to order {order}"));
+                    }
+                    r
+                }
+                _ => return Err("name an entitlement id, or --order ORDER".into()),
+            };
+            for r in records {
+                let view = crate::routes::entitlements::EntitlementView::new(&r, None);
+                println!("{}", serde_json::to_string(&view).map_err(|e| e.to_string())?);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -64,15 +154,20 @@ async fn serve(config: Config) -> Result<(), String> {
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
-async fn api_key(config: Config, cmd: ApiKeyCommand) -> Result<(), String> {
+/// The shared store, for commands that act on what running instances serve.
+async fn shared_store(config: &Config) -> Result<crate::store::Store, String> {
     if config.redis_url().is_none() {
-        return Err("api-key commands need REDIS_URL: without Redis, keys live inside the running \
-                    `vodgate serve` (it prints one at start, or set VODGATE_BOOTSTRAP_API_KEY)"
+        return Err("this command needs REDIS_URL: without Redis, state lives inside the running \
+                    `vodgate serve` (use its HTTP API; it prints an API key at start, or set VODGATE_BOOTSTRAP_API_KEY)"
             .into());
     }
-    let store = open_store(&config).map_err(|e| e.to_string())?;
+    let store = open_store(config).map_err(|e| e.to_string())?;
     store.ping().await.map_err(|e| format!("cannot reach Redis: {e}"))?;
-    let auth = AdminAuth::new(store);
+    Ok(store)
+}
+
+async fn api_key(config: Config, cmd: ApiKeyCommand) -> Result<(), String> {
+    let auth = AdminAuth::new(shared_store(&config).await?);
     match cmd {
         ApiKeyCommand::Create { name, scopes } => {
             let name = name.trim();

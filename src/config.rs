@@ -304,6 +304,43 @@ impl Config {
         })
     }
 
+    /// Every effective setting as (file key, value), secrets masked: what `vodgate
+    /// check-config` prints.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let secret = |s: &Option<SecretString>| if s.is_some() { "[set, masked]".to_owned() } else { "[unset]".to_owned() };
+        let redis = match self.redis_url() {
+            // Keep host and port, drop any password.
+            Some(u) => Url::parse(u)
+                .map(|mut u| {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("****"));
+                    }
+                    u.to_string()
+                })
+                .unwrap_or_else(|_| "[set, masked]".into()),
+            None => "[unset: embedded in-memory store]".into(),
+        };
+        vec![
+            ("listen", self.listen.to_string()),
+            ("public_url", self.public_url.to_string()),
+            ("redis_url", redis),
+            ("redis_prefix", self.redis_prefix.clone()),
+            ("bootstrap_api_key", secret(&self.bootstrap_api_key)),
+            ("launch_ttl_s", self.launch_ttl.as_secs().to_string()),
+            ("default_watch_for_s", self.default_watch_for_s.to_string()),
+            ("auth_failures_per_minute", self.auth_failures_per_minute.to_string()),
+            ("origin", format!("{:?}", self.origin)),
+            ("upstream_timeout_ms", self.upstream_timeout.as_millis().to_string()),
+            ("default_max_streams", self.default_max_streams.to_string()),
+            ("stream_idle_s", self.stream_idle.as_secs().to_string()),
+            ("webhook_secret", if self.webhook_secrets.is_empty() { "[unset: webhook off]".into() } else { format!("[{} set, masked]", self.webhook_secrets.len()) }),
+            ("audit_ip_key", secret(&self.audit_ip_key)),
+            ("frame_ancestors", self.frame_ancestors.clone()),
+            ("metrics_listen", self.metrics_listen.map(|m| m.to_string()).unwrap_or_else(|| "[unset: off]".into())),
+            ("demo", self.demo.to_string()),
+        ]
+    }
+
     /// The public URL without a trailing slash, for building links.
     pub fn public_base(&self) -> &str {
         self.public_url.as_str().trim_end_matches('/')

@@ -29,3 +29,25 @@ pub fn headers(config: &Config) -> DefaultHeaders {
     }
     h
 }
+
+/// Request headers larger than this in total are refused (431): no legitimate player or
+/// operator backend sends more, and big headers are a cheap way to burn memory.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+pub async fn limit_headers(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
+    use actix_web::ResponseError;
+    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if size > MAX_HEADER_BYTES {
+        let refusal = crate::error::ApiError::new(
+            actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("Request headers are limited to {MAX_HEADER_BYTES} bytes."),
+        );
+        // An Ok response (not an Err) so the outer middleware still adds the security headers.
+        return Ok(req.into_response(refusal.error_response()).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}

@@ -101,6 +101,7 @@ impl Application {
         let headers_config = state.config.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(crate::security::limit_headers))
                 .wrap(crate::security::headers(&headers_config))
                 .wrap_fn(|req, srv| {
                     use actix_web::dev::Service;
@@ -162,6 +163,7 @@ impl Application {
         match self.metrics {
             Some((_, metrics)) => {
                 let handle = metrics.handle();
+                let metrics = tokio::spawn(metrics);
                 let result = self.server.await;
                 // The public server stopped (signal): take the metrics server down with it.
                 handle.stop(true).await;

@@ -69,3 +69,49 @@ fn a_bad_setting_stops_the_start_with_a_sentence_naming_it() {
     let out = vodgate(&[("VODGATE_CONFIG", "/nonexistent/vodgate.toml")], &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/vodgate.toml"));
 }
+
+#[tokio::test]
+async fn grant_and_revoke_from_the_command_line() {
+    let url = redis_url();
+    let prefix = random_prefix();
+    let env = [("REDIS_URL", url.as_str()), ("VODGATE_REDIS_PREFIX", prefix.as_str())];
+    let out = vodgate(&env, &["grant", "--viewer", "cli-viewer", "--video", "sample", "--order", "cli-1", "--watch-for", "600"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["status"], "active");
+    assert_eq!(e["watch_for_s"], 600);
+    assert!(e["watch_url"].as_str().unwrap().contains("/w/vg_wl_"));
+    let id = e["id"].as_str().unwrap();
+    let out = vodgate(&env, &["revoke", id, "--reason", "support ticket 9"]);
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((r["status"].as_str(), r["revocation_reason"].as_str()), (Some("revoked"), Some("support ticket 9")));
+    let out = vodgate(&env, &["revoke", "--order", "cli-1"]);
+    assert!(out.status.success(), "refunding an order of revoked entitlements still answers");
+    let out = vodgate(&env, &["revoke", "--order", "never"]);
+    assert!(!out.status.success());
+    let out = vodgate(&env, &["grant", "--viewer", "a{b}", "--video", "sample"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn check_config_prints_settings_with_secrets_masked_and_fails_on_a_bad_one() {
+    let out = vodgate(
+        &[
+            ("REDIS_URL", "redis://:hunter2-password@127.0.0.1:6379/0"),
+            ("VODGATE_BOOTSTRAP_API_KEY", "vg_key_00000000000000cc_do-not-print-me-do-not-print-me"),
+            ("VODGATE_WEBHOOK_SECRET", "whsec_do_not_print_0123"),
+        ],
+        &["check-config"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("listen") && text.contains("127.0.0.1:8080") && text.contains("redis_prefix"), "{text}");
+    for secret in ["hunter2-password", "do-not-print-me", "whsec_do_not_print"] {
+        assert!(!text.contains(secret), "{secret} printed:\n{text}");
+    }
+    assert!(text.contains("masked"));
+    let out = vodgate(&[("VODGATE_DEFAULT_MAX_STREAMS", "0")], &["check-config"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("default_max_streams"));
+}

@@ -8,6 +8,8 @@ mod cli;
 mod entitlements;
 mod errors;
 mod helpers;
+mod openapi;
+mod operability;
 mod origins;
 mod outage;
 mod playback;
