@@ -24,7 +24,8 @@ pub const MAX_EVENTS_PER_LOG: usize = 1000;
 /// Dispute windows run for months.
 pub const RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditKind {
     Grant,
@@ -39,16 +40,24 @@ pub enum AuditKind {
     WebhookUnmatched,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One entry of the audit trail. Every field is always present (null when it does not apply).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub at: DateTime<Utc>,
     pub kind: AuditKind,
+    #[schema(required = true, value_type = Option<EntitlementId>)]
     pub entitlement_id: Option<String>,
+    #[schema(required = true, value_type = Option<OrderId>)]
     pub order_id: Option<String>,
+    #[schema(required = true, value_type = Option<ViewerId>)]
     pub viewer_id: Option<String>,
     /// A deny code, a revocation reason, a webhook refusal cause.
+    #[schema(required = true)]
     pub reason: Option<String>,
+    /// HMAC-SHA256 of the client's IP address (hex): correlates one client's events without keeping its address.
+    #[schema(required = true)]
     pub client_ip_hash: Option<String>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
 }
 

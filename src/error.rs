@@ -14,13 +14,24 @@ pub struct ApiError {
     pub retry_after_s: Option<u64>,
 }
 
-#[derive(Serialize)]
+/// An error, as `application/problem+json` (RFC 9457).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
+    /// `urn:vodgate:error:` and the `code`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^urn:vodgate:error:[a-z0-9_]+$", example = "urn:vodgate:error:entitlement_not_found")]
     pub kind: String,
+    /// The HTTP status's reason phrase.
+    #[schema(value_type = String, example = "Not Found")]
     pub title: &'a str,
+    /// The HTTP status code, repeated.
+    #[schema(minimum = 400, maximum = 599, example = 404)]
     pub status: u16,
+    /// A stable snake_case code to branch on.
+    #[schema(value_type = String, pattern = "^[a-z0-9_]+$", example = "entitlement_not_found")]
     pub code: &'a str,
+    /// A sentence for a person (5xx: a generic one; the cause is in the log).
+    #[schema(value_type = String, example = "No entitlement ent_0123456789abcdef0123456789abcdef.")]
     pub detail: &'a str,
 }
 

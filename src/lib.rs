@@ -22,6 +22,8 @@ pub mod hls;
 pub mod entitlements;
 /// Prometheus metrics on their own listener.
 pub mod metrics;
+/// The OpenAPI document (`/openapi.json`) and the docs page (`/docs/`).
+pub mod openapi;
 /// HTML pages (askama templates).
 pub mod pages;
 /// HTTP routes, one module per resource.

@@ -14,11 +14,18 @@ pub const ACCESS_TTL: Duration = Duration::from_secs(3600);
 pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The response of `/auth/api-key` and `/auth/refresh`, in api.video's shape.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
+    /// Send as `Authorization: Bearer <access_token>`.
+    #[schema(pattern = "^vg_at_[A-Za-z0-9_-]{43}$", example = "vg_at_3q2-7wEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
     pub access_token: String,
+    /// Works once, at `POST /auth/refresh`; presenting it again revokes its whole family.
+    #[schema(pattern = "^vg_rt_[A-Za-z0-9_-]{43}$", example = "vg_rt_3q2-7wEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
     pub refresh_token: String,
+    #[schema(value_type = String, pattern = "^Bearer$", example = "Bearer")]
     pub token_type: &'static str,
+    /// Seconds the access token stays valid.
+    #[schema(example = 3600)]
     pub expires_in: u64,
 }
 

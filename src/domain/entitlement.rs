@@ -27,7 +27,7 @@ pub struct Entitlement {
 }
 
 /// What a viewer must do before playback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgeGate {
     #[default]
@@ -38,13 +38,19 @@ pub enum AgeGate {
     Verified,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The proof that the site verified the viewer's age before the grant. `method` and
+/// `reference` must hold a character other than whitespace (the schema pattern lists the
+/// characters `str::trim` strips).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgeVerification {
     /// How the age was checked (`id_document`, `credit_card`, `age_estimation`, …).
+    #[schema(min_length = 1, max_length = 64, pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]", example = "id_document")]
     pub method: String,
+    /// When the check happened; at most 5 minutes in the future.
     pub verified_at: DateTime<Utc>,
     /// The verification provider's reference, for audits.
+    #[schema(min_length = 1, max_length = 200, pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]", example = "kyc-7f3a")]
     pub reference: String,
 }
 
@@ -64,7 +70,8 @@ pub struct Revocation {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where an entitlement stands now: only `active` ones play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntitlementStatus {
     Active,

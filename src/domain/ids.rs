@@ -21,7 +21,7 @@ fn valid_external(s: &str, max: usize) -> bool {
 }
 
 macro_rules! external_id {
-    ($name:ident, $what:literal, $max:expr) => {
+    ($name:ident, $what:literal, $max:literal, $example:literal) => {
         #[doc = concat!("A ", $what, " chosen by the operator's site.")]
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -55,16 +55,39 @@ macro_rules! external_id {
                 f.write_str(&self.0)
             }
         }
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema(
+                    concat!("A ", $what, " chosen by the operator's site: 1 to ", $max, " letters, digits, '.', '_', ':', '@' or '-'."),
+                    concat!("^[A-Za-z0-9._:@-]{1,", $max, "}$"),
+                    Some($max),
+                    $example,
+                )
+            }
+        }
+        impl utoipa::ToSchema for $name {}
     };
 }
 
-external_id!(ViewerId, "viewer_id", 128);
-external_id!(VideoId, "video_id", 128);
-external_id!(OrderId, "order_id", 128);
+/// The OpenAPI schema of an identifier: a string with the pattern `parse` enforces.
+fn id_schema(description: &str, pattern: &str, max: Option<usize>, example: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(description))
+        .pattern(Some(pattern))
+        .min_length(max.map(|_| 1))
+        .max_length(max)
+        .examples([serde_json::json!(example)])
+        .into()
+}
+
+external_id!(ViewerId, "viewer_id", 128, "viewer-42");
+external_id!(VideoId, "video_id", 128, "sample");
+external_id!(OrderId, "order_id", 128, "order-1001");
 
 macro_rules! internal_id {
     ($name:ident, $what:literal, $prefix:literal) => {
-        #[doc = concat!("A ", $what, " minted by vodgate: `", $prefix, "` and 32 hex digits.")]
+        #[doc = concat!("An ", $what, " minted by vodgate: `", $prefix, "` and 32 hex digits.")]
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
@@ -109,6 +132,17 @@ macro_rules! internal_id {
                 f.write_str(&self.0)
             }
         }
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema(
+                    concat!("An ", $what, " minted by vodgate: `", $prefix, "` and 32 lowercase hex digits."),
+                    concat!("^", $prefix, "[0-9a-f]{32}$"),
+                    None,
+                    concat!($prefix, "0123456789abcdef0123456789abcdef"),
+                )
+            }
+        }
+        impl utoipa::ToSchema for $name {}
     };
 }
 

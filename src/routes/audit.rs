@@ -14,15 +14,44 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(list);
 }
 
-#[derive(Deserialize)]
+/// Exactly one of `entitlement_id` or `order_id`; no other parameters.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// The trail of one entitlement.
     entitlement_id: Option<EntitlementId>,
+    /// The trail of one order.
     order_id: Option<OrderId>,
+    /// A `next_cursor` from the previous page.
+    #[param(pattern = "^\\+?[0-9]+-\\+?[0-9]+$", max_length = 40, example = "1763782793000-0")]
     after: Option<String>,
+    /// Events per page (default 100).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
     limit: Option<usize>,
 }
 
+/// Read the audit trail
+///
+/// The trail of one entitlement or one order, oldest first: grants, launches, first plays,
+/// refusals, revocations, refunds, refused webhooks.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    operation_id = "list_audit_events",
+    params(AuditQuery),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "One page of events (an unknown entitlement or order has none).", body = crate::openapi::AuditPage),
+        (status = 400, response = crate::openapi::InvalidQuery),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[get("/audit")]
 async fn list(_auth: Authorized<EntitlementsRead>, state: web::Data<AppState>, q: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();

@@ -11,15 +11,19 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(api_key).service(refresh);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ApiKeyBody {
+    /// An API key (`vg_key_…`).
+    #[schema(example = "vg_key_0123456789abcdef_…")]
     api_key: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RefreshBody {
+    /// The `refresh_token` of the last exchange or refresh.
+    #[schema(example = "vg_rt_…")]
     refresh_token: String,
 }
 
@@ -27,6 +31,26 @@ fn token_response(pair: crate::auth::TokenPair) -> HttpResponse {
     HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(pair)
 }
 
+/// Exchange an API key for tokens
+///
+/// A 1 h access token and a refresh token that starts a new family.
+#[utoipa::path(
+    post,
+    path = "/auth/api-key",
+    tag = "auth",
+    operation_id = "exchange_api_key",
+    request_body = ApiKeyBody,
+    responses(
+        (status = 200, description = "A token pair.", body = crate::auth::TokenPair, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = crate::openapi::InvalidBody),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[post("/auth/api-key")]
 async fn api_key(req: HttpRequest, state: web::Data<AppState>, body: web::Json<ApiKeyBody>) -> Result<HttpResponse, ApiError> {
     let client = extract_client_id(&req);
@@ -42,6 +66,27 @@ async fn api_key(req: HttpRequest, state: web::Data<AppState>, body: web::Json<A
     }
 }
 
+/// Rotate a refresh token
+///
+/// A refresh token works once: presenting it again revokes its whole family, live access
+/// tokens included (`401 invalid_refresh_token`; exchange the API key again).
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    operation_id = "refresh_tokens",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new token pair of the same family.", body = crate::auth::TokenPair, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = crate::openapi::InvalidBody),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[post("/auth/refresh")]
 async fn refresh(req: HttpRequest, state: web::Data<AppState>, body: web::Json<RefreshBody>) -> Result<HttpResponse, ApiError> {
     let client = extract_client_id(&req);

@@ -16,15 +16,25 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(create).service(list).service(show).service(revoke).service(launch).service(refund);
 }
 
-#[derive(Deserialize)]
+/// A grant: viewer V may watch video X.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     viewer_id: ViewerId,
     video_id: VideoId,
+    /// The site's order; the same order_id + video_id again returns the first grant.
     order_id: Option<OrderId>,
+    /// The rental window in seconds (default: the server's `default_watch_for_s`, 86400 unless configured).
+    #[schema(minimum = 1, maximum = 31622400, example = 86400)]
     watch_for_s: Option<u64>,
+    /// A start window: watching must start within this many seconds, and the rental window
+    /// runs from the first play. Absent: the window runs from the grant.
+    #[schema(minimum = 1, maximum = 31622400, example = 2592000)]
     start_within_s: Option<u64>,
+    /// Playbacks that may run at once (default: the server's `default_max_streams`, 2 unless configured).
+    #[schema(minimum = 1, maximum = 100, example = 2)]
     max_streams: Option<u32>,
+    /// Default `none`. `verified` needs `age_verification`.
     #[serde(default)]
     age_gate: AgeGate,
     age_verification: Option<AgeVerification>,
@@ -59,9 +69,12 @@ fn check_age_verification(v: &Option<AgeVerification>, gate: AgeGate) -> Result<
     }
 }
 
-#[derive(Deserialize, Default)]
+/// Optional; the whole body may be left out.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeBody {
+    /// Shown to operators only (entitlement reads, the audit trail).
+    #[schema(max_length = 500, example = "abuse")]
     reason: Option<String>,
 }
 
@@ -72,26 +85,39 @@ struct ListQuery {
 }
 
 /// The entitlement as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EntitlementView {
+    #[schema(value_type = EntitlementId)]
     pub id: String,
     pub status: EntitlementStatus,
+    #[schema(value_type = ViewerId)]
     pub viewer_id: String,
+    #[schema(value_type = VideoId)]
     pub video_id: String,
+    #[schema(value_type = Option<OrderId>, required = true)]
     pub order_id: Option<String>,
     pub watch_for_s: u64,
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// The effective end of the window; null while a start window waits for the first play.
+    #[schema(format = DateTime, required = true)]
     pub expires_at: Option<String>,
     /// With a start window: watching must start by then.
+    #[schema(format = DateTime, required = true)]
     pub start_by: Option<String>,
+    #[schema(format = DateTime, required = true)]
     pub first_played_at: Option<String>,
     pub max_streams: u32,
     pub age_gate: AgeGate,
+    #[schema(required = true)]
     pub age_verification: Option<AgeVerification>,
+    #[schema(format = DateTime, required = true)]
     pub revoked_at: Option<String>,
+    #[schema(required = true)]
     pub revocation_reason: Option<String>,
+    /// A fresh single-use launch link (grant and launch only): hand it to the viewer.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, format = "uri", example = "http://127.0.0.1:8080/w/vg_wl_…")]
     pub watch_url: Option<String>,
 }
 
@@ -151,7 +177,32 @@ async fn watch_url(state: &AppState, id: &EntitlementId) -> Result<String, ApiEr
     Ok(format!("{}/w/{}", state.config.public_base(), token.reveal()))
 }
 
-/// Grant access. The same order_id + video_id again returns the first grant (200).
+/// Grant access
+///
+/// The same order_id + video_id again returns the first grant (200), never a duplicate; the
+/// same order_id + video_id for another viewer is a conflict (409).
+#[utoipa::path(
+    post,
+    path = "/v1/entitlements",
+    tag = "entitlements",
+    operation_id = "grant_entitlement",
+    request_body = CreateBody,
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 201, description = "Granted, with a fresh watch link.", body = EntitlementView),
+        (status = 200, description = "This order_id + video_id was granted before: the first grant, with a fresh watch link.", body = EntitlementView),
+        (status = 400, response = crate::openapi::InvalidGrant),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::OrderConflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::InvalidAgeVerification),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[post("/entitlements")]
 async fn create(
     http: actix_web::HttpRequest,
@@ -207,6 +258,24 @@ async fn create(
     Ok(HttpResponse::build(status).json(EntitlementView::new(&record, Some(url))))
 }
 
+/// List a viewer's entitlements
+#[utoipa::path(
+    get,
+    path = "/v1/entitlements",
+    tag = "entitlements",
+    operation_id = "list_entitlements",
+    params(("viewer_id" = ViewerId, Query, description = "Whose entitlements.")),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The viewer's entitlements (none: an empty list).", body = crate::openapi::EntitlementList),
+        (status = 400, response = crate::openapi::InvalidQuery),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[get("/entitlements")]
 async fn list(
     _auth: Authorized<EntitlementsRead>,
@@ -217,6 +286,25 @@ async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }
 
+/// Read an entitlement
+#[utoipa::path(
+    get,
+    path = "/v1/entitlements/{id}",
+    tag = "entitlements",
+    operation_id = "get_entitlement",
+    params(("id" = EntitlementId, Path)),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The entitlement (revoked and expired ones stay readable).", body = EntitlementView),
+        (status = 400, response = crate::openapi::InvalidEntitlementId),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::EntitlementNotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[get("/entitlements/{id}")]
 async fn show(
     _auth: Authorized<EntitlementsRead>,
@@ -228,6 +316,30 @@ async fn show(
     Ok(HttpResponse::Ok().json(EntitlementView::new(&record, None)))
 }
 
+/// Revoke an entitlement
+///
+/// Every instance refuses the next playlist, key or segment request of its playbacks.
+/// Write-once: revoking again returns the entitlement as first revoked.
+#[utoipa::path(
+    post,
+    path = "/v1/entitlements/{id}/revoke",
+    tag = "entitlements",
+    operation_id = "revoke_entitlement",
+    params(("id" = EntitlementId, Path)),
+    request_body(content = Option<RevokeBody>, content_type = "application/json", description = "Optional: an empty body revokes without a reason."),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The entitlement, now `revoked` (or as it was first revoked or refunded).", body = EntitlementView),
+        (status = 400, response = crate::openapi::InvalidIdOrBody),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::EntitlementNotFound),
+        (status = 413, response = crate::openapi::RawPayloadTooLarge),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[post("/entitlements/{id}/revoke")]
 async fn revoke(
     req: actix_web::HttpRequest,
@@ -248,6 +360,25 @@ async fn revoke(
 }
 
 /// Another device: a fresh single-use watch link for a live entitlement.
+#[utoipa::path(
+    post,
+    path = "/v1/entitlements/{id}/launch",
+    tag = "entitlements",
+    operation_id = "launch_entitlement",
+    params(("id" = EntitlementId, Path)),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The entitlement with a fresh `watch_url`.", body = EntitlementView),
+        (status = 400, response = crate::openapi::InvalidEntitlementId),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::EntitlementNotFound),
+        (status = 409, response = crate::openapi::EntitlementNotActive),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[post("/entitlements/{id}/launch")]
 async fn launch(
     _auth: Authorized<EntitlementsWrite>,
@@ -268,6 +399,30 @@ async fn launch(
     Ok(HttpResponse::Ok().json(EntitlementView::new(&record, Some(url))))
 }
 
+/// Refund an order
+///
+/// Every entitlement of the order becomes `refunded`; every instance refuses their playbacks
+/// from the next request on.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{order_id}/refund",
+    tag = "entitlements",
+    operation_id = "refund_order",
+    params(("order_id" = OrderId, Path)),
+    request_body(content = Option<RevokeBody>, content_type = "application/json", description = "Optional: an empty body refunds without a reason."),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The order's entitlements, now `refunded` (or as first revoked).", body = crate::openapi::RefundResult),
+        (status = 400, response = crate::openapi::InvalidOrderIdOrBody),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::OrderNotFound),
+        (status = 413, response = crate::openapi::RawPayloadTooLarge),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[post("/orders/{order_id}/refund")]
 async fn refund(
     req: actix_web::HttpRequest,

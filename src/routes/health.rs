@@ -9,6 +9,13 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 }
 
 /// The process is up and serving HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    operation_id = "healthz",
+    responses((status = 200, description = "Alive.", body = crate::openapi::Health)),
+)]
 #[get("/healthz")]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -16,6 +23,16 @@ async fn healthz() -> HttpResponse {
 
 /// The process can do its job: the state store answers (and, with api.video, vodgate
 /// can authenticate to it).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready: every check is `ok`.", body = crate::openapi::Readiness),
+        (status = 503, description = "Not ready: a check is `unavailable`.", body = crate::openapi::Readiness),
+    ),
+)]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = match state.store.ping().await {

@@ -16,6 +16,7 @@ use actix_web::web;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::config)
+        .configure(crate::openapi::config)
         .configure(auth::config)
         .service(web::scope("/v1").configure(entitlements::config).configure(playbacks::config).configure(audit::config).configure(uploads::config))
         .configure(webhooks::config)

@@ -25,6 +25,28 @@ fn parse_ids(ent: &str, pb: Option<&str>) -> Result<(EntitlementId, Option<Playb
     Ok((e, p))
 }
 
+/// List an entitlement's playbacks
+///
+/// The screens playing this rental now (a playback that fetched nothing for `stream_idle_s`
+/// no longer counts).
+#[utoipa::path(
+    get,
+    path = "/v1/entitlements/{id}/playbacks",
+    tag = "playbacks",
+    operation_id = "list_playbacks",
+    params(("id" = EntitlementId, Path)),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The active playbacks.", body = crate::openapi::PlaybackList),
+        (status = 400, response = crate::openapi::InvalidEntitlementId),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::EntitlementNotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[get("/entitlements/{id}/playbacks")]
 async fn list(_auth: Authorized<EntitlementsRead>, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (id, _) = parse_ids(&path, None)?;
@@ -44,6 +66,31 @@ async fn list(_auth: Authorized<EntitlementsRead>, state: web::Data<AppState>, p
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
 
+/// Stop a playback
+///
+/// That screen is refused from its next request on; the stream no longer counts against
+/// `max_streams`.
+#[utoipa::path(
+    delete,
+    path = "/v1/entitlements/{id}/playbacks/{playback_id}",
+    tag = "playbacks",
+    operation_id = "stop_playback",
+    params(
+        ("id" = EntitlementId, Path),
+        ("playback_id" = String, Path, pattern = "^pb_[0-9a-f]{32}$", example = "pb_0123456789abcdef0123456789abcdef", description = "A playback id (`pb_` and 32 lowercase hex digits)."),
+    ),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 204, description = "Stopped."),
+        (status = 400, response = crate::openapi::InvalidPlaybackIds),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::PlaybackNotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[delete("/entitlements/{id}/playbacks/{playback_id}")]
 async fn stop(
     req: HttpRequest,

@@ -34,13 +34,40 @@ fn token_json(o: &ApiVideoOrigin, t: &Value) -> Value {
     })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UploadTokenCreateBody)]
 struct CreateBody {
     /// Seconds the token stays valid; 0 or absent: until deleted.
+    #[schema(minimum = 0, maximum = 2147483647, example = 3600)]
     ttl: Option<u64>,
 }
 
+/// Create a delegated upload token
+///
+/// api.video's delegated upload token: the creator's page uploads straight to `upload_url`.
+/// The body is optional: without one, the token never expires.
+#[utoipa::path(
+    post,
+    path = "/v1/upload-tokens",
+    tag = "uploads",
+    operation_id = "create_upload_token",
+    request_body(content = Option<CreateBody>, content_type = "application/json"),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 201, description = "The new token.", body = crate::openapi::UploadToken, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = crate::openapi::InvalidTtl),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::UploadsNotConfigured),
+        (status = 413, response = crate::openapi::RawPayloadTooLarge),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 502, response = crate::openapi::UpstreamFailed),
+        (status = 503, response = crate::openapi::StoreOrUpstreamUnavailable),
+        (status = 504, response = crate::openapi::UpstreamTimeout),
+    )
+)]
 #[post("/upload-tokens")]
 async fn create(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let o = apivideo(&state)?;
@@ -62,13 +89,41 @@ async fn create(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, bod
     Ok(HttpResponse::build(StatusCode::CREATED).insert_header((header::CACHE_CONTROL, "no-store")).json(token_json(o, &t)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// From 1 (default 1).
+    #[param(minimum = 1, example = 1)]
     page: Option<u32>,
+    /// Tokens per page (default 25).
+    #[param(minimum = 1, maximum = 100, example = 25)]
     page_size: Option<u32>,
 }
 
+/// List delegated upload tokens
+///
+/// Newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/upload-tokens",
+    tag = "uploads",
+    operation_id = "list_upload_tokens",
+    params(ListQuery),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "One page of tokens.", body = crate::openapi::UploadTokenList, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = crate::openapi::InvalidQuery),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::UploadsNotConfigured),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 502, response = crate::openapi::UpstreamFailed),
+        (status = 503, response = crate::openapi::StoreOrUpstreamUnavailable),
+        (status = 504, response = crate::openapi::UpstreamTimeout),
+    )
+)]
 #[get("/upload-tokens")]
 async fn list(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let o = apivideo(&state)?;
@@ -91,6 +146,26 @@ async fn list(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, q: we
     })))
 }
 
+/// Delete a delegated upload token
+#[utoipa::path(
+    delete,
+    path = "/v1/upload-tokens/{token}",
+    tag = "uploads",
+    operation_id = "delete_upload_token",
+    params(("token" = String, Path, description = "The token (api.video's are `to` and letters and digits).", example = "to1tcmSFHeYY5KzyhOqVKMKb")),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::UploadTokenNotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 502, response = crate::openapi::UpstreamFailed),
+        (status = 503, response = crate::openapi::StoreOrUpstreamUnavailable),
+        (status = 504, response = crate::openapi::UpstreamTimeout),
+    )
+)]
 #[delete("/upload-tokens/{token}")]
 async fn remove(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let o = apivideo(&state)?;

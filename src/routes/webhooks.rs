@@ -20,14 +20,45 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(payments);
 }
 
-#[derive(Deserialize)]
+/// A payment platform's event. Fields other than these are ignored.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PaymentEvent {
+    /// The sender's event id: each is processed once.
+    #[schema(min_length = 1, max_length = 200, example = "evt_1")]
     id: String,
+    /// `refund` and `chargeback` revoke the order; other types are acknowledged and ignored.
     #[serde(rename = "type")]
+    #[schema(example = "refund")]
     kind: String,
+    /// Required for `refund` and `chargeback`.
     order_id: Option<OrderId>,
 }
 
+/// Receive a payment event
+///
+/// Signed, not authenticated: `Vodgate-Signature: t=<unix seconds>,v1=<hex>` where `v1` is
+/// HMAC-SHA256 over `{t}.{raw body}` with a shared secret (`VODGATE_WEBHOOK_SECRET`);
+/// timestamps outside ±5 minutes are refused. A `refund` or `chargeback` revokes every
+/// entitlement of its order; a replayed event id answers 200 `duplicate` and changes nothing.
+#[utoipa::path(
+    post,
+    path = "/webhooks/payments",
+    tag = "webhooks",
+    operation_id = "payment_webhook",
+    params(
+        ("Vodgate-Signature" = String, Header, description = "`t=<unix seconds>,v1=<64 hex digits>[,v1=…]`", example = "t=1763782793,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"),
+    ),
+    request_body = PaymentEvent,
+    responses(
+        (status = 200, description = "Processed, ignored (another event type) or a duplicate.", body = crate::openapi::WebhookResult),
+        (status = 400, response = crate::openapi::InvalidSignature),
+        (status = 404, response = crate::openapi::WebhookNotConfigured),
+        (status = 413, response = crate::openapi::RawPayloadTooLarge),
+        (status = 422, response = crate::openapi::OrderIdRequired),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 #[post("/webhooks/payments")]
 async fn payments(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     if state.config.webhook_secrets.is_empty() {
