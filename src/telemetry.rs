@@ -26,6 +26,18 @@ pub fn init() {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
+/// For tests: the same format, written through libtest's capture, so a passing test is
+/// quiet and a failing one shows its logs.
+pub fn init_for_tests() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_target(false)
+        .with_test_writer()
+        .try_init();
+}
+
 pub struct RedactingRootSpan;
 
 impl RootSpanBuilder for RedactingRootSpan {

@@ -116,7 +116,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(config: Config) -> TestApp {
-    vodgate::telemetry::init();
+    vodgate::telemetry::init_for_tests();
     let app = Application::build(config.clone()).await.expect("build app");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
