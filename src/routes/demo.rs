@@ -106,7 +106,7 @@ async fn rent(req: HttpRequest, state: web::Data<AppState>, form: web::Form<Rent
             age_verification: None,
         })
         .await
-        .map_err(|e| ApiError::internal(e))?;
+        .map_err(ApiError::internal)?;
     let token = state.entitlements.mint_launch(&granted.entitlement.id).await?;
     Ok(see_other(&format!("/w/{}", token.reveal())))
 }

@@ -102,7 +102,7 @@ async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
     match asset.kind() {
         AssetKind::Playlist => {
             let text = state.origin.playlist(&playback, &asset).await?;
-            let playlist_url = playback.source.asset_base.join(asset.as_str()).map_err(|e| ApiError::internal(e))?;
+            let playlist_url = playback.source.asset_base.join(asset.as_str()).map_err(ApiError::internal)?;
             let ctx = RewriteContext { asset_base: &playback.source.asset_base, playlist_url: &playlist_url, gateway_prefix: &prefix };
             let rewritten = rewrite_playlist(&text, &ctx).map_err(|e| {
                 // The error names upstream URIs: for the log only, never for the viewer.

@@ -72,6 +72,8 @@ pub fn spawn_redis_server_on(port: u16, extra: &[&str]) -> (u16, u32) {
         out.read_line(&mut pid).unwrap();
     }
     let pid: u32 = pid.trim().parse().expect("redis-server pid");
+    // The watchdog shell lives as long as this process; reap it when it ends.
+    std::thread::spawn(move || child.wait());
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return (port, pid);

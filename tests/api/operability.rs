@@ -50,9 +50,7 @@ async fn metrics_are_served_apart_from_the_public_port() {
     client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.unwrap();
     let text = client.get(format!("http://127.0.0.1:{mport}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("vodgate_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"), "{text}");
-    for family in ["vodgate_active_playbacks"] {
-        assert!(text.contains(family), "{family} missing");
-    }
+    assert!(text.contains("vodgate_active_playbacks"), "the gauge is exported");
 }
 
 #[tokio::test]
