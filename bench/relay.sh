@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Segment relay throughput: vodgate (full access check, Redis) vs nginx serving the same files
+# directly and behind secure_link (md5 + expiry). wrk, 2 threads, 50 connections, 10 s each,
+# for a ~100 KB and a ~1.5 MB segment. Prints req/s, MB/s, p50/p99 and vodgate / secure_link.
+#
+# Run: bench/relay.sh        (needs redis-server, nginx with the secure_link module, wrk, curl)
+# Env: DURATION=10s CONNECTIONS=50 THREADS=2 WORKERS=2 VODGATE_LOG=warn
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-50}
+THREADS=${THREADS:-2}
+# vodgate (actix) runs one worker per core; nginx gets as many worker processes.
+WORKERS=${WORKERS:-$(nproc)}
+VODGATE_LOG=${VODGATE_LOG:-warn}
+KEY="vg_key_00000000000000be_bench-secret-bench-secret-bench-secret"
+SECRET="bench-secure-link-secret"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 400); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.025; done; echo "nothing listens on $1" >&2; exit 1; }
+
+echo "building vodgate (release)..." >&2
+cargo build --release --quiet --bin vodgate
+BIN=$ROOT/target/release/vodgate
+
+# Bench media: a ~100 KB and a ~1.5 MB segment cut from the sample's segments.
+MEDIA=$ROOT/target/bench-media
+mkdir -p "$MEDIA/sample/360p"
+cat media/sample/360p/seg*.ts media/sample/360p/seg*.ts media/sample/360p/seg*.ts > "$MEDIA/sample/360p/.all"
+head -c 102400 "$MEDIA/sample/360p/.all" > "$MEDIA/sample/360p/seg100k.ts"
+head -c 1536000 "$MEDIA/sample/360p/.all" > "$MEDIA/sample/360p/seg1500k.ts"
+rm "$MEDIA/sample/360p/.all"
+printf '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=409120,RESOLUTION=640x360\n360p/index.m3u8\n' > "$MEDIA/sample/master.m3u8"
+printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:4.0,\nseg100k.ts\n#EXTINF:4.0,\nseg1500k.ts\n#EXT-X-ENDLIST\n' > "$MEDIA/sample/360p/index.m3u8"
+echo "Bench media" > "$MEDIA/sample/title.txt"
+
+WORK=$(mktemp -d /tmp/vodgate-bench-relay.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+RPORT=$(free_port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
+PIDS+=($!)
+wait_port "$RPORT"
+
+NPORT=$(free_port)
+mkdir -p "$WORK/nginx/logs"
+cat > "$WORK/nginx/nginx.conf" <<EOF
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+worker_processes $WORKERS;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log error;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000;
+    types { video/mp2t ts; application/vnd.apple.mpegurl m3u8; }
+    client_body_temp_path $WORK/nginx/tmp;
+    proxy_temp_path $WORK/nginx/tmp;
+    fastcgi_temp_path $WORK/nginx/tmp;
+    uwsgi_temp_path $WORK/nginx/tmp;
+    scgi_temp_path $WORK/nginx/tmp;
+    server {
+        listen 127.0.0.1:$NPORT;
+        location /plain/ { alias $MEDIA/; }
+        location /sl/ {
+            secure_link \$arg_md5,\$arg_expires;
+            secure_link_md5 "\$secure_link_expires\$uri $SECRET";
+            if (\$secure_link = "") { return 403; }
+            if (\$secure_link = "0") { return 410; }
+            alias $MEDIA/;
+        }
+    }
+}
+EOF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+PIDS+=($!)
+wait_port "$NPORT"
+
+VPORT=$(free_port)
+VODGATE_LISTEN=127.0.0.1:$VPORT REDIS_URL=redis://127.0.0.1:$RPORT/ VODGATE_REDIS_PREFIX=bench: \
+VODGATE_BOOTSTRAP_API_KEY=$KEY VODGATE_DEFAULT_MAX_STREAMS=100 VODGATE_MEDIA_DIR=$MEDIA RUST_LOG=$VODGATE_LOG \
+    "$BIN" >/dev/null 2>"$WORK/vodgate.err" &
+VPID=$!
+PIDS+=($VPID)
+wait_port "$VPORT"
+V=http://127.0.0.1:$VPORT
+
+# Grant, launch, watch page -> cookie and /play URL.
+TOKEN=$(curl -sf "$V/auth/api-key" -H 'content-type: application/json' -d "{\"apiKey\":\"$KEY\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+ENT=$(curl -sf "$V/v1/entitlements" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    -d "{\"viewer_id\":\"bench\",\"video_id\":\"sample\",\"order_id\":\"relay-$RPORT\"}")
+ID=$(echo "$ENT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+WATCH=$(echo "$ENT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["watch_url"])')
+COOKIE=$(curl -s -o /dev/null -D - "$WATCH" | tr -d '\r' | awk 'tolower($1)=="set-cookie:" {split($2,a,";"); print a[1]; exit}')
+MASTER=$(curl -sf -H "Cookie: $COOKIE" "$V/watch/$ID" | grep -o 'data-src="[^"]*"' | head -1 | cut -d'"' -f2)
+PLAY=${MASTER%/master.m3u8}
+[ -n "$COOKIE" ] && [ -n "$PLAY" ] || { echo "could not get a cookie / play URL" >&2; cat "$WORK/vodgate.err" >&2; exit 1; }
+# A player loads the playlists first; check they relay.
+curl -sf -H "Cookie: $COOKIE" "$V$MASTER" | grep -q "$PLAY/360p/index.m3u8"
+curl -sf -H "Cookie: $COOKIE" "$V$PLAY/360p/index.m3u8" | grep -q "$PLAY/360p/seg100k.ts"
+
+# secure_link URL: md5 = base64url(md5("$expires$uri secret")) without padding.
+sl_url() {
+    local uri=/sl/sample/360p/$1 exp=$(( $(date +%s) + 3600 ))
+    local md5; md5=$(printf '%s' "$exp$uri $SECRET" | openssl md5 -binary | base64 | tr '+/' '-_' | tr -d '=')
+    echo "http://127.0.0.1:$NPORT$uri?md5=$md5&expires=$exp"
+}
+
+to_mb() { # wrk's "12.34MB" / "512.00KB" / "1.2GB" -> MB
+    awk -v v="$1" 'BEGIN { n=v+0; u=v; sub(/^[0-9.]+/,"",u);
+        if (u=="GB") n*=1024; else if (u=="KB") n/=1024; else if (u=="B") n/=1048576; printf "%.1f", n }'
+}
+to_ms() { # wrk's "1.23ms" / "456.00us" / "1.20s" -> ms
+    awk -v v="$1" 'BEGIN { n=v+0; u=v; sub(/^[0-9.]+/,"",u);
+        if (u=="us") n/=1000; else if (u=="s") n*=1000; else if (u=="m") n*=60000; printf "%.3f", n }'
+}
+
+declare -A RPS MBS P50 P99
+run() { # name url [cookie]
+    local name=$1 url=$2 out
+    local args=(-t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency)
+    [ -n "${3:-}" ] && args+=(-H "Cookie: $3")
+    code=$(curl -s -o /dev/null -w '%{http_code}' ${3:+-H "Cookie: $3"} "$url")
+    [ "$code" = 200 ] || { echo "$name: $url answers $code" >&2; exit 1; }
+    wrk "${args[@]}" -d2s "$url" >/dev/null  # warm-up
+    out=$(wrk "${args[@]}" "$url")
+    if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" | grep "Non-2xx\|Socket errors" | sed "s/^/  $name: /" >&2; fi
+    RPS[$name]=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+    MBS[$name]=$(to_mb "$(echo "$out" | awk '/^Transfer\/sec/ {print $2}')")
+    P50[$name]=$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')")
+    P99[$name]=$(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')")
+    printf '  %-30s %10.0f req/s %9s MB/s   p50 %8s ms   p99 %8s ms\n' "$name" "${RPS[$name]}" "${MBS[$name]}" "${P50[$name]}" "${P99[$name]}"
+}
+
+echo "segment relay: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $(nproc) cores shared by wrk and the server"
+echo "nginx: worker_processes $WORKERS (= vodgate's actix workers, one per core), sendfile on, access_log off"
+echo "vodgate: release, REDIS_URL (local redis-server), RUST_LOG=$VODGATE_LOG, full check per request (cookie, entitlement, stream place)"
+for seg in seg100k.ts seg1500k.ts; do
+    size=$(stat -c %s "$MEDIA/sample/360p/$seg")
+    echo "$seg ($((size / 1024)) KB):"
+    run "nginx plain $seg" "http://127.0.0.1:$NPORT/plain/sample/360p/$seg"
+    run "nginx secure_link $seg" "$(sl_url "$seg")"
+    run "vodgate $seg" "$V$PLAY/360p/$seg" "$COOKIE"
+    a="vodgate $seg" b="nginx secure_link $seg"
+    awk -v r1="${RPS[$a]}" -v r2="${RPS[$b]}" -v m1="${MBS[$a]}" -v m2="${MBS[$b]}" -v p1="${P99[$a]}" -v p2="${P99[$b]}" -v q1="${P50[$a]}" -v q2="${P50[$b]}" 'BEGIN {
+        rr = r1 / r2; mr = m1 / m2; add = p1 - p2;
+        printf "  vodgate / nginx secure_link: req/s %.2fx  MB/s %.2fx  p50 +%.3f ms  p99 added %+.3f ms\n", rr, mr, q1 - q2, add;
+        printf "  targets: req/s >= 0.9x %s, MB/s >= 0.9x %s, p99 added <= 1 ms %s\n",
+            (rr >= 0.9 ? "met" : "NOT met"), (mr >= 0.9 ? "met" : "NOT met"), (add <= 1 ? "met" : "NOT met") }'
+done
