@@ -1,0 +1,300 @@
+//! Many viewers on one instance: N simulated viewers (default 10,000), each with its own
+//! entitlement, cookie and playback (granted up front through the API with a bearer token,
+//! launched, watch page loaded), each loading the master and media playlist once and then
+//! fetching its next segment every 6 s (≈ N/6 req/s) for DURATION_S (default 120) against one
+//! release vodgate on Redis. Prints errors (target 0), vodgate's resident memory (VmRSS,
+//! sampled every 100 ms: idle after start = the baseline, after the grants, peak under load;
+//! target peak ≤ 150 MB) and vodgate's CPU over the load phase (utime+stime / wall; target
+//! ≤ 1 core), plus segment latency and the load generator's own CPU (it shares the cores).
+//!
+//! Run: `cargo bench --bench viewers` (needs redis-server). `VIEWERS=2000 DURATION_S=30` for a
+//! quick run. Segments are `media/sample/360p/seg0..3.ts` (~200 KB each, 4 s).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "vg_key_00000000000000be_bench-secret-bench-secret-bench-secret";
+const PERIOD: Duration = Duration::from_secs(6);
+const SEGMENTS: usize = 4;
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for(port: u16) {
+    for _ in 0..400 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nothing listens on {port}");
+}
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// VmRSS of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of `pid` in clock ticks.
+fn cpu_ticks(pid: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which ends with ')'): state is field 3, utime 14, stime 15.
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn clk_tck() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Viewer {
+    cookie: String,
+    play: String,
+}
+
+async fn grant(http: &reqwest::Client, v: &str, bearer: &str, i: usize, tag: u16) -> Result<Viewer, String> {
+    let e: serde_json::Value = http
+        .post(format!("{v}/v1/entitlements"))
+        .bearer_auth(bearer)
+        .json(&serde_json::json!({"viewer_id": format!("viewer-{i}"), "video_id": "sample", "order_id": format!("viewers-{tag}-{i}")}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .error_for_status()
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = e["id"].as_str().ok_or("no id")?.to_owned();
+    let launch = e["watch_url"].as_str().ok_or("no watch_url")?;
+    let r = http.get(launch).send().await.map_err(|e| e.to_string())?;
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .ok_or_else(|| format!("launch answered {} without a cookie", r.status()))?
+        .to_owned();
+    let html = http.get(format!("{v}/watch/{id}")).header("cookie", &cookie).send().await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
+    let master = html.split("data-src=\"").nth(1).and_then(|s| s.split('"').next()).ok_or("no data-src on the watch page")?;
+    Ok(Viewer { cookie, play: format!("{v}{}", master.rsplit_once('/').unwrap().0) })
+}
+
+#[derive(Default)]
+struct Counters {
+    ok: AtomicU64,
+    errors: AtomicU64,
+    bytes: AtomicU64,
+}
+
+#[tokio::main]
+async fn main() {
+    let viewers = env_num("VIEWERS", 10_000) as usize;
+    let duration = Duration::from_secs(env_num("DURATION_S", 120));
+    let rport = free_port();
+    let dir = std::env::temp_dir().join(format!("vodgate-bench-viewers-{rport}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _redis = Kill(
+        Command::new("redis-server")
+            .args(["--port", &rport.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH"),
+    );
+    wait_for(rport);
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_vodgate"))
+        .env("VODGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("REDIS_URL", format!("redis://127.0.0.1:{rport}/"))
+        .env("VODGATE_REDIS_PREFIX", "bench:")
+        .env("VODGATE_BOOTSTRAP_API_KEY", KEY)
+        .env("VODGATE_MEDIA_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/media"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start vodgate");
+    let pid = child.id();
+    let _vodgate = Kill(child);
+    wait_for(port);
+    let v = format!("http://127.0.0.1:{port}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle = rss_kib(pid);
+
+    // Peak RSS sampler, on its own thread.
+    let peak = Arc::new(AtomicU64::new(rss_idle));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, stop) = (peak.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(512)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let tok: serde_json::Value =
+        http.post(format!("{v}/auth/api-key")).json(&serde_json::json!({"apiKey": KEY})).send().await.unwrap().json().await.unwrap();
+    let bearer = tok["access_token"].as_str().unwrap().to_owned();
+
+    // Grants, 64 at a time.
+    let started = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = Vec::with_capacity(viewers);
+    for i in 0..viewers {
+        let (http, v, bearer, sem) = (http.clone(), v.clone(), bearer.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            grant(&http, &v, &bearer, i, rport).await
+        }));
+    }
+    let mut all = Vec::with_capacity(viewers);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(viewer) => all.push(viewer),
+            Err(e) => panic!("grant failed: {e}"),
+        }
+    }
+    let grant_time = started.elapsed();
+    let rss_granted = rss_kib(pid);
+    eprintln!("{viewers} viewers granted in {:.1} s; load for {} s...", grant_time.as_secs_f64(), duration.as_secs());
+
+    // Load: viewer i starts at i/N of the period, then one segment every 6 s.
+    let counters = Arc::new(Counters::default());
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<Duration>::with_capacity(viewers * (duration.as_secs() as usize / 6 + 1))));
+    let tck = clk_tck();
+    let (cpu0, self0) = (cpu_ticks(&pid.to_string()), cpu_ticks("self"));
+    let t0 = Instant::now();
+    let deadline = tokio::time::Instant::now() + duration;
+    let mut tasks = Vec::with_capacity(viewers);
+    for (i, viewer) in all.into_iter().enumerate() {
+        let (http, counters, latencies) = (http.clone(), counters.clone(), latencies.clone());
+        let offset = PERIOD.mul_f64(i as f64 / viewers as f64);
+        tasks.push(tokio::spawn(async move {
+            let count = |ok: bool, bytes: usize| {
+                if ok {
+                    counters.ok.fetch_add(1, Ordering::Relaxed);
+                    counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                } else {
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            };
+            let get = |url: String| {
+                let req = http.get(url).header("cookie", &viewer.cookie);
+                async move {
+                    match req.send().await {
+                        Ok(r) if r.status() == 200 => r.bytes().await.map(|b| b.len()).map_err(|e| e.to_string()),
+                        Ok(r) => Err(format!("status {}", r.status())),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            };
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, PERIOD);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut n = 0usize;
+            loop {
+                tick.tick().await;
+                if tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+                if n == 0 {
+                    for pl in ["master.m3u8", "360p/index.m3u8"] {
+                        let r = get(format!("{}/{pl}", viewer.play)).await;
+                        count(r.is_ok(), *r.as_ref().unwrap_or(&0));
+                    }
+                }
+                let t = Instant::now();
+                let r = get(format!("{}/360p/seg{}.ts", viewer.play, n % SEGMENTS)).await;
+                if let Err(e) = &r
+                    && counters.errors.load(Ordering::Relaxed) < 5
+                {
+                    eprintln!("  error: {e}");
+                }
+                if r.is_ok() {
+                    latencies.lock().unwrap().push(t.elapsed());
+                }
+                count(r.is_ok(), *r.as_ref().unwrap_or(&0));
+                n += 1;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let (cpu1, self1) = (cpu_ticks(&pid.to_string()), cpu_ticks("self"));
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    let rss_end = rss_kib(pid);
+
+    let ok = counters.ok.load(Ordering::Relaxed);
+    let errors = counters.errors.load(Ordering::Relaxed);
+    let bytes = counters.bytes.load(Ordering::Relaxed);
+    let mut lat = std::mem::take(&mut *latencies.lock().unwrap());
+    lat.sort();
+    let cores = (cpu1 - cpu0) as f64 / tck / wall;
+    let gen_cores = (self1 - self0) as f64 / tck / wall;
+    let peak = peak.load(Ordering::Relaxed);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("many viewers: {viewers} viewers, one segment (~200 KB) each every 6 s, {:.0} s, one release vodgate on Redis", wall);
+    println!("  grants (entitlement + launch + watch page, 64 in parallel): {:.1} s, {:.0} viewers/s", grant_time.as_secs_f64(), viewers as f64 / grant_time.as_secs_f64());
+    println!("  requests ok {ok}  ({:.0} req/s, {:.1} MB/s)  errors {errors}", ok as f64 / wall, bytes as f64 / wall / 1e6);
+    println!("  segment latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)), ms(percentile(&lat, 1.0)));
+    println!(
+        "  vodgate VmRSS: idle {:.1} MB (baseline)  after grants {:.1} MB  peak {:.1} MB  end {:.1} MB  (peak / idle {:.1}x)",
+        mib(rss_idle),
+        mib(rss_granted),
+        mib(peak),
+        mib(rss_end),
+        peak as f64 / rss_idle.max(1) as f64
+    );
+    println!("  vodgate CPU: {:.2} cores over the load phase ({:.0} µs per request); load generator {:.2} cores (same 2 cores)", cores, cores * 1e6 / (ok as f64 / wall), gen_cores);
+    println!("  targets: errors 0 {}, peak RSS <= 150 MB {}, CPU <= 1 core {}",
+        if errors == 0 { "met" } else { "NOT met" },
+        if mib(peak) <= 150.0 { "met" } else { "NOT met" },
+        if cores <= 1.0 { "met" } else { "NOT met" });
+}
