@@ -48,9 +48,13 @@ fn env_num(name: &str, default: u64) -> u64 {
 
 /// VmRSS of `pid` in KiB.
 fn rss_kib(pid: u32) -> u64 {
+    status_field(pid, "VmRSS:")
+}
+
+fn status_field(pid: u32, field: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
@@ -160,12 +164,15 @@ async fn main() {
 
     // Peak RSS sampler, on its own thread.
     let peak = Arc::new(AtomicU64::new(rss_idle));
+    let threads_idle = status_field(pid, "Threads:");
+    let peak_threads = Arc::new(AtomicU64::new(threads_idle));
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
-        let (peak, stop) = (peak.clone(), stop.clone());
+        let (peak, peak_threads, stop) = (peak.clone(), peak_threads.clone(), stop.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                peak_threads.fetch_max(status_field(pid, "Threads:"), Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(100));
             }
         })
@@ -227,9 +234,9 @@ async fn main() {
                 let req = http.get(url).header("cookie", &viewer.cookie);
                 async move {
                     match req.send().await {
-                        Ok(r) if r.status() == 200 => r.bytes().await.map(|b| b.len()).map_err(|e| e.to_string()),
+                        Ok(r) if r.status() == 200 => r.bytes().await.map(|b| b.len()).map_err(|e| format!("{e:?}")),
                         Ok(r) => Err(format!("status {}", r.status())),
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(format!("{e:?}")),
                     }
                 }
             };
@@ -237,7 +244,10 @@ async fn main() {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut n = 0usize;
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
                 if tokio::time::Instant::now() >= deadline {
                     break;
                 }
@@ -292,6 +302,7 @@ async fn main() {
         mib(rss_end),
         peak as f64 / rss_idle.max(1) as f64
     );
+    println!("  vodgate threads: idle {threads_idle}  peak {}", peak_threads.load(Ordering::Relaxed));
     println!("  vodgate CPU: {:.2} cores over the load phase ({:.0} µs per request); load generator {:.2} cores (same 2 cores)", cores, cores * 1e6 / (ok as f64 / wall), gen_cores);
     println!("  targets: errors 0 {}, peak RSS <= 150 MB {}, CPU <= 1 core {}",
         if errors == 0 { "met" } else { "NOT met" },
