@@ -4,6 +4,7 @@
 
 mod apivideo;
 mod auth;
+mod browser;
 mod cli;
 mod entitlements;
 mod errors;

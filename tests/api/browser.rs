@@ -1,0 +1,213 @@
+//! Real browsers: headless Chromium (through chromedriver, spoken to in plain W3C WebDriver
+//! JSON) plays the watch page with hls.js, stops when the rental is revoked and shows why;
+//! a second browser profile gets nothing from a shared URL or a used launch link.
+//! Needs `chromium` and `chromedriver` on PATH (CI installs them); `VODGATE_SKIP_BROWSER=1`
+//! skips these tests.
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    _driver: Driver,
+}
+
+struct Driver(Child, std::path::PathBuf);
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn skip() -> bool {
+    if std::env::var_os("VODGATE_SKIP_BROWSER").is_some() {
+        eprintln!("VODGATE_SKIP_BROWSER is set: browser test skipped");
+        return true;
+    }
+    false
+}
+
+impl Browser {
+    /// A fresh browser with its own empty profile: no cookies from any other test.
+    async fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let profile = std::env::temp_dir().join(format!("vodgate-chrome-{}", uuid::Uuid::new_v4().simple()));
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver on PATH (apt-get install chromium chromium-driver), or set VODGATE_SKIP_BROWSER=1");
+        let driver = Driver(child, profile.clone());
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--autoplay-policy=no-user-gesture-required", "--mute-audio",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--no-first-run", format!("--user-data-dir={}", profile.display())]
+            }
+        }}});
+        let mut last = String::new();
+        for _ in 0..100 {
+            match http.post(format!("{base}/session")).json(&caps).send().await {
+                Ok(r) => {
+                    let v: Value = r.json().await.unwrap();
+                    if let Some(id) = v["value"]["sessionId"].as_str() {
+                        return Browser { http, base, session: id.to_owned(), _driver: driver };
+                    }
+                    last = v.to_string();
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        panic!("chromedriver gave no session: {last}");
+    }
+
+    async fn cmd(&self, method: Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let r = self.http.request(method, url).json(&body).send().await.unwrap();
+        r.json::<Value>().await.unwrap()["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd(Method::POST, "/url", json!({"url": url})).await;
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.cmd(Method::POST, "/execute/sync", json!({"script": script, "args": []})).await
+    }
+
+    async fn current_time(&self) -> f64 {
+        self.js("var v = document.querySelector('#player'); return v ? v.currentTime : -1;").await.as_f64().unwrap_or(-1.0)
+    }
+
+    /// Poll `script` until it returns true.
+    async fn wait_for(&self, script: &str, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if self.js(script).await == json!(true) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    }
+
+    async fn cookies(&self) -> Vec<Value> {
+        self.cmd(Method::GET, "/cookie", Value::Null).await.as_array().cloned().unwrap_or_default()
+    }
+
+    async fn quit(self) {
+        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
+    }
+}
+
+const PLAYING_PAST_3S: &str = "var v = document.querySelector('#player'); return !!v && v.currentTime > 3;";
+const DENIED: &str = "var d = document.querySelector('#denied'); return !!d && !d.hidden && d.offsetParent !== null;";
+
+#[tokio::test]
+async fn chromium_plays_and_stops_at_the_next_segment_when_revoked() {
+    if skip() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (_, e) = app.grant(json!({"viewer_id": "browser", "video_id": "sample"})).await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start().await;
+    browser.goto(e["watch_url"].as_str().unwrap()).await;
+    let url = browser.js("return location.pathname;").await;
+    assert_eq!(url, json!(format!("/watch/{id}")), "the launch link lands on the watch page");
+    assert!(browser.wait_for(PLAYING_PAST_3S, Duration::from_secs(30)).await, "hls.js played past 3 s");
+    assert_eq!(browser.js("return document.body.dataset.state;").await, json!("playing"));
+
+    let r = app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None).await;
+    assert_eq!(r.status(), 200);
+    // Within one more segment (4 s) plus the page's status poll, the page says why.
+    assert!(browser.wait_for(DENIED, Duration::from_secs(7)).await, "the page shows the refusal");
+    let code = browser.js("return document.querySelector('#denied').dataset.code;").await;
+    assert_eq!(code, json!("revoked"));
+    let text = browser.js("return document.querySelector('#denied').textContent;").await;
+    assert!(text.as_str().unwrap().contains("withdrawn"), "{text}");
+    // And playback has stalled for real.
+    let t1 = browser.current_time().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let t2 = browser.current_time().await;
+    assert!(t2 <= t1 + 0.05, "playback kept going after the refusal: {t1} -> {t2}");
+    assert!(t2 < 16.0, "the whole video had not been buffered ahead");
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn a_shared_watch_url_or_a_used_launch_link_plays_nowhere_else() {
+    if skip() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (_, e) = app.grant(json!({"viewer_id": "owner", "video_id": "sample"})).await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    let watch_url = e["watch_url"].as_str().unwrap().to_owned();
+    let owner = Browser::start().await;
+    owner.goto(&watch_url).await;
+    assert!(owner.wait_for(PLAYING_PAST_3S, Duration::from_secs(30)).await, "the owner plays");
+
+    // A friend gets the address bar's URL and the launch link, in another profile.
+    let friend = Browser::start().await;
+    friend.goto(&app.url(&format!("/watch/{id}"))).await;
+    let code = friend.js("var d = document.querySelector('[data-testid=deny]'); return d ? d.dataset.code : null;").await;
+    assert_eq!(code, json!("session_mismatch"), "a deny page, not the video");
+    assert_eq!(friend.js("return !!document.querySelector('#player');").await, json!(false));
+
+    friend.goto(&watch_url).await;
+    let code = friend.js("var d = document.querySelector('[data-testid=deny]'); return d ? d.dataset.code : null;").await;
+    assert_eq!(code, json!("launch_link_used"));
+    assert!(friend.cookies().await.is_empty(), "no session for the second use");
+    friend.goto(&app.url(&format!("/watch/{id}"))).await;
+    assert_eq!(friend.js("return !!document.querySelector('#player');").await, json!(false));
+    // The owner is unaffected.
+    assert_eq!(owner.js("return document.body.dataset.state;").await, json!("playing"));
+    friend.quit().await;
+    owner.quit().await;
+}
+
+#[tokio::test]
+async fn the_demo_storefront_rents_plays_refunds_and_shows_the_refusal() {
+    if skip() {
+        return;
+    }
+    let mut config = test_config(StoreKind::Memory);
+    config.demo = true;
+    let app = spawn_app_with(config).await;
+    let b = Browser::start().await;
+    b.goto(&app.url("/")).await;
+    assert!(b.wait_for("return !!document.querySelector('[data-testid=demo-banner]');", Duration::from_secs(5)).await);
+    b.js("document.querySelector('[data-testid=rent-sample]').click(); return true;").await;
+    assert!(b.wait_for("return location.pathname.startsWith('/watch/');", Duration::from_secs(10)).await, "renting opens the watch page");
+    assert!(b.wait_for("var v = document.querySelector('#player'); return !!v && v.currentTime > 1;", Duration::from_secs(30)).await);
+    let watch_path = b.js("return location.pathname;").await.as_str().unwrap().to_owned();
+    // Refund from the storefront, then come back to the watch page.
+    // (Stopping mid-play is what the revocation test above shows.)
+    b.goto(&app.url("/")).await;
+    assert!(b.wait_for("return !!document.querySelector('form[action=\"/demo/refund\"] button');", Duration::from_secs(5)).await);
+    b.js("document.querySelector('form[action=\"/demo/refund\"] button').click(); return true;").await;
+    assert!(b.wait_for("return document.body.textContent.includes('refunded');", Duration::from_secs(10)).await, "the rental reads refunded");
+    b.goto(&app.url(&watch_path)).await;
+    let shown = b.wait_for("var d = document.querySelector('[data-testid=deny]'); return !!d && d.dataset.code === 'refunded';", Duration::from_secs(10)).await;
+    let where_ = b.js("return location.pathname + ' | ' + document.body.textContent.replace(/\\s+/g, ' ').slice(0, 300);").await;
+    assert!(shown, "the reloaded watch page shows the refusal: {where_}");
+    let text = b.js("return document.body.textContent;").await;
+    assert!(text.as_str().unwrap().contains("refunded"), "{text}");
+    assert_eq!(b.js("return !!document.querySelector('#player');").await, json!(false));
+    b.quit().await;
+}
