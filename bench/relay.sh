@@ -5,6 +5,8 @@
 #
 # Run: bench/relay.sh        (needs redis-server, nginx with the secure_link module, wrk, curl)
 # Env: DURATION=10s CONNECTIONS=50 THREADS=2 WORKERS=2 VODGATE_LOG=warn
+#      PERF=1: also `perf record -e cpu-clock` vodgate during each of its runs and print the top
+#      symbols (data kept in target/bench-relay-<segment>.perf.data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -130,7 +132,17 @@ run() { # name url [cookie]
     code=$(curl -s -o /dev/null -w '%{http_code}' ${3:+-H "Cookie: $3"} "$url")
     [ "$code" = 200 ] || { echo "$name: $url answers $code" >&2; exit 1; }
     wrk "${args[@]}" -d2s "$url" >/dev/null  # warm-up
+    local perf_pid=
+    if [ -n "${PERF:-}" ] && [ "${name%% *}" = vodgate ]; then
+        perf record -q -e cpu-clock -F 499 -p "$VPID" -o "$ROOT/target/bench-relay-${name##* }.perf.data" 2>/dev/null &
+        perf_pid=$!
+    fi
     out=$(wrk "${args[@]}" "$url")
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+        perf report -i "$ROOT/target/bench-relay-${name##* }.perf.data" --stdio --no-children --sort dso,sym 2>/dev/null \
+            | grep -v '^#' | grep -v '^$' | head -25 | sed 's/^/      perf: /'
+    fi
     if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" | grep "Non-2xx\|Socket errors" | sed "s/^/  $name: /" >&2; fi
     RPS[$name]=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
     MBS[$name]=$(to_mb "$(echo "$out" | awk '/^Transfer\/sec/ {print $2}')")

@@ -181,6 +181,8 @@ async fn main() {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(512)
+        // Below actix's 5 s keep-alive: a pooled connection the server is closing is not reused.
+        .pool_idle_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
