@@ -38,7 +38,15 @@ impl HttpOrigin {
     async fn get(&self, url: Url, req: Option<&HttpRequest>) -> Result<reqwest::Response, UpstreamError> {
         let r = relay::forward_headers(self.client.get(url), req);
         // Bound the wait for the status line and headers; the body has its read timeout.
-        let resp = tokio::time::timeout(self.timeout, r.send()).await.map_err(|_| UpstreamError::Timeout)?.map_err(classify)?;
+        let sent = tokio::time::timeout(self.timeout, r.send()).await;
+        let label = match &sent {
+            Ok(Ok(r)) => r.status().as_u16().to_string(),
+            Ok(Err(e)) if !e.is_timeout() => "connection_error".into(),
+            _ => "timeout".into(),
+        };
+        let endpoint = if req.is_some() { "media" } else { "playlist" };
+        crate::metrics::METRICS.upstream_requests.with_label_values(&["http", endpoint, &label]).inc();
+        let resp = sent.map_err(|_| UpstreamError::Timeout)?.map_err(classify)?;
         match resp.status().as_u16() {
             s if relay::relayable(s) => Ok(resp),
             404 | 410 => Err(UpstreamError::NotFound),

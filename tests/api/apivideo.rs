@@ -12,15 +12,15 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use vodgate::config::{ApiVideoConfig, ApiVideoMode, Config, OriginConfig};
 
-async fn sim_with(cfg: SimConfig) -> SimHandle {
+pub(crate) async fn sim_with(cfg: SimConfig) -> SimHandle {
     apivideo_sim::spawn(SimConfig { media_dir: Some("media".into()), ..cfg }).await.expect("spawn apivideo-sim")
 }
 
-async fn sim() -> SimHandle {
+pub(crate) async fn sim() -> SimHandle {
     sim_with(SimConfig::default()).await
 }
 
-fn config_for(sim: &SimHandle, mode: ApiVideoMode) -> Config {
+pub(crate) fn config_for(sim: &SimHandle, mode: ApiVideoMode) -> Config {
     let mut c = test_config(StoreKind::Redis);
     c.origin = OriginConfig::ApiVideo(ApiVideoConfig {
         base_url: sim.base_url().parse().unwrap(),

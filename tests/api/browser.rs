@@ -211,3 +211,24 @@ async fn the_demo_storefront_rents_plays_refunds_and_shows_the_refusal() {
     assert_eq!(b.js("return !!document.querySelector('#player');").await, json!(false));
     b.quit().await;
 }
+
+#[tokio::test]
+async fn chromium_plays_an_api_video_private_video_through_the_relay_and_stops_on_revoke() {
+    if skip() {
+        return;
+    }
+    let sim = crate::apivideo::sim().await;
+    let app = spawn_app_with(crate::apivideo::config_for(&sim, vodgate::config::ApiVideoMode::Relay)).await;
+    let (_, e) = app.grant(json!({"viewer_id": "browser", "video_id": "sample"})).await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start().await;
+    browser.goto(e["watch_url"].as_str().unwrap()).await;
+    assert!(browser.wait_for(PLAYING_PAST_3S, Duration::from_secs(30)).await, "hls.js played the api.video video past 3 s");
+    let calls = sim.calls();
+    assert_eq!((calls.get("get_video"), calls.get("session")), (Some(&1), Some(&1)), "one playback start upstream: {calls:?}");
+    assert_eq!(sim.call_count("private_token_reuse_attempts"), 0);
+    app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None).await;
+    assert!(browser.wait_for(DENIED, Duration::from_secs(7)).await, "the page shows the refusal");
+    assert_eq!(browser.js("return document.querySelector('#denied').dataset.code;").await, json!("revoked"));
+    browser.quit().await;
+}

@@ -184,6 +184,15 @@ impl Bearer {
         loop {
             self.gate.pass().await.map_err(AuthCallError::Other)?;
             let sent = tokio::time::timeout(self.timeout, self.http.post(url.clone()).json(&body).send()).await;
+            let label = match &sent {
+                Ok(Ok(r)) => r.status().as_u16().to_string(),
+                Ok(Err(e)) if !e.is_timeout() => "connection_error".into(),
+                _ => "timeout".into(),
+            };
+            let endpoint = if path.contains("refresh") { "auth_refresh" } else { "auth_api_key" };
+            crate::metrics::METRICS.upstream_requests.with_label_values(&["apivideo", endpoint, &label]).inc();
+            let outcome = if label.starts_with('2') { "ok" } else { "failed" };
+            crate::metrics::METRICS.token_renewals.with_label_values(&[endpoint, outcome]).inc();
             let resp = match sent {
                 Err(_) => return Err(AuthCallError::Other(UpstreamError::Timeout)),
                 Ok(Err(e)) if e.is_timeout() => return Err(AuthCallError::Other(UpstreamError::Timeout)),

@@ -190,6 +190,19 @@ impl Client {
     }
 }
 
+/// A low-cardinality name for a call (its `what` holds ids).
+fn endpoint_label(what: &str) -> &'static str {
+    if what.contains("/upload-tokens") {
+        "upload_tokens"
+    } else if what.ends_with("/status") {
+        "video_status"
+    } else if what.contains("/videos") {
+        "videos"
+    } else {
+        "vod"
+    }
+}
+
 /// The retry bookkeeping of one logical call.
 #[derive(Default)]
 struct Attempts {
@@ -200,7 +213,15 @@ struct Attempts {
 impl Attempts {
     /// Send once. `Ok(None)`: a retryable connection failure, already backed off.
     async fn send(&mut self, r: reqwest::RequestBuilder, timeout: Duration, retry: Retry, what: &str) -> Result<Option<reqwest::Response>, UpstreamError> {
-        match tokio::time::timeout(timeout, r.send()).await {
+        let sent = tokio::time::timeout(timeout, r.send()).await;
+        let status = match &sent {
+            Ok(Ok(resp)) => resp.status().as_u16().to_string(),
+            Ok(Err(e)) if e.is_timeout() => "timeout".into(),
+            Err(_) => "timeout".into(),
+            Ok(Err(_)) => "connection_error".into(),
+        };
+        crate::metrics::METRICS.upstream_requests.with_label_values(&["apivideo", endpoint_label(what), &status]).inc();
+        match sent {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout),
             Ok(Err(e)) => {
