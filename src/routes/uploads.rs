@@ -94,7 +94,7 @@ async fn create(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, bod
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// From 1 (default 1).
-    #[param(minimum = 1, example = 1)]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64, example = 1)]
     page: Option<u32>,
     /// Tokens per page (default 25).
     #[param(minimum = 1, maximum = 100, example = 25)]
