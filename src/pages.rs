@@ -82,6 +82,18 @@ pub struct AgeGatePage<'a> {
     pub csrf: &'a str,
 }
 
+impl DemoRental {
+    /// "2026-11-23 05:28 UTC": the expiry as a person reads it (the raw RFC 3339 stays in
+    /// the `<time datetime>` attribute).
+    pub fn expires_display(&self) -> String {
+        match chrono::DateTime::parse_from_rfc3339(&self.expires_at) {
+            Ok(t) => t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string(),
+            Err(_) if self.expires_at.is_empty() => "clock starts at first play".to_owned(),
+            Err(_) => self.expires_at.clone(),
+        }
+    }
+}
+
 /// Render a page as `text/html; charset=utf-8`, never cached (pages reflect live
 /// entitlement state). A render error is logged and answered with a plain 500 page.
 pub fn render<T: askama::Template>(status: StatusCode, page: &T) -> HttpResponse {
@@ -176,6 +188,13 @@ mod tests {
     }
 
     #[test]
+    fn watch_page_before_the_rental_clock_starts_names_no_end() {
+        let html = WatchPage { expires_at: "", ..watch(false) }.render().unwrap();
+        assert!(html.contains("the clock starts when playback starts"));
+        assert!(!html.contains("<time"));
+    }
+
+    #[test]
     fn watch_page_demo_note_links_home() {
         let html = watch(true).render().unwrap();
         assert!(html.contains("Demo mode") && html.contains(r#"href="/""#));
@@ -204,6 +223,7 @@ mod tests {
         };
         let html = page.render().unwrap();
         assert!(html.contains("This is a demo storefront"));
+        assert!(html.contains("2030-01-01 00:00 UTC"));
         assert!(html.contains(r#"action="/demo/rent""#) && html.contains(r#"data-testid="rent-sample""#));
         assert!(html.contains(r#"data-testid="watch-ent_a""#) && html.contains(r#"data-testid="refund-ent_a""#));
         assert!(!html.contains(r#"data-testid="watch-ent_r""#) && !html.contains(r#"data-testid="refund-ent_r""#));

@@ -71,12 +71,38 @@
     return sec + ' s';
   }
 
-  function secondsLeft() { return Math.max(0, Math.round((deadline - Date.now()) / 1000)); }
+  // Until the rental clock starts (no expires_at yet) the time left stands still.
+  var frozenLeft = video.dataset.expiresAt ? null : (isNaN(initial) ? 0 : initial);
+  function secondsLeft() {
+    if (frozenLeft !== null) { return Math.max(0, frozenLeft); }
+    return Math.max(0, Math.round((deadline - Date.now()) / 1000));
+  }
 
   function tick() {
     var left = secondsLeft();
     if (timeLeftEl) { timeLeftEl.textContent = formatTimeLeft(left); }
     if (warningEl) { warningEl.hidden = denied || !(left <= WARN_AT_S && left > 0); }
+  }
+
+  // "(until 23 Nov 2026, 05:04)" in the viewer's own time zone; the page renders RFC 3339.
+  var shownExpiry = null;
+  function showExpiry(iso) {
+    var note = document.getElementById('expires-note');
+    if (!note || !iso || iso === shownExpiry) { return; }
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) { return; }
+    shownExpiry = iso;
+    var t = document.createElement('time');
+    t.id = 'expires-at';
+    t.dateTime = iso;
+    try {
+      t.textContent = d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+    } catch (e) {
+      t.textContent = d.toLocaleString();
+    }
+    note.textContent = '(until ';
+    note.appendChild(t);
+    note.appendChild(document.createTextNode(')'));
   }
 
   function stopPlayback() {
@@ -118,7 +144,11 @@
   function onStatus(res) {
     var b = res.body || {};
     if (res.ok) {
-      if (typeof b.seconds_left === 'number') { deadline = Date.now() + b.seconds_left * 1000; }
+      if (typeof b.seconds_left === 'number') {
+        deadline = Date.now() + b.seconds_left * 1000;
+        frozenLeft = b.expires_at ? null : b.seconds_left;
+      }
+      if (b.expires_at) { showExpiry(b.expires_at); }
       if (b.state === 'denied') { deny(b.code, b.message); return; }
       tick();
       return;
@@ -188,6 +218,7 @@
     if (!document.hidden) { checkStatus(); }
   });
 
+  showExpiry(video.dataset.expiresAt);
   tick();
   // The countdown keeps running after a denial so it still reads right.
   setInterval(tick, 1000);
