@@ -20,9 +20,9 @@
   var HLS_CONFIG = {
     maxBufferLength: 4,
     maxMaxBufferLength: 8,
-    backBufferLength: 10,
-    // The worker would be built from a blob: URL, which `script-src 'self'` forbids.
-    enableWorker: false
+    backBufferLength: 10
+    // hls.js transmuxes in a Worker built from a blob: URL: the CSP allows `worker-src blob:`
+    // (src/security.rs); without it hls.js falls back to the main thread.
   };
   var DENY_STATUSES = { 403: true, 404: true, 410: true };
   // Codes that mean "this rental may not play"; any other 5xx/429 code is a hiccup.
