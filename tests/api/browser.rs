@@ -27,8 +27,8 @@ impl Drop for Driver {
 }
 
 fn skip() -> bool {
-    if std::env::var_os("VODGATE_SKIP_BROWSER").is_some() {
-        eprintln!("VODGATE_SKIP_BROWSER is set: browser test skipped");
+    if std::env::var("VODGATE_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!("VODGATE_SKIP_BROWSER=1: browser test skipped");
         return true;
     }
     false
