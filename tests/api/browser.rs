@@ -7,6 +7,7 @@
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,9 +18,21 @@ struct Browser {
     _driver: Driver,
 }
 
+/// chromedriver runs in a process group of its own, which the Chromium it launches
+/// inherits: dropping the driver (also when a test panics before `quit`) kills the whole
+/// group, so no browser outlives its test.
 struct Driver(Child, std::path::PathBuf);
 impl Drop for Driver {
     fn drop(&mut self) {
+        // `kill -s SIG -- -PGID`: the `--` matters, procps' `kill -SIG -PGID` signals pid -1
+        // (every process). Never a group id of 0 or 1.
+        let pgid = self.0.id();
+        if pgid > 1 {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{pgid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
         let _ = std::fs::remove_dir_all(&self.1);
@@ -41,6 +54,7 @@ impl Browser {
         let profile = std::env::temp_dir().join(format!("vodgate-chrome-{}", uuid::Uuid::new_v4().simple()));
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
