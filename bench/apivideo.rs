@@ -13,7 +13,14 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const KEY: &str = "vg_key_00000000000000be_bench-secret-bench-secret-bench-secret";
+/// A throwaway bootstrap key for this run, minted rather than written down.
+static KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "vg_key_{}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16],
+        vodgate::token::Token::mint("").reveal()
+    )
+});
 
 struct Kill(Child);
 impl Drop for Kill {
@@ -24,7 +31,11 @@ impl Drop for Kill {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_for(port: u16) {
@@ -38,7 +49,10 @@ fn wait_for(port: u16) {
 }
 
 fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -67,7 +81,14 @@ async fn main() {
     let rounds = env_num("ROUNDS", 3);
     let samples = env_num("SAMPLES", 300);
     let media = concat!(env!("CARGO_MANIFEST_DIR"), "/media");
-    let sim = spawn(SimConfig { media_dir: Some(media.into()), workers: 2, rate_limit: 100_000, ..Default::default() }).await.expect("start apivideo-sim");
+    let sim = spawn(SimConfig {
+        media_dir: Some(media.into()),
+        workers: 2,
+        rate_limit: 100_000,
+        ..Default::default()
+    })
+    .await
+    .expect("start apivideo-sim");
     let sim_url = sim.base_url();
 
     let rport = free_port();
@@ -75,7 +96,17 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let _redis = Kill(
         Command::new("redis-server")
-            .args(["--port", &rport.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+            .args([
+                "--port",
+                &rport.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
             .arg(&dir)
             .stdout(Stdio::null())
             .spawn()
@@ -88,7 +119,7 @@ async fn main() {
             .env("VODGATE_LISTEN", format!("127.0.0.1:{port}"))
             .env("REDIS_URL", format!("redis://127.0.0.1:{rport}/"))
             .env("VODGATE_REDIS_PREFIX", "bench:")
-            .env("VODGATE_BOOTSTRAP_API_KEY", KEY)
+            .env("VODGATE_BOOTSTRAP_API_KEY", KEY.as_str())
             .env("VODGATE_DEFAULT_MAX_STREAMS", "100")
             .env("VODGATE_ORIGIN", "apivideo")
             .env("APIVIDEO_BASE_URL", &sim_url)
@@ -100,9 +131,19 @@ async fn main() {
     );
     wait_for(port);
     let v = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let tok: serde_json::Value =
-        http.post(format!("{v}/auth/api-key")).json(&serde_json::json!({"apiKey": KEY})).send().await.unwrap().json().await.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let tok: serde_json::Value = http
+        .post(format!("{v}/auth/api-key"))
+        .json(&serde_json::json!({"apiKey": KEY.as_str()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let bearer = tok["access_token"].as_str().unwrap().to_owned();
 
     // Phase 1: upstream calls per playback.
@@ -120,14 +161,51 @@ async fn main() {
             .await
             .unwrap();
         let id = e["id"].as_str().unwrap().to_owned();
-        let r = http.get(e["watch_url"].as_str().unwrap()).send().await.unwrap();
-        let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-        let html = http.get(format!("{v}/watch/{id}")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
-        let master = html.split("data-src=\"").nth(1).expect("data-src on the watch page").split('"').next().unwrap().to_owned();
+        let r = http
+            .get(e["watch_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let cookie = r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let html = http
+            .get(format!("{v}/watch/{id}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let master = html
+            .split("data-src=\"")
+            .nth(1)
+            .expect("data-src on the watch page")
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
         let play = format!("{v}{}", master.rsplit_once('/').unwrap().0);
         fetch(&http, &format!("{v}{master}"), Some(&cookie)).await;
-        let media_pl = http.get(format!("{play}/360p/index.m3u8")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
-        let key = media_pl.split("URI=\"").nth(1).and_then(|s| s.split('"').next()).map(str::to_owned);
+        let media_pl = http
+            .get(format!("{play}/360p/index.m3u8"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let key = media_pl
+            .split("URI=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .map(str::to_owned);
         if let Some(k) = &key {
             fetch(&http, &format!("{v}{k}"), Some(&cookie)).await;
         }
@@ -140,13 +218,27 @@ async fn main() {
     }
     let calls = sim.calls();
     let requests = playbacks * (3 + 4 * rounds);
-    println!("api.video relay through apivideo-sim: {playbacks} playbacks, each master + media playlist + key + {rounds} x 4 segments ({requests} viewer requests)");
+    println!(
+        "api.video relay through apivideo-sim: {playbacks} playbacks, each master + media playlist + key + {rounds} x 4 segments ({requests} viewer requests)"
+    );
     let mut line = String::new();
     for (name, n) in calls.iter().filter(|(_, n)| **n > 0) {
-        line.push_str(&format!(" {name} {n} ({:.2}/playback)", *n as f64 / playbacks as f64));
+        line.push_str(&format!(
+            " {name} {n} ({:.2}/playback)",
+            *n as f64 / playbacks as f64
+        ));
     }
     println!("  upstream calls:{line}");
-    let upstream_api = ["auth_api_key", "auth_refresh", "get_video", "session", "list_videos"].iter().map(|k| calls.get(*k).copied().unwrap_or(0)).sum::<u64>();
+    let upstream_api = [
+        "auth_api_key",
+        "auth_refresh",
+        "get_video",
+        "session",
+        "list_videos",
+    ]
+    .iter()
+    .map(|k| calls.get(*k).copied().unwrap_or(0))
+    .sum::<u64>();
     let vod = calls.get("vod_asset").copied().unwrap_or(0);
     println!(
         "  per playback: {:.2} API/session calls, {:.2} vod fetches for {:.0} viewer requests (ratio upstream/viewer {:.2}); reuse attempts {}",
@@ -154,13 +246,23 @@ async fn main() {
         vod as f64 / playbacks as f64,
         requests as f64 / playbacks as f64,
         (upstream_api + vod) as f64 / requests as f64,
-        calls.get("private_token_reuse_attempts").copied().unwrap_or(0)
+        calls
+            .get("private_token_reuse_attempts")
+            .copied()
+            .unwrap_or(0)
     );
 
     // Phase 2: segment latency, vodgate vs the sim directly (baseline), interleaved.
     let (play, cookie) = first.unwrap();
-    let st: serde_json::Value =
-        http.post(format!("{sim_url}/auth/api-key")).json(&serde_json::json!({"apiKey": sim.api_key()})).send().await.unwrap().json().await.unwrap();
+    let st: serde_json::Value = http
+        .post(format!("{sim_url}/auth/api-key"))
+        .json(&serde_json::json!({"apiKey": sim.api_key()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let video: serde_json::Value = http
         .get(format!("{sim_url}/videos/sample"))
         .bearer_auth(st["access_token"].as_str().unwrap())
@@ -172,7 +274,14 @@ async fn main() {
         .unwrap();
     let hls = video["assets"]["hls"].as_str().unwrap();
     let hls_base = hls.rsplit_once('/').unwrap().0;
-    let session: serde_json::Value = http.get(format!("{}/session", hls_base.trim_end_matches("/hls"))).send().await.unwrap().json().await.unwrap();
+    let session: serde_json::Value = http
+        .get(format!("{}/session", hls_base.trim_end_matches("/hls")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let avh = session["session_token"].as_str().unwrap();
     let (mut through, mut direct) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
     for i in 0..samples + 20 {
@@ -186,10 +295,28 @@ async fn main() {
     }
     through.sort();
     direct.sort();
-    let (t50, t99, d50, d99) = (percentile(&through, 0.5), percentile(&through, 0.99), percentile(&direct, 0.5), percentile(&direct, 0.99));
+    let (t50, t99, d50, d99) = (
+        percentile(&through, 0.5),
+        percentile(&through, 0.99),
+        percentile(&direct, 0.5),
+        percentile(&direct, 0.99),
+    );
     println!("  segment (~200 KB) latency, {samples} sequential requests each, interleaved:");
-    println!("    through vodgate:          p50 {:.2} ms  p99 {:.2} ms", ms(t50), ms(t99));
-    println!("    sim directly with avh:    p50 {:.2} ms  p99 {:.2} ms  (baseline)", ms(d50), ms(d99));
-    println!("    added by vodgate: p50 +{:.2} ms  p99 +{:.2} ms  ratio p50 {:.2}x", ms(t50) - ms(d50), ms(t99) - ms(d99), ms(t50) / ms(d50));
+    println!(
+        "    through vodgate:          p50 {:.2} ms  p99 {:.2} ms",
+        ms(t50),
+        ms(t99)
+    );
+    println!(
+        "    sim directly with avh:    p50 {:.2} ms  p99 {:.2} ms  (baseline)",
+        ms(d50),
+        ms(d99)
+    );
+    println!(
+        "    added by vodgate: p50 +{:.2} ms  p99 +{:.2} ms  ratio p50 {:.2}x",
+        ms(t50) - ms(d50),
+        ms(t99) - ms(d99),
+        ms(t50) / ms(d50)
+    );
     sim.stop().await;
 }

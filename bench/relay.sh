@@ -16,7 +16,7 @@ THREADS=${THREADS:-2}
 # vodgate (actix) runs one worker per core; nginx gets as many worker processes.
 WORKERS=${WORKERS:-$(nproc)}
 VODGATE_LOG=${VODGATE_LOG:-warn}
-KEY="vg_key_00000000000000be_bench-secret-bench-secret-bench-secret"
+KEY="vg_key_$(python3 -c 'import secrets; print(secrets.token_hex(8) + "_" + secrets.token_urlsafe(32))')"
 SECRET="bench-secure-link-secret"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -39,7 +39,10 @@ fn master_playlist(n: usize) -> String {
             230_000 * (i + 1),
             h * 16 / 9,
         ));
-        s.push_str(&format!("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={},URI=\"{h}p/iframes.m3u8\"\n", 50_000 * (i + 1)));
+        s.push_str(&format!(
+            "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={},URI=\"{h}p/iframes.m3u8\"\n",
+            50_000 * (i + 1)
+        ));
     }
     s
 }
@@ -92,12 +95,18 @@ fn main() {
     ];
     let mut c = Criterion::default().configure_from_args();
     for case in &cases {
-        let ctx = RewriteContext { asset_base: &base, playlist_url: &case.playlist_url, gateway_prefix: PREFIX };
+        let ctx = RewriteContext {
+            asset_base: &base,
+            playlist_url: &case.playlist_url,
+            gateway_prefix: PREFIX,
+        };
         let out = rewrite_playlist(&case.text, &ctx).expect("rewrites");
         assert!(out.contains(PREFIX));
         let mut g = c.benchmark_group(case.name);
         g.throughput(criterion::Throughput::Bytes(case.text.len() as u64));
-        g.bench_function("rewrite_playlist", |b| b.iter(|| rewrite_playlist(black_box(&case.text), &ctx).unwrap()));
+        g.bench_function("rewrite_playlist", |b| {
+            b.iter(|| rewrite_playlist(black_box(&case.text), &ctx).unwrap())
+        });
         g.bench_function("baseline str::replace", |b| {
             b.iter(|| black_box(&case.text).replace(case.baseline_from, &case.baseline_to))
         });
@@ -107,10 +116,28 @@ fn main() {
 
     println!("\nsummary (median of 100-call batches, same run):");
     for case in &cases {
-        let ctx = RewriteContext { asset_base: &base, playlist_url: &case.playlist_url, gateway_prefix: PREFIX };
-        let budget = Duration::from_millis(if std::env::args().any(|a| a == "--quick") { 300 } else { 1500 });
-        let rw = median(|| drop(black_box(rewrite_playlist(black_box(&case.text), &ctx))), budget);
-        let bl = median(|| drop(black_box(black_box(&case.text).replace(case.baseline_from, &case.baseline_to))), budget);
+        let ctx = RewriteContext {
+            asset_base: &base,
+            playlist_url: &case.playlist_url,
+            gateway_prefix: PREFIX,
+        };
+        let budget = Duration::from_millis(if std::env::args().any(|a| a == "--quick") {
+            300
+        } else {
+            1500
+        });
+        let rw = median(
+            || drop(black_box(rewrite_playlist(black_box(&case.text), &ctx))),
+            budget,
+        );
+        let bl = median(
+            || {
+                drop(black_box(
+                    black_box(&case.text).replace(case.baseline_from, &case.baseline_to),
+                ))
+            },
+            budget,
+        );
         println!(
             "  {:<22} {:>6} bytes  rewrite_playlist {:>8.2} µs  baseline str::replace {:>8.2} µs  ratio {:.2}x",
             case.name,
@@ -120,7 +147,10 @@ fn main() {
             us(rw) / us(bl)
         );
         if case.name.starts_with("media") {
-            println!("  target <= 50 µs for the 1,200-segment playlist: {}", if us(rw) <= 50.0 { "met" } else { "NOT met" });
+            println!(
+                "  target <= 50 µs for the 1,200-segment playlist: {}",
+                if us(rw) <= 50.0 { "met" } else { "NOT met" }
+            );
         }
     }
 }

@@ -16,7 +16,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const KEY: &str = "vg_key_00000000000000be_bench-secret-bench-secret-bench-secret";
+/// A throwaway bootstrap key for this run, minted rather than written down.
+static KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "vg_key_{}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16],
+        vodgate::token::Token::mint("").reveal()
+    )
+});
 const PERIOD: Duration = Duration::from_secs(6);
 const SEGMENTS: usize = 4;
 
@@ -29,7 +36,11 @@ impl Drop for Kill {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_for(port: u16) {
@@ -43,7 +54,10 @@ fn wait_for(port: u16) {
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// VmRSS of `pid` in KiB.
@@ -65,7 +79,8 @@ fn cpu_ticks(pid: &str) -> u64 {
     // Fields after the command name (which ends with ')'): state is field 3, utime 14, stime 15.
     let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn clk_tck() -> f64 {
@@ -93,7 +108,13 @@ struct Viewer {
     play: String,
 }
 
-async fn grant(http: &reqwest::Client, v: &str, bearer: &str, i: usize, tag: u16) -> Result<Viewer, String> {
+async fn grant(
+    http: &reqwest::Client,
+    v: &str,
+    bearer: &str,
+    i: usize,
+    tag: u16,
+) -> Result<Viewer, String> {
     let e: serde_json::Value = http
         .post(format!("{v}/v1/entitlements"))
         .bearer_auth(bearer)
@@ -116,9 +137,24 @@ async fn grant(http: &reqwest::Client, v: &str, bearer: &str, i: usize, tag: u16
         .and_then(|c| c.split(';').next())
         .ok_or_else(|| format!("launch answered {} without a cookie", r.status()))?
         .to_owned();
-    let html = http.get(format!("{v}/watch/{id}")).header("cookie", &cookie).send().await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
-    let master = html.split("data-src=\"").nth(1).and_then(|s| s.split('"').next()).ok_or("no data-src on the watch page")?;
-    Ok(Viewer { cookie, play: format!("{v}{}", master.rsplit_once('/').unwrap().0) })
+    let html = http
+        .get(format!("{v}/watch/{id}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let master = html
+        .split("data-src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .ok_or("no data-src on the watch page")?;
+    Ok(Viewer {
+        cookie,
+        play: format!("{v}{}", master.rsplit_once('/').unwrap().0),
+    })
 }
 
 #[derive(Default)]
@@ -137,7 +173,17 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let _redis = Kill(
         Command::new("redis-server")
-            .args(["--port", &rport.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+            .args([
+                "--port",
+                &rport.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
             .arg(&dir)
             .stdout(Stdio::null())
             .spawn()
@@ -149,8 +195,11 @@ async fn main() {
         .env("VODGATE_LISTEN", format!("127.0.0.1:{port}"))
         .env("REDIS_URL", format!("redis://127.0.0.1:{rport}/"))
         .env("VODGATE_REDIS_PREFIX", "bench:")
-        .env("VODGATE_BOOTSTRAP_API_KEY", KEY)
-        .env("VODGATE_MEDIA_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/media"))
+        .env("VODGATE_BOOTSTRAP_API_KEY", KEY.as_str())
+        .env(
+            "VODGATE_MEDIA_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/media"),
+        )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -186,8 +235,15 @@ async fn main() {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let tok: serde_json::Value =
-        http.post(format!("{v}/auth/api-key")).json(&serde_json::json!({"apiKey": KEY})).send().await.unwrap().json().await.unwrap();
+    let tok: serde_json::Value = http
+        .post(format!("{v}/auth/api-key"))
+        .json(&serde_json::json!({"apiKey": KEY.as_str()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let bearer = tok["access_token"].as_str().unwrap().to_owned();
 
     // Grants, 64 at a time.
@@ -210,11 +266,17 @@ async fn main() {
     }
     let grant_time = started.elapsed();
     let rss_granted = rss_kib(pid);
-    eprintln!("{viewers} viewers granted in {:.1} s; load for {} s...", grant_time.as_secs_f64(), duration.as_secs());
+    eprintln!(
+        "{viewers} viewers granted in {:.1} s; load for {} s...",
+        grant_time.as_secs_f64(),
+        duration.as_secs()
+    );
 
     // Load: viewer i starts at i/N of the period, then one segment every 6 s.
     let counters = Arc::new(Counters::default());
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::<Duration>::with_capacity(viewers * (duration.as_secs() as usize / 6 + 1))));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<Duration>::with_capacity(
+        viewers * (duration.as_secs() as usize / 6 + 1),
+    )));
     let tck = clk_tck();
     let (cpu0, self0) = (cpu_ticks(&pid.to_string()), cpu_ticks("self"));
     let t0 = Instant::now();
@@ -236,7 +298,11 @@ async fn main() {
                 let req = http.get(url).header("cookie", &viewer.cookie);
                 async move {
                     match req.send().await {
-                        Ok(r) if r.status() == 200 => r.bytes().await.map(|b| b.len()).map_err(|e| format!("{e:?}")),
+                        Ok(r) if r.status() == 200 => r
+                            .bytes()
+                            .await
+                            .map(|b| b.len())
+                            .map_err(|e| format!("{e:?}")),
                         Ok(r) => Err(format!("status {}", r.status())),
                         Err(e) => Err(format!("{e:?}")),
                     }
@@ -292,10 +358,26 @@ async fn main() {
     let gen_cores = (self1 - self0) as f64 / tck / wall;
     let peak = peak.load(Ordering::Relaxed);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("many viewers: {viewers} viewers, one segment (~200 KB) each every 6 s, {:.0} s, one release vodgate on Redis", wall);
-    println!("  grants (entitlement + launch + watch page, 64 in parallel): {:.1} s, {:.0} viewers/s", grant_time.as_secs_f64(), viewers as f64 / grant_time.as_secs_f64());
-    println!("  requests ok {ok}  ({:.0} req/s, {:.1} MB/s)  errors {errors}", ok as f64 / wall, bytes as f64 / wall / 1e6);
-    println!("  segment latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)), ms(percentile(&lat, 1.0)));
+    println!(
+        "many viewers: {viewers} viewers, one segment (~200 KB) each every 6 s, {:.0} s, one release vodgate on Redis",
+        wall
+    );
+    println!(
+        "  grants (entitlement + launch + watch page, 64 in parallel): {:.1} s, {:.0} viewers/s",
+        grant_time.as_secs_f64(),
+        viewers as f64 / grant_time.as_secs_f64()
+    );
+    println!(
+        "  requests ok {ok}  ({:.0} req/s, {:.1} MB/s)  errors {errors}",
+        ok as f64 / wall,
+        bytes as f64 / wall / 1e6
+    );
+    println!(
+        "  segment latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99)),
+        ms(percentile(&lat, 1.0))
+    );
     println!(
         "  vodgate VmRSS: idle {:.1} MB (baseline)  after grants {:.1} MB  peak {:.1} MB  end {:.1} MB  (peak / idle {:.1}x)",
         mib(rss_idle),
@@ -304,10 +386,20 @@ async fn main() {
         mib(rss_end),
         peak as f64 / rss_idle.max(1) as f64
     );
-    println!("  vodgate threads: idle {threads_idle}  peak {}", peak_threads.load(Ordering::Relaxed));
-    println!("  vodgate CPU: {:.2} cores over the load phase ({:.0} µs per request); load generator {:.2} cores (same 2 cores)", cores, cores * 1e6 / (ok as f64 / wall), gen_cores);
-    println!("  targets: errors 0 {}, peak RSS <= 150 MB {}, CPU <= 1 core {}",
+    println!(
+        "  vodgate threads: idle {threads_idle}  peak {}",
+        peak_threads.load(Ordering::Relaxed)
+    );
+    println!(
+        "  vodgate CPU: {:.2} cores over the load phase ({:.0} µs per request); load generator {:.2} cores (same 2 cores)",
+        cores,
+        cores * 1e6 / (ok as f64 / wall),
+        gen_cores
+    );
+    println!(
+        "  targets: errors 0 {}, peak RSS <= 150 MB {}, CPU <= 1 core {}",
         if errors == 0 { "met" } else { "NOT met" },
         if mib(peak) <= 150.0 { "met" } else { "NOT met" },
-        if cores <= 1.0 { "met" } else { "NOT met" });
+        if cores <= 1.0 { "met" } else { "NOT met" }
+    );
 }

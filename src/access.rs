@@ -11,9 +11,9 @@
 
 use crate::domain::{DenyReason, EntitlementId, VideoId};
 use crate::entitlements::{EntitlementRecord, Entitlements};
+use crate::metrics::METRICS;
 use crate::store::{Event, Store, StoreError};
 use crate::token::{TokenHash, constant_time_eq};
-use crate::metrics::METRICS;
 use crate::upstream::Source;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,9 @@ impl PlaybackId {
         Self(format!("pb_{}", uuid::Uuid::new_v4().simple()))
     }
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = s.strip_prefix("pb_").is_some_and(|r| r.len() == 32 && r.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        let ok = s.strip_prefix("pb_").is_some_and(|r| {
+            r.len() == 32 && r.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
         ok.then(|| Self(s.to_owned()))
     }
     pub fn as_str(&self) -> &str {
@@ -100,7 +102,9 @@ pub fn decide(
     if !session_ok {
         return Err(DenyReason::SessionMismatch);
     }
-    let Some(record) = record else { return Err(DenyReason::UnknownEntitlement) };
+    let Some(record) = record else {
+        return Err(DenyReason::UnknownEntitlement);
+    };
     if record.entitlement.id != playback.entitlement_id {
         return Err(DenyReason::UnknownEntitlement);
     }
@@ -192,23 +196,44 @@ impl Access {
                 inner.evict(&event);
             }
         });
-        Self { store, entitlements, inner }
+        Self {
+            store,
+            entitlements,
+            inner,
+        }
     }
 
-    pub async fn start_playback(&self, playback: &Playback, until: DateTime<Utc>) -> Result<(), StoreError> {
-        let ttl = (until - Utc::now()).to_std().unwrap_or_default().max(Duration::from_secs(1));
-        let json = serde_json::to_string(playback).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.store.set(&playback_key(&playback.id), &json, ttl).await
+    pub async fn start_playback(
+        &self,
+        playback: &Playback,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let ttl = (until - Utc::now())
+            .to_std()
+            .unwrap_or_default()
+            .max(Duration::from_secs(1));
+        let json =
+            serde_json::to_string(playback).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store
+            .set(&playback_key(&playback.id), &json, ttl)
+            .await
     }
 
     /// Stop one playback: it is refused from its next request on, on every instance.
     pub async fn stop_playback(&self, id: &PlaybackId) -> Result<Option<Playback>, StoreError> {
         let key = playback_key(id);
-        let Some(json) = self.store.get(&key).await? else { return Ok(None) };
-        let mut p: Playback = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let Some(json) = self.store.get(&key).await? else {
+            return Ok(None);
+        };
+        let mut p: Playback =
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         if p.stopped_at.is_none() {
             p.stopped_at = Some(Utc::now());
-            let ttl = self.store.ttl(&key).await?.unwrap_or(Duration::from_secs(60));
+            let ttl = self
+                .store
+                .ttl(&key)
+                .await?
+                .unwrap_or(Duration::from_secs(60));
             let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             self.store.set(&key, &json, ttl).await?;
         }
@@ -220,13 +245,22 @@ impl Access {
         if let Some(c) = read(&self.inner.playbacks).get(id)
             && c.at.elapsed() < PLAYBACK_TTL
         {
-            METRICS.cache_lookups.with_label_values(&["playback", "hit"]).inc();
+            METRICS
+                .cache_lookups
+                .with_label_values(&["playback", "hit"])
+                .inc();
             return Ok(c.value.clone());
         }
-        METRICS.cache_lookups.with_label_values(&["playback", "miss"]).inc();
+        METRICS
+            .cache_lookups
+            .with_label_values(&["playback", "miss"])
+            .inc();
         let generation = self.inner.generation.load(Ordering::SeqCst);
         let value = match self.store.get(&playback_key(id)).await? {
-            Some(json) => Some(Arc::new(serde_json::from_str::<Playback>(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?)),
+            Some(json) => Some(Arc::new(
+                serde_json::from_str::<Playback>(&json)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )),
             None => None,
         };
         // Unknown ids are not cached: a flood of random ids must not fill memory.
@@ -236,21 +270,41 @@ impl Access {
         Ok(value)
     }
 
-    pub async fn entitlement(&self, id: &EntitlementId) -> Result<Option<Arc<EntitlementRecord>>, StoreError> {
+    pub async fn entitlement(
+        &self,
+        id: &EntitlementId,
+    ) -> Result<Option<Arc<EntitlementRecord>>, StoreError> {
         if let Some(c) = read(&self.inner.entitlements).get(id)
             && c.at.elapsed() < ENTITLEMENT_TTL
         {
-            METRICS.cache_lookups.with_label_values(&["entitlement", "hit"]).inc();
+            METRICS
+                .cache_lookups
+                .with_label_values(&["entitlement", "hit"])
+                .inc();
             return Ok(c.value.clone());
         }
-        METRICS.cache_lookups.with_label_values(&["entitlement", "miss"]).inc();
+        METRICS
+            .cache_lookups
+            .with_label_values(&["entitlement", "miss"])
+            .inc();
         let generation = self.inner.generation.load(Ordering::SeqCst);
         let value = self.entitlements.get(id).await?.map(Arc::new);
-        self.insert(&self.inner.entitlements, id.clone(), value.clone(), generation);
+        self.insert(
+            &self.inner.entitlements,
+            id.clone(),
+            value.clone(),
+            generation,
+        );
         Ok(value)
     }
 
-    fn insert<K: std::hash::Hash + Eq, T>(&self, map: &RwLock<HashMap<K, Cached<T>>>, key: K, value: Option<Arc<T>>, generation: u64) {
+    fn insert<K: std::hash::Hash + Eq, T>(
+        &self,
+        map: &RwLock<HashMap<K, Cached<T>>>,
+        key: K,
+        value: Option<Arc<T>>,
+        generation: u64,
+    ) {
         let mut m = write(map);
         // Checked under the write lock: an eviction after this point removes our entry.
         if self.inner.generation.load(Ordering::SeqCst) != generation {
@@ -259,7 +313,13 @@ impl Access {
         if m.len() >= MAX_ENTRIES {
             m.clear();
         }
-        m.insert(key, Cached { at: Instant::now(), value });
+        m.insert(
+            key,
+            Cached {
+                at: Instant::now(),
+                value,
+            },
+        );
     }
 
     /// Gather the facts about this playback's entitlement and decide.
@@ -270,7 +330,8 @@ impl Access {
         session: Option<&TokenHash>,
     ) -> Result<Result<Arc<EntitlementRecord>, DenyReason>, StoreError> {
         let record = self.entitlement(&playback.entitlement_id).await?;
-        let decision = decide(Utc::now(), playback, record.as_deref(), session).and_then(|()| record.ok_or(DenyReason::UnknownEntitlement));
+        let decision = decide(Utc::now(), playback, record.as_deref(), session)
+            .and_then(|()| record.ok_or(DenyReason::UnknownEntitlement));
         let outcome = match &decision {
             Ok(_) => "allowed",
             Err(r) => r.code(),
@@ -304,11 +365,22 @@ mod tests {
             entitlement_id: e.id.clone(),
             video_id: e.video_id.clone(),
             session_hash: session.as_str().to_owned(),
-            source: Source { asset_base: "file:///m/sample/".parse().unwrap(), entry: "master.m3u8".into() },
+            source: Source {
+                asset_base: "file:///m/sample/".parse().unwrap(),
+                entry: "master.m3u8".into(),
+            },
             started_at: now,
             stopped_at: None,
         };
-        (p, EntitlementRecord { entitlement: e, revocation: None, first_played_at: None }, session)
+        (
+            p,
+            EntitlementRecord {
+                entitlement: e,
+                revocation: None,
+                first_played_at: None,
+            },
+            session,
+        )
     }
 
     #[test]
@@ -322,23 +394,53 @@ mod tests {
     fn another_session_or_none_is_refused_before_anything_else_is_revealed() {
         let now = Utc::now();
         let (p, mut r, _) = fixture(now);
-        r.revocation = Some(Revocation { kind: RevocationKind::Refund, at: now, reason: None });
-        assert_eq!(decide(now, &p, Some(&r), None), Err(DenyReason::SessionMismatch));
-        assert_eq!(decide(now, &p, Some(&r), Some(&TokenHash::of("other"))), Err(DenyReason::SessionMismatch));
+        r.revocation = Some(Revocation {
+            kind: RevocationKind::Refund,
+            at: now,
+            reason: None,
+        });
+        assert_eq!(
+            decide(now, &p, Some(&r), None),
+            Err(DenyReason::SessionMismatch)
+        );
+        assert_eq!(
+            decide(now, &p, Some(&r), Some(&TokenHash::of("other"))),
+            Err(DenyReason::SessionMismatch)
+        );
     }
 
     #[test]
     fn revoked_refunded_expired_and_missing_entitlements_are_refused_with_their_reason() {
         let now = Utc::now();
         let (p, r, s) = fixture(now);
-        assert_eq!(decide(now + chrono::Duration::seconds(60), &p, Some(&r), Some(&s)), Err(DenyReason::Expired));
+        assert_eq!(
+            decide(now + chrono::Duration::seconds(60), &p, Some(&r), Some(&s)),
+            Err(DenyReason::Expired)
+        );
         let mut revoked = r.clone();
-        revoked.revocation = Some(Revocation { kind: RevocationKind::Revoke, at: now, reason: None });
-        assert_eq!(decide(now, &p, Some(&revoked), Some(&s)), Err(DenyReason::Revoked));
+        revoked.revocation = Some(Revocation {
+            kind: RevocationKind::Revoke,
+            at: now,
+            reason: None,
+        });
+        assert_eq!(
+            decide(now, &p, Some(&revoked), Some(&s)),
+            Err(DenyReason::Revoked)
+        );
         let mut refunded = r.clone();
-        refunded.revocation = Some(Revocation { kind: RevocationKind::Refund, at: now, reason: None });
-        assert_eq!(decide(now, &p, Some(&refunded), Some(&s)), Err(DenyReason::Refunded));
-        assert_eq!(decide(now, &p, None, Some(&s)), Err(DenyReason::UnknownEntitlement));
+        refunded.revocation = Some(Revocation {
+            kind: RevocationKind::Refund,
+            at: now,
+            reason: None,
+        });
+        assert_eq!(
+            decide(now, &p, Some(&refunded), Some(&s)),
+            Err(DenyReason::Refunded)
+        );
+        assert_eq!(
+            decide(now, &p, None, Some(&s)),
+            Err(DenyReason::UnknownEntitlement)
+        );
     }
 
     #[test]
@@ -346,10 +448,20 @@ mod tests {
         let now = Utc::now();
         let (mut p, r, s) = fixture(now);
         p.stopped_at = Some(now);
-        assert_eq!(decide(now, &p, Some(&r), Some(&s)), Err(DenyReason::PlaybackStopped));
+        assert_eq!(
+            decide(now, &p, Some(&r), Some(&s)),
+            Err(DenyReason::PlaybackStopped)
+        );
         let (p, mut r, s) = fixture(now);
         r.entitlement.start_by = Some(now);
-        assert_eq!(decide(now, &p, Some(&r), Some(&s)), Ok(()), "the deadline itself is in time");
-        assert_eq!(decide(now + chrono::Duration::seconds(1), &p, Some(&r), Some(&s)), Err(DenyReason::StartWindowPassed));
+        assert_eq!(
+            decide(now, &p, Some(&r), Some(&s)),
+            Ok(()),
+            "the deadline itself is in time"
+        );
+        assert_eq!(
+            decide(now + chrono::Duration::seconds(1), &p, Some(&r), Some(&s)),
+            Err(DenyReason::StartWindowPassed)
+        );
     }
 }

@@ -89,7 +89,12 @@ impl AuditEvent {
             user_agent: None,
         }
     }
-    pub fn entitlement(mut self, id: &EntitlementId, order: Option<&OrderId>, viewer: &ViewerId) -> Self {
+    pub fn entitlement(
+        mut self,
+        id: &EntitlementId,
+        order: Option<&OrderId>,
+        viewer: &ViewerId,
+    ) -> Self {
         self.entitlement_id = Some(id.to_string());
         self.order_id = order.map(|o| o.to_string());
         self.viewer_id = Some(viewer.to_string());
@@ -135,8 +140,16 @@ impl Audit {
         self.shared_key
             .get_or_try_init(|| async move {
                 let fresh = hex::encode(rand::random::<[u8; 32]>());
-                store.set_nx("audit:ip_key", &fresh, crate::store::FOREVER).await?;
-                Ok::<_, StoreError>(store.get("audit:ip_key").await?.unwrap_or(fresh).into_bytes())
+                store
+                    .set_nx("audit:ip_key", &fresh, crate::store::FOREVER)
+                    .await?;
+                Ok::<_, StoreError>(
+                    store
+                        .get("audit:ip_key")
+                        .await?
+                        .unwrap_or(fresh)
+                        .into_bytes(),
+                )
             })
             .await
             .cloned()
@@ -146,7 +159,8 @@ impl Audit {
         let ip = req.peer_addr().map(|a| a.ip().to_string());
         let key = self.ip_key().await.ok();
         let ip_hash = ip.zip(key).map(|(ip, key)| {
-            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)
+                .expect("HMAC takes any key length");
             mac.update(ip.as_bytes());
             hex::encode(&mac.finalize().into_bytes()[..16])
         });
@@ -155,13 +169,18 @@ impl Audit {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(300).collect());
-        Client { ip_hash, user_agent }
+        Client {
+            ip_hash,
+            user_agent,
+        }
     }
 
     /// Write the event. A failure is logged, not raised: the trail must not take playback
     /// or a refund down with it.
     pub async fn record(&self, event: AuditEvent) {
-        let Ok(json) = serde_json::to_string(&event) else { return };
+        let Ok(json) = serde_json::to_string(&event) else {
+            return;
+        };
         let mut logs = vec![];
         if let Some(e) = &event.entitlement_id {
             logs.push(entitlement_log(e));
@@ -173,17 +192,31 @@ impl Audit {
             logs.push("audit:unattributed".to_owned());
         }
         for log in logs {
-            if let Err(e) = self.store.log_append(&log, &json, MAX_EVENTS_PER_LOG, RETENTION).await {
+            if let Err(e) = self
+                .store
+                .log_append(&log, &json, MAX_EVENTS_PER_LOG, RETENTION)
+                .await
+            {
                 tracing::error!(error = %e, audit.kind = ?event.kind, "audit event not written");
             }
         }
     }
 
     /// Events of one log, oldest first, `limit` at a time after the cursor.
-    pub async fn list(&self, log: &str, after: Option<&str>, limit: usize) -> Result<(Vec<AuditEvent>, Option<String>), StoreError> {
+    pub async fn list(
+        &self,
+        log: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<AuditEvent>, Option<String>), StoreError> {
         let rows = self.store.log_range(log, after, limit).await?;
-        let next = (rows.len() == limit).then(|| rows.last().map(|(id, _)| id.clone())).flatten();
-        let events = rows.into_iter().filter_map(|(_, json)| serde_json::from_str(&json).ok()).collect();
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|(id, _)| id.clone()))
+            .flatten();
+        let events = rows
+            .into_iter()
+            .filter_map(|(_, json)| serde_json::from_str(&json).ok())
+            .collect();
         Ok((events, next))
     }
 }

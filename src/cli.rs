@@ -8,7 +8,11 @@ use secrecy::ExposeSecret;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "vodgate", version, about = "Paid, time-limited access to private video")]
+#[command(
+    name = "vodgate",
+    version,
+    about = "Paid, time-limited access to private video"
+)]
 pub struct Cli {
     /// TOML configuration file (also VODGATE_CONFIG). Environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -86,30 +90,56 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             println!("configuration is valid");
             Ok(())
         }
-        Command::Grant { viewer, video, order, watch_for, start_within, max_streams } => {
+        Command::Grant {
+            viewer,
+            video,
+            order,
+            watch_for,
+            start_within,
+            max_streams,
+        } => {
             let store = shared_store(&config).await?;
             let entitlements = crate::entitlements::Entitlements::new(store, config.launch_ttl);
             let watch_for_s = watch_for.unwrap_or(config.default_watch_for_s);
             if !(1..=crate::entitlements::MAX_WINDOW_S).contains(&watch_for_s) {
-                return Err(format!("--watch-for must be between 1 and {} seconds", crate::entitlements::MAX_WINDOW_S));
+                return Err(format!(
+                    "--watch-for must be between 1 and {} seconds",
+                    crate::entitlements::MAX_WINDOW_S
+                ));
             }
             let req = crate::entitlements::GrantRequest {
                 viewer_id: crate::domain::ViewerId::parse(&viewer).map_err(|e| e.to_string())?,
                 video_id: crate::domain::VideoId::parse(&video).map_err(|e| e.to_string())?,
-                order_id: order.as_deref().map(crate::domain::OrderId::parse).transpose().map_err(|e| e.to_string())?,
+                order_id: order
+                    .as_deref()
+                    .map(crate::domain::OrderId::parse)
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
                 watch_for_s,
                 start_within_s: start_within,
-                max_streams: max_streams.unwrap_or(config.default_max_streams).clamp(1, 100),
+                max_streams: max_streams
+                    .unwrap_or(config.default_max_streams)
+                    .clamp(1, 100),
                 age_gate: crate::domain::AgeGate::None,
                 age_verification: None,
             };
             let granted = entitlements.grant(req).await.map_err(|e| e.to_string())?;
             let id = granted.entitlement.id.clone();
-            let record = entitlements.get(&id).await.map_err(|e| e.to_string())?.ok_or("the entitlement vanished")?;
-            let token = entitlements.mint_launch(&id).await.map_err(|e| e.to_string())?;
+            let record = entitlements
+                .get(&id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("the entitlement vanished")?;
+            let token = entitlements
+                .mint_launch(&id)
+                .await
+                .map_err(|e| e.to_string())?;
             let url = format!("{}/w/{}", config.public_base(), token.reveal());
             let view = crate::routes::entitlements::EntitlementView::new(&record, Some(url));
-            println!("{}", serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::Revoke { id, order, reason } => {
@@ -127,7 +157,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 }
                 (None, Some(order)) => {
                     let order = crate::domain::OrderId::parse(&order).map_err(|e| e.to_string())?;
-                    let r = entitlements.refund_order(&order, reason).await.map_err(|e| e.to_string())?;
+                    let r = entitlements
+                        .refund_order(&order, reason)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     if r.is_empty() {
                         return Err(format!("no entitlements belong to order {order}"));
                     }
@@ -137,7 +170,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             };
             for r in records {
                 let view = crate::routes::entitlements::EntitlementView::new(&r, None);
-                println!("{}", serde_json::to_string(&view).map_err(|e| e.to_string())?);
+                println!(
+                    "{}",
+                    serde_json::to_string(&view).map_err(|e| e.to_string())?
+                );
             }
             Ok(())
         }
@@ -145,7 +181,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let app = Application::build(config.clone()).await.map_err(|e| e.to_string())?;
+    let app = Application::build(config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "vodgate is serving");
     if let Some(key) = &app.minted_api_key {
         println!("vodgate: admin API key for this run (shown once; not kept after exit):");
@@ -162,7 +200,10 @@ async fn shared_store(config: &Config) -> Result<crate::store::Store, String> {
             .into());
     }
     let store = open_store(config).map_err(|e| e.to_string())?;
-    store.ping().await.map_err(|e| format!("cannot reach Redis: {e}"))?;
+    store
+        .ping()
+        .await
+        .map_err(|e| format!("cannot reach Redis: {e}"))?;
     Ok(store)
 }
 
@@ -177,15 +218,29 @@ async fn api_key(config: Config, cmd: ApiKeyCommand) -> Result<(), String> {
             let mut scopes = scopes.unwrap_or_else(|| Scope::ALL.to_vec());
             scopes.sort();
             scopes.dedup();
-            let new = auth.create_key(name, scopes).await.map_err(|e| e.to_string())?;
+            let new = auth
+                .create_key(name, scopes)
+                .await
+                .map_err(|e| e.to_string())?;
             let scopes: Vec<_> = new.key.scopes.iter().map(|s| s.as_str()).collect();
-            println!("created API key {} ({}) with scopes {}", new.key.id, new.key.name, scopes.join(","));
+            println!(
+                "created API key {} ({}) with scopes {}",
+                new.key.id,
+                new.key.name,
+                scopes.join(",")
+            );
             println!("{}", new.secret.expose_secret());
         }
         ApiKeyCommand::List => {
             for k in auth.list_keys().await.map_err(|e| e.to_string())? {
                 let scopes: Vec<_> = k.scopes.iter().map(|s| s.as_str()).collect();
-                println!("{}\t{}\t{}\t{}", k.id, k.name, scopes.join(","), k.created_at.to_rfc3339());
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.id,
+                    k.name,
+                    scopes.join(","),
+                    k.created_at.to_rfc3339()
+                );
             }
         }
         ApiKeyCommand::Revoke { id } => {

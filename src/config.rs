@@ -12,30 +12,126 @@ use url::Url;
 
 /// (file key, environment variable, what it is)
 pub const SETTINGS: &[(&str, &str, &str)] = &[
-    ("listen", "VODGATE_LISTEN", "address to serve on (default 127.0.0.1:8080)"),
-    ("public_url", "VODGATE_PUBLIC_URL", "base of the links vodgate hands out (default http://<listen>)"),
-    ("redis_url", "REDIS_URL", "Redis to keep state in; unset = embedded in-memory store"),
-    ("redis_prefix", "VODGATE_REDIS_PREFIX", "prefix of every Redis key (default vodgate:)"),
-    ("bootstrap_api_key", "VODGATE_BOOTSTRAP_API_KEY", "an API key to accept (all scopes), hashed at start"),
-    ("launch_ttl_s", "VODGATE_LAUNCH_TTL_S", "lifetime of a launch link in seconds (default 600)"),
-    ("default_watch_for_s", "VODGATE_DEFAULT_WATCH_FOR_S", "rental window when a grant names none (default 86400)"),
-    ("auth_failures_per_minute", "VODGATE_AUTH_FAILURES_PER_MINUTE", "failed logins per client before 429 (default 10)"),
-    ("origin", "VODGATE_ORIGIN", "where videos come from: local (default), http or apivideo"),
-    ("media_dir", "VODGATE_MEDIA_DIR", "folder of the local origin, one subfolder per video (default media)"),
-    ("http_origin_url", "VODGATE_HTTP_ORIGIN_URL", "http origin's master playlist URL with {video_id}, e.g. https://origin.example/{video_id}/master.m3u8"),
-    ("apivideo_api_key", "APIVIDEO_API_KEY", "api.video API key (secret; needed with VODGATE_ORIGIN=apivideo)"),
-    ("apivideo_base_url", "APIVIDEO_BASE_URL", "api.video API base (default https://ws.api.video; sandbox https://sandbox.api.video)"),
-    ("apivideo_mode", "VODGATE_APIVIDEO_MODE", "relay (default: bytes flow through vodgate) or embed (the page embeds api.video's player)"),
-    ("apivideo_allow_public", "VODGATE_APIVIDEO_ALLOW_PUBLIC", "play api.video videos that are public (default false: refused)"),
-    ("apivideo_session_ttl_s", "VODGATE_APIVIDEO_SESSION_TTL_S", "lifetime of an api.video session token (default 86400, as api.video)"),
-    ("upstream_timeout_ms", "VODGATE_UPSTREAM_TIMEOUT_MS", "how long to wait for the origin to answer (default 5000)"),
-    ("default_max_streams", "VODGATE_DEFAULT_MAX_STREAMS", "playbacks one entitlement may run at once when the grant names none (default 2)"),
-    ("stream_idle_s", "VODGATE_STREAM_IDLE_S", "a playback that fetched nothing for this long no longer counts as a stream (default 60)"),
-    ("webhook_secret", "VODGATE_WEBHOOK_SECRET", "HMAC secret(s) for POST /webhooks/payments, comma-separated during rotation"),
-    ("audit_ip_key", "VODGATE_AUDIT_IP_KEY", "key for hashing client IPs in the audit trail (default: one generated and kept in the store)"),
-    ("frame_ancestors", "VODGATE_FRAME_ANCESTORS", "who may frame vodgate's pages, as a CSP source list (default 'self'), e.g. 'self' https://shop.example"),
-    ("metrics_listen", "VODGATE_METRICS_LISTEN", "address for Prometheus /metrics, apart from the public port (default: off)"),
-    ("demo", "VODGATE_DEMO", "demo storefront at / (default: on only with the embedded store on a loopback address)"),
+    (
+        "listen",
+        "VODGATE_LISTEN",
+        "address to serve on (default 127.0.0.1:8080)",
+    ),
+    (
+        "public_url",
+        "VODGATE_PUBLIC_URL",
+        "base of the links vodgate hands out (default http://<listen>)",
+    ),
+    (
+        "redis_url",
+        "REDIS_URL",
+        "Redis to keep state in; unset = embedded in-memory store",
+    ),
+    (
+        "redis_prefix",
+        "VODGATE_REDIS_PREFIX",
+        "prefix of every Redis key (default vodgate:)",
+    ),
+    (
+        "bootstrap_api_key",
+        "VODGATE_BOOTSTRAP_API_KEY",
+        "an API key to accept (all scopes), hashed at start",
+    ),
+    (
+        "launch_ttl_s",
+        "VODGATE_LAUNCH_TTL_S",
+        "lifetime of a launch link in seconds (default 600)",
+    ),
+    (
+        "default_watch_for_s",
+        "VODGATE_DEFAULT_WATCH_FOR_S",
+        "rental window when a grant names none (default 86400)",
+    ),
+    (
+        "auth_failures_per_minute",
+        "VODGATE_AUTH_FAILURES_PER_MINUTE",
+        "failed logins per client before 429 (default 10)",
+    ),
+    (
+        "origin",
+        "VODGATE_ORIGIN",
+        "where videos come from: local (default), http or apivideo",
+    ),
+    (
+        "media_dir",
+        "VODGATE_MEDIA_DIR",
+        "folder of the local origin, one subfolder per video (default media)",
+    ),
+    (
+        "http_origin_url",
+        "VODGATE_HTTP_ORIGIN_URL",
+        "http origin's master playlist URL with {video_id}, e.g. https://origin.example/{video_id}/master.m3u8",
+    ),
+    (
+        "apivideo_api_key",
+        "APIVIDEO_API_KEY",
+        "api.video API key (secret; needed with VODGATE_ORIGIN=apivideo)",
+    ),
+    (
+        "apivideo_base_url",
+        "APIVIDEO_BASE_URL",
+        "api.video API base (default https://ws.api.video; sandbox https://sandbox.api.video)",
+    ),
+    (
+        "apivideo_mode",
+        "VODGATE_APIVIDEO_MODE",
+        "relay (default: bytes flow through vodgate) or embed (the page embeds api.video's player)",
+    ),
+    (
+        "apivideo_allow_public",
+        "VODGATE_APIVIDEO_ALLOW_PUBLIC",
+        "play api.video videos that are public (default false: refused)",
+    ),
+    (
+        "apivideo_session_ttl_s",
+        "VODGATE_APIVIDEO_SESSION_TTL_S",
+        "lifetime of an api.video session token (default 86400, as api.video)",
+    ),
+    (
+        "upstream_timeout_ms",
+        "VODGATE_UPSTREAM_TIMEOUT_MS",
+        "how long to wait for the origin to answer (default 5000)",
+    ),
+    (
+        "default_max_streams",
+        "VODGATE_DEFAULT_MAX_STREAMS",
+        "playbacks one entitlement may run at once when the grant names none (default 2)",
+    ),
+    (
+        "stream_idle_s",
+        "VODGATE_STREAM_IDLE_S",
+        "a playback that fetched nothing for this long no longer counts as a stream (default 60)",
+    ),
+    (
+        "webhook_secret",
+        "VODGATE_WEBHOOK_SECRET",
+        "HMAC secret(s) for POST /webhooks/payments, comma-separated during rotation",
+    ),
+    (
+        "audit_ip_key",
+        "VODGATE_AUDIT_IP_KEY",
+        "key for hashing client IPs in the audit trail (default: one generated and kept in the store)",
+    ),
+    (
+        "frame_ancestors",
+        "VODGATE_FRAME_ANCESTORS",
+        "who may frame vodgate's pages, as a CSP source list (default 'self'), e.g. 'self' https://shop.example",
+    ),
+    (
+        "metrics_listen",
+        "VODGATE_METRICS_LISTEN",
+        "address for Prometheus /metrics, apart from the public port (default: off)",
+    ),
+    (
+        "demo",
+        "VODGATE_DEMO",
+        "demo storefront at / (default: on only with the embedded store on a loopback address)",
+    ),
 ];
 
 /// Where the video bytes come from.
@@ -104,20 +200,29 @@ pub struct Config {
 impl Config {
     /// Load from the optional file and the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let file = file.map(PathBuf::from).or_else(|| std::env::var_os("VODGATE_CONFIG").map(PathBuf::from));
+        let file = file
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("VODGATE_CONFIG").map(PathBuf::from));
         Self::from_sources(file.as_deref(), |k| std::env::var(k).ok())
     }
 
     /// The layering itself, with the environment passed in so tests need not touch the
     /// process's.
-    pub fn from_sources(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut raw: BTreeMap<&'static str, (String, String)> = BTreeMap::new();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-            let table: toml::Table = text
-                .parse()
-                .map_err(|e| ConfigError(format!("config file {} is not valid TOML: {e}", path.display())))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", path.display()))
+            })?;
+            let table: toml::Table = text.parse().map_err(|e| {
+                ConfigError(format!(
+                    "config file {} is not valid TOML: {e}",
+                    path.display()
+                ))
+            })?;
             for (k, v) in table {
                 let Some(&(key, _, _)) = SETTINGS.iter().find(|(fk, _, _)| *fk == k) else {
                     return Err(ConfigError(format!(
@@ -130,7 +235,10 @@ impl Config {
                     toml::Value::String(s) => s,
                     toml::Value::Integer(i) => i.to_string(),
                     other => {
-                        return Err(ConfigError(format!("`{k}` in {} must be a string or a number, not {other}", path.display())));
+                        return Err(ConfigError(format!(
+                            "`{k}` in {} must be a string or a number, not {other}",
+                            path.display()
+                        )));
                     }
                 };
                 raw.insert(key, (v, format!("`{key}` in {}", path.display())));
@@ -143,72 +251,113 @@ impl Config {
         }
         let get = |k: &str| raw.get(k);
 
-        let listen: SocketAddr = parse(get("listen"), "127.0.0.1:8080", "an address such as 127.0.0.1:8080")?;
+        let listen: SocketAddr = parse(
+            get("listen"),
+            "127.0.0.1:8080",
+            "an address such as 127.0.0.1:8080",
+        )?;
         let public_url = match get("public_url") {
             Some((v, from)) => {
-                let u = Url::parse(v).map_err(|e| ConfigError(format!("{from} must be an absolute http(s) URL: {e}")))?;
-                if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.query().is_some() {
-                    return Err(ConfigError(format!("{from} must be an http(s) URL without a query, like https://watch.example.com")));
+                let u = Url::parse(v).map_err(|e| {
+                    ConfigError(format!("{from} must be an absolute http(s) URL: {e}"))
+                })?;
+                if !matches!(u.scheme(), "http" | "https")
+                    || u.host().is_none()
+                    || u.query().is_some()
+                {
+                    return Err(ConfigError(format!(
+                        "{from} must be an http(s) URL without a query, like https://watch.example.com"
+                    )));
                 }
                 u
             }
-            None => Url::parse(&format!("http://{listen}/")).map_err(|e| ConfigError(e.to_string()))?,
+            None => {
+                Url::parse(&format!("http://{listen}/")).map_err(|e| ConfigError(e.to_string()))?
+            }
         };
         let redis_url = match get("redis_url") {
             Some((v, from)) => {
                 // A cluster lists its seed nodes: redis+cluster://[user:pass@]h1:p1,h2:p2/.
-                let cluster = crate::store::RedisStore::cluster_nodes(v).map_err(|e| ConfigError(format!("{from} {e}")))?;
+                let cluster = crate::store::RedisStore::cluster_nodes(v)
+                    .map_err(|e| ConfigError(format!("{from} {e}")))?;
                 if cluster.is_none() {
-                    let u = Url::parse(v).map_err(|_| ConfigError(format!("{from} must be a redis://, rediss:// or redis+cluster:// URL")))?;
+                    let u = Url::parse(v).map_err(|_| {
+                        ConfigError(format!(
+                            "{from} must be a redis://, rediss:// or redis+cluster:// URL"
+                        ))
+                    })?;
                     if !matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
-                        return Err(ConfigError(format!("{from} must be a redis://, rediss:// or redis+cluster:// URL, not {}://", u.scheme())));
+                        return Err(ConfigError(format!(
+                            "{from} must be a redis://, rediss:// or redis+cluster:// URL, not {}://",
+                            u.scheme()
+                        )));
                     }
                 }
                 Some(SecretString::from(v.clone()))
             }
             None => None,
         };
-        let redis_prefix = get("redis_prefix").map(|(v, _)| v.clone()).unwrap_or_else(|| "vodgate:".into());
+        let redis_prefix = get("redis_prefix")
+            .map(|(v, _)| v.clone())
+            .unwrap_or_else(|| "vodgate:".into());
         if let Some((v, from)) = get("redis_prefix")
             && (v.len() > 64 || v.contains(['{', '}', ' ']))
         {
-            return Err(ConfigError(format!("{from} must be at most 64 characters without braces or spaces")));
+            return Err(ConfigError(format!(
+                "{from} must be at most 64 characters without braces or spaces"
+            )));
         }
-        let bootstrap_api_key = get("bootstrap_api_key").map(|(v, _)| SecretString::from(v.clone()));
+        let bootstrap_api_key =
+            get("bootstrap_api_key").map(|(v, _)| SecretString::from(v.clone()));
         let launch_ttl_s: u64 = parse(get("launch_ttl_s"), "600", "a number of seconds")?;
         if !(1..=86_400).contains(&launch_ttl_s) {
-            return Err(ConfigError("launch_ttl_s must be between 1 and 86400 seconds".into()));
+            return Err(ConfigError(
+                "launch_ttl_s must be between 1 and 86400 seconds".into(),
+            ));
         }
-        let default_watch_for_s: u64 = parse(get("default_watch_for_s"), "86400", "a number of seconds")?;
+        let default_watch_for_s: u64 =
+            parse(get("default_watch_for_s"), "86400", "a number of seconds")?;
         if !(1..=crate::entitlements::MAX_WINDOW_S).contains(&default_watch_for_s) {
             return Err(ConfigError(format!(
                 "default_watch_for_s must be between 1 and {} seconds",
                 crate::entitlements::MAX_WINDOW_S
             )));
         }
-        let auth_failures_per_minute: u32 = parse(get("auth_failures_per_minute"), "10", "a whole number")?;
+        let auth_failures_per_minute: u32 =
+            parse(get("auth_failures_per_minute"), "10", "a whole number")?;
         let origin = match get("origin").map(|(v, from)| (v.as_str(), from)) {
             None | Some(("local", _)) => {
-                let media_dir = PathBuf::from(get("media_dir").map(|(v, _)| v.as_str()).unwrap_or("media"));
+                let media_dir =
+                    PathBuf::from(get("media_dir").map(|(v, _)| v.as_str()).unwrap_or("media"));
                 OriginConfig::Local { media_dir }
             }
             Some(("http", from)) => {
                 let Some((t, tfrom)) = get("http_origin_url") else {
-                    return Err(ConfigError(format!("{from}=http needs VODGATE_HTTP_ORIGIN_URL (the master playlist URL with {{video_id}})")));
+                    return Err(ConfigError(format!(
+                        "{from}=http needs VODGATE_HTTP_ORIGIN_URL (the master playlist URL with {{video_id}})"
+                    )));
                 };
                 let probe = t.replace("{video_id}", "probe");
                 let ok = t.contains("{video_id}")
-                    && Url::parse(&probe).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && !u.path().ends_with('/'));
+                    && Url::parse(&probe).is_ok_and(|u| {
+                        matches!(u.scheme(), "http" | "https")
+                            && u.host().is_some()
+                            && !u.path().ends_with('/')
+                    });
                 if !ok {
                     return Err(ConfigError(format!(
                         "{tfrom} must be an http(s) URL of a playlist containing {{video_id}}, like https://origin.example/{{video_id}}/master.m3u8"
                     )));
                 }
-                OriginConfig::Http { url_template: t.clone() }
+                OriginConfig::Http {
+                    url_template: t.clone(),
+                }
             }
             Some(("apivideo", from)) => OriginConfig::ApiVideo(apivideo_config(&get, from)?),
             Some((other, from)) => {
-                return Err(ConfigError(format!("{from} must be `local`, `http` or `apivideo`, not {other:?}")));
+                return Err(ConfigError(format!(
+                    "{from} must be `local`, `http` or `apivideo`, not {other:?}"
+                )));
             }
         };
         let apivideo_api_key = match (&origin, get("apivideo_api_key")) {
@@ -220,32 +369,53 @@ impl Config {
             (OriginConfig::ApiVideo(_), Some((v, from))) => {
                 let v = v.trim();
                 if v.len() < 8 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(ConfigError(format!("{from} does not look like an api.video API key")));
+                    return Err(ConfigError(format!(
+                        "{from} does not look like an api.video API key"
+                    )));
                 }
                 Some(SecretString::from(v.to_owned()))
             }
             (_, _) => None,
         };
         let frame_sources = embed_frame_sources(&origin);
-        let upstream_timeout_ms: u64 = parse(get("upstream_timeout_ms"), "5000", "a number of milliseconds")?;
+        let upstream_timeout_ms: u64 = parse(
+            get("upstream_timeout_ms"),
+            "5000",
+            "a number of milliseconds",
+        )?;
         if !(50..=120_000).contains(&upstream_timeout_ms) {
-            return Err(ConfigError("upstream_timeout_ms must be between 50 and 120000".into()));
+            return Err(ConfigError(
+                "upstream_timeout_ms must be between 50 and 120000".into(),
+            ));
         }
         let default_max_streams: u32 = parse(get("default_max_streams"), "2", "a whole number")?;
         if !(1..=100).contains(&default_max_streams) {
-            return Err(ConfigError("default_max_streams must be between 1 and 100".into()));
+            return Err(ConfigError(
+                "default_max_streams must be between 1 and 100".into(),
+            ));
         }
         let stream_idle_s: u64 = parse(get("stream_idle_s"), "60", "a number of seconds")?;
         if !(1..=3600).contains(&stream_idle_s) {
-            return Err(ConfigError("stream_idle_s must be between 1 and 3600 seconds".into()));
+            return Err(ConfigError(
+                "stream_idle_s must be between 1 and 3600 seconds".into(),
+            ));
         }
         let webhook_secrets: Vec<SecretString> = match get("webhook_secret") {
             Some((v, from)) => {
-                let parts: Vec<&str> = v.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+                let parts: Vec<&str> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .collect();
                 if parts.is_empty() || parts.iter().any(|p| p.len() < 16) {
-                    return Err(ConfigError(format!("{from} must hold secrets of at least 16 characters, comma-separated")));
+                    return Err(ConfigError(format!(
+                        "{from} must hold secrets of at least 16 characters, comma-separated"
+                    )));
                 }
-                parts.into_iter().map(|p| SecretString::from(p.to_owned())).collect()
+                parts
+                    .into_iter()
+                    .map(|p| SecretString::from(p.to_owned()))
+                    .collect()
             }
             None => vec![],
         };
@@ -255,21 +425,29 @@ impl Config {
                 let ok = !v.trim().is_empty()
                     && v.split_whitespace().all(|s| {
                         matches!(s, "'self'" | "'none'")
-                            || Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                            || Url::parse(s).is_ok_and(|u| {
+                                matches!(u.scheme(), "http" | "https") && u.host().is_some()
+                            })
                     });
                 if !ok {
-                    return Err(ConfigError(format!("{from} must be 'none', 'self' and/or http(s) origins separated by spaces")));
+                    return Err(ConfigError(format!(
+                        "{from} must be 'none', 'self' and/or http(s) origins separated by spaces"
+                    )));
                 }
                 v.split_whitespace().collect::<Vec<_>>().join(" ")
             }
             None => "'self'".into(),
         };
         let metrics_listen: Option<SocketAddr> = match get("metrics_listen") {
-            Some((v, from)) => Some(v.parse().map_err(|_| ConfigError(format!("{from} must be an address such as 127.0.0.1:9090")))?),
+            Some((v, from)) => Some(v.parse().map_err(|_| {
+                ConfigError(format!("{from} must be an address such as 127.0.0.1:9090"))
+            })?),
             None => None,
         };
         if metrics_listen.is_some_and(|m| m == listen) {
-            return Err(ConfigError("metrics_listen must differ from listen: metrics stay off the public port".into()));
+            return Err(ConfigError(
+                "metrics_listen must differ from listen: metrics stay off the public port".into(),
+            ));
         }
         let demo = match get("demo") {
             Some((v, from)) => match v.as_str() {
@@ -307,7 +485,13 @@ impl Config {
     /// Every effective setting as (file key, value), secrets masked: what `vodgate
     /// check-config` prints.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let secret = |s: &Option<SecretString>| if s.is_some() { "[set, masked]".to_owned() } else { "[unset]".to_owned() };
+        let secret = |s: &Option<SecretString>| {
+            if s.is_some() {
+                "[set, masked]".to_owned()
+            } else {
+                "[unset]".to_owned()
+            }
+        };
         let redis = match self.redis_url() {
             // Keep host and port, drop any password.
             Some(u) => Url::parse(u)
@@ -328,15 +512,33 @@ impl Config {
             ("bootstrap_api_key", secret(&self.bootstrap_api_key)),
             ("launch_ttl_s", self.launch_ttl.as_secs().to_string()),
             ("default_watch_for_s", self.default_watch_for_s.to_string()),
-            ("auth_failures_per_minute", self.auth_failures_per_minute.to_string()),
+            (
+                "auth_failures_per_minute",
+                self.auth_failures_per_minute.to_string(),
+            ),
             ("origin", format!("{:?}", self.origin)),
-            ("upstream_timeout_ms", self.upstream_timeout.as_millis().to_string()),
+            (
+                "upstream_timeout_ms",
+                self.upstream_timeout.as_millis().to_string(),
+            ),
             ("default_max_streams", self.default_max_streams.to_string()),
             ("stream_idle_s", self.stream_idle.as_secs().to_string()),
-            ("webhook_secret", if self.webhook_secrets.is_empty() { "[unset: webhook off]".into() } else { format!("[{} set, masked]", self.webhook_secrets.len()) }),
+            (
+                "webhook_secret",
+                if self.webhook_secrets.is_empty() {
+                    "[unset: webhook off]".into()
+                } else {
+                    format!("[{} set, masked]", self.webhook_secrets.len())
+                },
+            ),
             ("audit_ip_key", secret(&self.audit_ip_key)),
             ("frame_ancestors", self.frame_ancestors.clone()),
-            ("metrics_listen", self.metrics_listen.map(|m| m.to_string()).unwrap_or_else(|| "[unset: off]".into())),
+            (
+                "metrics_listen",
+                self.metrics_listen
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "[unset: off]".into()),
+            ),
             ("demo", self.demo.to_string()),
         ]
     }
@@ -373,11 +575,19 @@ fn embed_frame_sources(origin: &OriginConfig) -> Vec<String> {
 }
 
 /// The api.video settings other than the key.
-fn apivideo_config<'a>(get: &impl Fn(&str) -> Option<&'a (String, String)>, origin_from: &str) -> Result<ApiVideoConfig, ConfigError> {
+fn apivideo_config<'a>(
+    get: &impl Fn(&str) -> Option<&'a (String, String)>,
+    origin_from: &str,
+) -> Result<ApiVideoConfig, ConfigError> {
     let base_url = match get("apivideo_base_url") {
         Some((v, from)) => {
-            let u = Url::parse(v.trim()).map_err(|e| ConfigError(format!("{from} must be an absolute http(s) URL: {e}")))?;
-            if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.query().is_some() || u.path() != "/" {
+            let u = Url::parse(v.trim())
+                .map_err(|e| ConfigError(format!("{from} must be an absolute http(s) URL: {e}")))?;
+            if !matches!(u.scheme(), "http" | "https")
+                || u.host().is_none()
+                || u.query().is_some()
+                || u.path() != "/"
+            {
                 return Err(ConfigError(format!(
                     "{from} must be an http(s) URL without a path or query, like https://ws.api.video (set with {origin_from})"
                 )));
@@ -389,7 +599,11 @@ fn apivideo_config<'a>(get: &impl Fn(&str) -> Option<&'a (String, String)>, orig
     let mode = match get("apivideo_mode").map(|(v, from)| (v.trim(), from)) {
         None | Some(("relay", _)) => ApiVideoMode::Relay,
         Some(("embed", _)) => ApiVideoMode::Embed,
-        Some((other, from)) => return Err(ConfigError(format!("{from} must be `relay` or `embed`, not {other:?}"))),
+        Some((other, from)) => {
+            return Err(ConfigError(format!(
+                "{from} must be `relay` or `embed`, not {other:?}"
+            )));
+        }
     };
     let allow_public = match get("apivideo_allow_public") {
         None => false,
@@ -399,17 +613,37 @@ fn apivideo_config<'a>(get: &impl Fn(&str) -> Option<&'a (String, String)>, orig
             _ => return Err(ConfigError(format!("{from} must be true or false"))),
         },
     };
-    let session_ttl_s: u64 = parse(get("apivideo_session_ttl_s"), "86400", "a number of seconds")?;
+    let session_ttl_s: u64 = parse(
+        get("apivideo_session_ttl_s"),
+        "86400",
+        "a number of seconds",
+    )?;
     if !(60..=86_400).contains(&session_ttl_s) {
-        return Err(ConfigError("apivideo_session_ttl_s must be between 60 and 86400 seconds".into()));
+        return Err(ConfigError(
+            "apivideo_session_ttl_s must be between 60 and 86400 seconds".into(),
+        ));
     }
-    Ok(ApiVideoConfig { base_url, mode, allow_public, session_ttl: Duration::from_secs(session_ttl_s) })
+    Ok(ApiVideoConfig {
+        base_url,
+        mode,
+        allow_public,
+        session_ttl: Duration::from_secs(session_ttl_s),
+    })
 }
 
-fn parse<T: std::str::FromStr>(v: Option<&(String, String)>, default: &str, what: &str) -> Result<T, ConfigError> {
+fn parse<T: std::str::FromStr>(
+    v: Option<&(String, String)>,
+    default: &str,
+    what: &str,
+) -> Result<T, ConfigError> {
     match v {
-        Some((v, from)) => v.trim().parse().map_err(|_| ConfigError(format!("{from} must be {what}, got {v:?}"))),
-        None => default.parse().map_err(|_| ConfigError(format!("built-in default {default:?} is not {what}"))),
+        Some((v, from)) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("{from} must be {what}, got {v:?}"))),
+        None => default
+            .parse()
+            .map_err(|_| ConfigError(format!("built-in default {default:?} is not {what}"))),
     }
 }
 
@@ -418,7 +652,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -429,7 +668,12 @@ mod tests {
         assert!(c.redis_url.is_none());
         assert_eq!(c.redis_prefix, "vodgate:");
         assert_eq!(c.default_watch_for_s, 86_400);
-        assert_eq!(c.origin, OriginConfig::Local { media_dir: "media".into() });
+        assert_eq!(
+            c.origin,
+            OriginConfig::Local {
+                media_dir: "media".into()
+            }
+        );
         assert!(c.demo, "demo is on for the embedded store on loopback");
     }
 
@@ -439,7 +683,11 @@ mod tests {
         assert!(!c.demo);
         let c = Config::from_sources(None, env(&[("VODGATE_LISTEN", "0.0.0.0:8080")])).unwrap();
         assert!(!c.demo);
-        let c = Config::from_sources(None, env(&[("VODGATE_LISTEN", "0.0.0.0:8080"), ("VODGATE_DEMO", "true")])).unwrap();
+        let c = Config::from_sources(
+            None,
+            env(&[("VODGATE_LISTEN", "0.0.0.0:8080"), ("VODGATE_DEMO", "true")]),
+        )
+        .unwrap();
         assert!(c.demo);
     }
 
@@ -447,15 +695,32 @@ mod tests {
     fn http_origin_needs_a_template_with_the_video_id() {
         let e = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "http")])).unwrap_err();
         assert!(e.to_string().contains("VODGATE_HTTP_ORIGIN_URL"), "{e}");
-        let e = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "http"), ("VODGATE_HTTP_ORIGIN_URL", "https://o.example/master.m3u8")]))
-            .unwrap_err();
+        let e = Config::from_sources(
+            None,
+            env(&[
+                ("VODGATE_ORIGIN", "http"),
+                ("VODGATE_HTTP_ORIGIN_URL", "https://o.example/master.m3u8"),
+            ]),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("{video_id}"), "{e}");
         let c = Config::from_sources(
             None,
-            env(&[("VODGATE_ORIGIN", "http"), ("VODGATE_HTTP_ORIGIN_URL", "https://o.example/v/{video_id}/index.m3u8")]),
+            env(&[
+                ("VODGATE_ORIGIN", "http"),
+                (
+                    "VODGATE_HTTP_ORIGIN_URL",
+                    "https://o.example/v/{video_id}/index.m3u8",
+                ),
+            ]),
         )
         .unwrap();
-        assert_eq!(c.origin, OriginConfig::Http { url_template: "https://o.example/v/{video_id}/index.m3u8".into() });
+        assert_eq!(
+            c.origin,
+            OriginConfig::Http {
+                url_template: "https://o.example/v/{video_id}/index.m3u8".into()
+            }
+        );
         let e = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "s3")])).unwrap_err();
         assert!(e.to_string().contains("VODGATE_ORIGIN"), "{e}");
     }
@@ -464,13 +729,25 @@ mod tests {
     fn apivideo_origin_needs_a_key_and_has_safe_defaults() {
         let e = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "apivideo")])).unwrap_err();
         assert!(e.to_string().contains("APIVIDEO_API_KEY"), "{e}");
-        let c = Config::from_sources(None, env(&[("VODGATE_ORIGIN", "apivideo"), ("APIVIDEO_API_KEY", "sim-api-key")])).unwrap();
-        let OriginConfig::ApiVideo(a) = &c.origin else { panic!("{:?}", c.origin) };
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("VODGATE_ORIGIN", "apivideo"),
+                ("APIVIDEO_API_KEY", "sim-api-key"),
+            ]),
+        )
+        .unwrap();
+        let OriginConfig::ApiVideo(a) = &c.origin else {
+            panic!("{:?}", c.origin)
+        };
         assert_eq!(a.base_url.as_str(), "https://ws.api.video/");
         assert_eq!(a.mode, ApiVideoMode::Relay);
         assert!(!a.allow_public);
         assert_eq!(a.session_ttl, Duration::from_secs(86_400));
-        assert_eq!(c.apivideo_api_key.as_ref().map(|k| k.expose_secret()), Some("sim-api-key"));
+        assert_eq!(
+            c.apivideo_api_key.as_ref().map(|k| k.expose_secret()),
+            Some("sim-api-key")
+        );
         // The key never shows in Debug output.
         assert!(!format!("{c:?}").contains("sim-api-key"));
         // Without the apivideo origin the key is ignored.
@@ -492,7 +769,11 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.frame_sources, vec!["https://embed.api.video".to_owned()], "embed mode may frame api.video's player");
+        assert_eq!(
+            c.frame_sources,
+            vec!["https://embed.api.video".to_owned()],
+            "embed mode may frame api.video's player"
+        );
         assert_eq!(
             c.origin,
             OriginConfig::ApiVideo(ApiVideoConfig {
@@ -512,13 +793,33 @@ mod tests {
         ] {
             let vars: Vec<(String, String)> = vec![
                 ("VODGATE_ORIGIN".into(), "apivideo".into()),
-                ("APIVIDEO_API_KEY".into(), if var == "APIVIDEO_API_KEY" { bad.into() } else { "sim-api-key".into() }),
+                (
+                    "APIVIDEO_API_KEY".into(),
+                    if var == "APIVIDEO_API_KEY" {
+                        bad.into()
+                    } else {
+                        "sim-api-key".into()
+                    },
+                ),
                 (var.into(), bad.into()),
             ];
-            let e = Config::from_sources(None, |k| vars.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap_err();
-            let names = if var == "VODGATE_APIVIDEO_SESSION_TTL_S" { "apivideo_session_ttl_s" } else { var };
+            let e = Config::from_sources(None, |k| {
+                vars.iter()
+                    .rev()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+            })
+            .unwrap_err();
+            let names = if var == "VODGATE_APIVIDEO_SESSION_TTL_S" {
+                "apivideo_session_ttl_s"
+            } else {
+                var
+            };
             assert!(e.to_string().contains(names), "{var}={bad}: {e}");
-            assert!(!e.to_string().contains("sim-api-key"), "the key never appears in errors");
+            assert!(
+                !e.to_string().contains("sim-api-key"),
+                "the key never appears in errors"
+            );
         }
     }
 
@@ -527,7 +828,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vodgate-cfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("vodgate.toml");
-        std::fs::write(&f, "listen = \"0.0.0.0:9000\"\nlaunch_ttl_s = 30\nredis_prefix = \"file:\"\n").unwrap();
+        std::fs::write(
+            &f,
+            "listen = \"0.0.0.0:9000\"\nlaunch_ttl_s = 30\nredis_prefix = \"file:\"\n",
+        )
+        .unwrap();
         let c = Config::from_sources(Some(&f), env(&[("VODGATE_REDIS_PREFIX", "env:")])).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(c.launch_ttl, Duration::from_secs(30));
@@ -549,13 +854,41 @@ mod tests {
 
     #[test]
     fn redis_url_may_name_a_cluster_by_its_seed_nodes() {
-        let c = Config::from_sources(None, env(&[("REDIS_URL", "redis+cluster://10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002/")])).unwrap();
-        assert_eq!(c.redis_url(), Some("redis+cluster://10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002/"));
-        assert!(Config::from_sources(None, env(&[("REDIS_URL", "rediss+cluster://:secret@redis-1:7000/")])).is_ok());
-        for bad in ["redis+cluster://10.0.0.1/", "redis+cluster://10.0.0.1:7000/2", "redis+cluster://:hunter2@a:1,b/"] {
-            let e = Config::from_sources(None, |k| (k == "REDIS_URL").then(|| bad.to_owned())).unwrap_err().to_string();
-            assert!(e.contains("REDIS_URL") && e.contains("redis+cluster://"), "{e}");
-            assert!(!e.contains("hunter2"), "the password stays out of the message: {e}");
+        let c = Config::from_sources(
+            None,
+            env(&[(
+                "REDIS_URL",
+                "redis+cluster://10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002/",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.redis_url(),
+            Some("redis+cluster://10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002/")
+        );
+        assert!(
+            Config::from_sources(
+                None,
+                env(&[("REDIS_URL", "rediss+cluster://:secret@redis-1:7000/")])
+            )
+            .is_ok()
+        );
+        for bad in [
+            "redis+cluster://10.0.0.1/",
+            "redis+cluster://10.0.0.1:7000/2",
+            "redis+cluster://:hunter2@a:1,b/",
+        ] {
+            let e = Config::from_sources(None, |k| (k == "REDIS_URL").then(|| bad.to_owned()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("REDIS_URL") && e.contains("redis+cluster://"),
+                "{e}"
+            );
+            assert!(
+                !e.contains("hunter2"),
+                "the password stays out of the message: {e}"
+            );
         }
     }
 

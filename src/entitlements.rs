@@ -8,8 +8,8 @@
 //! `viewer:{v:<viewer>}` (indexes), `launch:<sha256>` (single-use launch links).
 
 use crate::domain::{
-    AgeGate, AgeVerification, Entitlement, EntitlementId, EntitlementStatus, OrderId, Revocation, RevocationKind, VideoId,
-    ViewerId,
+    AgeGate, AgeVerification, Entitlement, EntitlementId, EntitlementStatus, OrderId, Revocation,
+    RevocationKind, VideoId, ViewerId,
 };
 use crate::store::{Event, Store, StoreError};
 use crate::token::{Token, TokenHash};
@@ -59,7 +59,8 @@ pub struct EntitlementRecord {
 
 impl EntitlementRecord {
     pub fn status(&self, now: DateTime<Utc>) -> EntitlementStatus {
-        self.entitlement.status(self.revocation.as_ref(), self.first_played_at, now)
+        self.entitlement
+            .status(self.revocation.as_ref(), self.first_played_at, now)
     }
     /// The effective end of the window; None while a start window waits for the first play.
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
@@ -123,18 +124,26 @@ impl Entitlements {
             order_id: req.order_id,
             created_at: now,
             watch_for_s: req.watch_for_s,
-            start_by: req.start_within_s.map(|s| now + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))),
+            start_by: req.start_within_s.map(|s| {
+                now + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+            }),
             max_streams: req.max_streams,
             age_gate: req.age_gate,
             age_verification: req.age_verification,
         };
         let ttl = Self::retention(&entitlement, now);
         let json = serde_json::to_string(&entitlement).map_err(corrupt)?;
-        self.store.set(&ent_key(&entitlement.id), &json, ttl).await?;
+        self.store
+            .set(&ent_key(&entitlement.id), &json, ttl)
+            .await?;
 
         if let Some(order) = &entitlement.order_id {
             let claim = format!("idem:{{o:{order}}}:{}", entitlement.video_id);
-            if !self.store.set_nx(&claim, entitlement.id.as_str(), ttl).await? {
+            if !self
+                .store
+                .set_nx(&claim, entitlement.id.as_str(), ttl)
+                .await?
+            {
                 self.store.del(&ent_key(&entitlement.id)).await?;
                 let existing = self.find_claimed(&claim).await?;
                 if existing.entitlement.viewer_id != entitlement.viewer_id {
@@ -143,37 +152,67 @@ impl Entitlements {
                         video: entitlement.video_id.to_string(),
                     });
                 }
-                return Ok(Granted { entitlement: existing.entitlement, created: false });
+                return Ok(Granted {
+                    entitlement: existing.entitlement,
+                    created: false,
+                });
             }
-            self.store.set_add(&order_key(order), entitlement.id.as_str(), ttl).await?;
+            self.store
+                .set_add(&order_key(order), entitlement.id.as_str(), ttl)
+                .await?;
         }
-        self.store.set_add(&viewer_key(&entitlement.viewer_id), entitlement.id.as_str(), ttl).await?;
-        Ok(Granted { entitlement, created: true })
+        self.store
+            .set_add(
+                &viewer_key(&entitlement.viewer_id),
+                entitlement.id.as_str(),
+                ttl,
+            )
+            .await?;
+        Ok(Granted {
+            entitlement,
+            created: true,
+        })
     }
 
     async fn find_claimed(&self, claim: &str) -> Result<EntitlementRecord, StoreError> {
-        let id = self.store.get(claim).await?.ok_or_else(|| StoreError::Corrupt(format!("{claim} vanished")))?;
+        let id = self
+            .store
+            .get(claim)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("{claim} vanished")))?;
         let id = EntitlementId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.get(&id).await?.ok_or_else(|| StoreError::Corrupt(format!("claimed entitlement {id} is missing")))
+        self.get(&id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("claimed entitlement {id} is missing")))
     }
 
     pub async fn get(&self, id: &EntitlementId) -> Result<Option<EntitlementRecord>, StoreError> {
         let (k1, k2, k3) = (ent_key(id), revoked_key(id), first_play_key(id));
         let mut found = self.store.mget(&[&k1, &k2, &k3]).await?.into_iter();
-        let (Some(Some(ent)), revoked, first) = (found.next(), found.next().flatten(), found.next().flatten()) else {
+        let (Some(Some(ent)), revoked, first) =
+            (found.next(), found.next().flatten(), found.next().flatten())
+        else {
             return Ok(None);
         };
         Ok(Some(EntitlementRecord {
             entitlement: serde_json::from_str(&ent).map_err(corrupt)?,
-            revocation: revoked.map(|r| serde_json::from_str(&r)).transpose().map_err(corrupt)?,
-            first_played_at: first.map(|f| serde_json::from_str(&f)).transpose().map_err(corrupt)?,
+            revocation: revoked
+                .map(|r| serde_json::from_str(&r))
+                .transpose()
+                .map_err(corrupt)?,
+            first_played_at: first
+                .map(|f| serde_json::from_str(&f))
+                .transpose()
+                .map_err(corrupt)?,
         }))
     }
 
     async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EntitlementRecord>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let Ok(id) = EntitlementId::parse(&id) else { continue };
+            let Ok(id) = EntitlementId::parse(&id) else {
+                continue;
+            };
             if let Some(r) = self.get(&id).await? {
                 out.push(r);
             }
@@ -182,12 +221,18 @@ impl Entitlements {
         Ok(out)
     }
 
-    pub async fn list_for_viewer(&self, viewer: &ViewerId) -> Result<Vec<EntitlementRecord>, StoreError> {
+    pub async fn list_for_viewer(
+        &self,
+        viewer: &ViewerId,
+    ) -> Result<Vec<EntitlementRecord>, StoreError> {
         let ids = self.store.set_members(&viewer_key(viewer)).await?;
         self.get_many(ids).await
     }
 
-    pub async fn list_for_order(&self, order: &OrderId) -> Result<Vec<EntitlementRecord>, StoreError> {
+    pub async fn list_for_order(
+        &self,
+        order: &OrderId,
+    ) -> Result<Vec<EntitlementRecord>, StoreError> {
         let ids = self.store.set_members(&order_key(order)).await?;
         self.get_many(ids).await
     }
@@ -200,10 +245,16 @@ impl Entitlements {
         kind: RevocationKind,
         reason: Option<String>,
     ) -> Result<Option<EntitlementRecord>, StoreError> {
-        let Some(record) = self.get(id).await? else { return Ok(None) };
+        let Some(record) = self.get(id).await? else {
+            return Ok(None);
+        };
         if record.revocation.is_none() {
             let now = Utc::now();
-            let rev = Revocation { kind, at: now, reason };
+            let rev = Revocation {
+                kind,
+                at: now,
+                reason,
+            };
             let json = serde_json::to_string(&rev).map_err(corrupt)?;
             let ttl = Self::retention(&record.entitlement, now);
             self.store.set_nx(&revoked_key(id), &json, ttl).await?;
@@ -211,15 +262,24 @@ impl Entitlements {
         }
         // Publish even when it was already revoked: a repeated call is how an operator
         // says "make sure", and an instance that missed the first event gets another.
-        self.store.publish(&Event::Entitlement(id.to_string())).await?;
+        self.store
+            .publish(&Event::Entitlement(id.to_string()))
+            .await?;
         self.get(id).await
     }
 
     /// Refund every entitlement of an order. Returns them (empty: unknown order).
-    pub async fn refund_order(&self, order: &OrderId, reason: Option<String>) -> Result<Vec<EntitlementRecord>, StoreError> {
+    pub async fn refund_order(
+        &self,
+        order: &OrderId,
+        reason: Option<String>,
+    ) -> Result<Vec<EntitlementRecord>, StoreError> {
         let mut out = vec![];
         for r in self.list_for_order(order).await? {
-            if let Some(r) = self.revoke(&r.entitlement.id, RevocationKind::Refund, reason.clone()).await? {
+            if let Some(r) = self
+                .revoke(&r.entitlement.id, RevocationKind::Refund, reason.clone())
+                .await?
+            {
                 out.push(r);
             }
         }
@@ -228,11 +288,20 @@ impl Entitlements {
 
     /// Record the first segment served (write-once). True when this call started the clock;
     /// every instance is told, so none keeps a cached record without it.
-    pub async fn record_first_play(&self, e: &Entitlement, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn record_first_play(
+        &self,
+        e: &Entitlement,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let json = serde_json::to_string(&at).map_err(corrupt)?;
-        let started = self.store.set_nx(&first_play_key(&e.id), &json, Self::retention(e, at)).await?;
+        let started = self
+            .store
+            .set_nx(&first_play_key(&e.id), &json, Self::retention(e, at))
+            .await?;
         if started {
-            self.store.publish(&Event::Entitlement(e.id.to_string())).await?;
+            self.store
+                .publish(&Event::Entitlement(e.id.to_string()))
+                .await?;
         }
         Ok(started)
     }
@@ -240,16 +309,28 @@ impl Entitlements {
     /// A fresh single-use launch link for this entitlement.
     pub async fn mint_launch(&self, id: &EntitlementId) -> Result<Token, StoreError> {
         let token = Token::mint(LAUNCH_PREFIX);
-        self.store.set(&format!("launch:{}", token.hash().as_str()), id.as_str(), self.launch_ttl).await?;
+        self.store
+            .set(
+                &format!("launch:{}", token.hash().as_str()),
+                id.as_str(),
+                self.launch_ttl,
+            )
+            .await?;
         Ok(token)
     }
 
     /// Consume a launch link: exactly one caller ever gets the entitlement id back.
-    pub async fn consume_launch(&self, presented: &str) -> Result<Option<EntitlementId>, StoreError> {
+    pub async fn consume_launch(
+        &self,
+        presented: &str,
+    ) -> Result<Option<EntitlementId>, StoreError> {
         if !crate::token::looks_like(presented, LAUNCH_PREFIX) {
             return Ok(None);
         }
-        let taken = self.store.take(&format!("launch:{}", TokenHash::of(presented).as_str())).await?;
+        let taken = self
+            .store
+            .take(&format!("launch:{}", TokenHash::of(presented).as_str()))
+            .await?;
         Ok(taken.and_then(|id| EntitlementId::parse(&id).ok()))
     }
 }

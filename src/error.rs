@@ -19,7 +19,10 @@ pub struct ApiError {
 pub struct Problem<'a> {
     /// `urn:vodgate:error:` and the `code`.
     #[serde(rename = "type")]
-    #[schema(pattern = "^urn:vodgate:error:[a-z0-9_]+$", example = "urn:vodgate:error:entitlement_not_found")]
+    #[schema(
+        pattern = "^urn:vodgate:error:[a-z0-9_]+$",
+        example = "urn:vodgate:error:entitlement_not_found"
+    )]
     pub kind: String,
     /// The HTTP status's reason phrase.
     #[schema(value_type = String, example = "Not Found")]
@@ -37,7 +40,12 @@ pub struct Problem<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), retry_after_s: None }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            retry_after_s: None,
+        }
     }
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
@@ -61,7 +69,11 @@ impl ApiError {
     /// An unexpected failure: the cause goes to the log, the client sees a generic sentence.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(error.cause = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side.",
+        )
     }
     pub fn store_unavailable(cause: impl fmt::Display) -> Self {
         tracing::error!(error.cause = %cause, "state store unavailable");
@@ -105,7 +117,10 @@ impl ResponseError for ApiError {
             res.insert_header((header::RETRY_AFTER, s.to_string()));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"vodgate\", Basic realm=\"vodgate\""));
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"vodgate\", Basic realm=\"vodgate\"",
+            ));
         }
         res.body(serde_json::to_string(&self.problem()).unwrap_or_default())
     }
@@ -128,28 +143,34 @@ pub mod extractors {
     pub const JSON_LIMIT: usize = 16 * 1024;
 
     pub fn json() -> web::JsonConfig {
-        web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|err, _req| {
-            let e = match &err {
-                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => ApiError::new(
-                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("The request body is larger than {JSON_LIMIT} bytes."),
-                ),
-                JsonPayloadError::ContentType => ApiError::new(
-                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "Send the body as application/json.",
-                ),
-                JsonPayloadError::Deserialize(de) => ApiError::bad_request("invalid_body", de.to_string()),
-                other => ApiError::bad_request("invalid_body", other.to_string()),
-            };
-            e.into()
-        })
+        web::JsonConfig::default()
+            .limit(JSON_LIMIT)
+            .error_handler(|err, _req| {
+                let e = match &err {
+                    JsonPayloadError::OverflowKnownLength { .. }
+                    | JsonPayloadError::Overflow { .. } => ApiError::new(
+                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        format!("The request body is larger than {JSON_LIMIT} bytes."),
+                    ),
+                    JsonPayloadError::ContentType => ApiError::new(
+                        actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unsupported_media_type",
+                        "Send the body as application/json.",
+                    ),
+                    JsonPayloadError::Deserialize(de) => {
+                        ApiError::bad_request("invalid_body", de.to_string())
+                    }
+                    other => ApiError::bad_request("invalid_body", other.to_string()),
+                };
+                e.into()
+            })
     }
 
     pub fn path() -> web::PathConfig {
-        web::PathConfig::default()
-            .error_handler(|err: PathError, _req| ApiError::bad_request("invalid_path", err.to_string()).into())
+        web::PathConfig::default().error_handler(|err: PathError, _req| {
+            ApiError::bad_request("invalid_path", err.to_string()).into()
+        })
     }
 
     pub fn query() -> web::QueryConfig {

@@ -24,23 +24,65 @@ const ACTIVE_WINDOW: Duration = Duration::from_secs(60);
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry.register(Box::new(c.clone())).expect("unique metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
     c
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let registry = Registry::new();
-    let active_playbacks = IntGauge::new("vodgate_active_playbacks", "Playbacks that fetched a segment from this instance in the last minute")
-        .expect("valid metric");
-    registry.register(Box::new(active_playbacks.clone())).expect("unique metric");
+    let active_playbacks = IntGauge::new(
+        "vodgate_active_playbacks",
+        "Playbacks that fetched a segment from this instance in the last minute",
+    )
+    .expect("valid metric");
+    registry
+        .register(Box::new(active_playbacks.clone()))
+        .expect("unique metric");
     Metrics {
-        http_requests: counter(&registry, "vodgate_http_requests_total", "HTTP requests by route pattern, method and status", &["route", "method", "status"]),
-        access_decisions: counter(&registry, "vodgate_access_decisions_total", "Playback access decisions by outcome (allowed or the deny reason)", &["outcome"]),
-        upstream_requests: counter(&registry, "vodgate_upstream_requests_total", "Requests to the video origin by endpoint and status", &["origin", "endpoint", "status"]),
-        token_renewals: counter(&registry, "vodgate_upstream_token_renewals_total", "Upstream bearer renewals by kind and result", &["kind", "result"]),
-        cache_lookups: counter(&registry, "vodgate_cache_lookups_total", "Access cache lookups by cache and result", &["cache", "result"]),
-        cache_evictions: counter(&registry, "vodgate_cache_evictions_total", "Access cache evictions by cause", &["cause"]),
-        revocation_events: counter(&registry, "vodgate_revocation_events_total", "Revocation bus events received by kind", &["kind"]),
+        http_requests: counter(
+            &registry,
+            "vodgate_http_requests_total",
+            "HTTP requests by route pattern, method and status",
+            &["route", "method", "status"],
+        ),
+        access_decisions: counter(
+            &registry,
+            "vodgate_access_decisions_total",
+            "Playback access decisions by outcome (allowed or the deny reason)",
+            &["outcome"],
+        ),
+        upstream_requests: counter(
+            &registry,
+            "vodgate_upstream_requests_total",
+            "Requests to the video origin by endpoint and status",
+            &["origin", "endpoint", "status"],
+        ),
+        token_renewals: counter(
+            &registry,
+            "vodgate_upstream_token_renewals_total",
+            "Upstream bearer renewals by kind and result",
+            &["kind", "result"],
+        ),
+        cache_lookups: counter(
+            &registry,
+            "vodgate_cache_lookups_total",
+            "Access cache lookups by cache and result",
+            &["cache", "result"],
+        ),
+        cache_evictions: counter(
+            &registry,
+            "vodgate_cache_evictions_total",
+            "Access cache evictions by cause",
+            &["cause"],
+        ),
+        revocation_events: counter(
+            &registry,
+            "vodgate_revocation_events_total",
+            "Revocation bus events received by kind",
+            &["kind"],
+        ),
         active_playbacks,
         recent_playbacks: Mutex::default(),
         registry,
@@ -49,7 +91,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 
 impl Metrics {
     pub fn playback_seen(&self, playback: &str) {
-        let mut m = self.recent_playbacks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self
+            .recent_playbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         m.insert(playback.to_owned(), Instant::now());
         if m.len() > 200_000 {
             m.retain(|_, t| t.elapsed() < ACTIVE_WINDOW);
@@ -59,9 +104,13 @@ impl Metrics {
     /// The text exposition format.
     pub fn render(&self) -> String {
         {
-            let mut m = self.recent_playbacks.lock().unwrap_or_else(|p| p.into_inner());
+            let mut m = self
+                .recent_playbacks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             m.retain(|_, t| t.elapsed() < ACTIVE_WINDOW);
-            self.active_playbacks.set(i64::try_from(m.len()).unwrap_or(i64::MAX));
+            self.active_playbacks
+                .set(i64::try_from(m.len()).unwrap_or(i64::MAX));
         }
         let mut buf = vec![];
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
@@ -74,7 +123,9 @@ pub fn config(cfg: &mut actix_web::web::ServiceConfig) {
     cfg.route(
         "/metrics",
         actix_web::web::get().to(|| async {
-            actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(METRICS.render())
+            actix_web::HttpResponse::Ok()
+                .content_type("text/plain; version=0.0.4; charset=utf-8")
+                .body(METRICS.render())
         }),
     );
 }

@@ -78,7 +78,9 @@ pub fn document() -> openapi::OpenApi {
 pub fn document_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| {
-        let mut s = document().to_pretty_json().expect("the OpenAPI document serializes");
+        let mut s = document()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes");
         s.push('\n');
         s
     })
@@ -92,15 +94,22 @@ impl utoipa::Modify for Components {
         let components = doc.components.get_or_insert_with(Default::default);
         let mut bearer = Http::new(HttpAuthScheme::Bearer);
         bearer.bearer_format = Some("vg_at_…".into());
-        bearer.description = Some("An access token from `POST /auth/api-key` or `POST /auth/refresh`.".into());
+        bearer.description =
+            Some("An access token from `POST /auth/api-key` or `POST /auth/refresh`.".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
         let mut basic = Http::new(HttpAuthScheme::Basic);
-        basic.description = Some("The API key as user name, an empty password (`curl -u KEY:`).".into());
+        basic.description =
+            Some("The API key as user name, an empty password (`curl -u KEY:`).".into());
         components.add_security_scheme("basic", SecurityScheme::Http(basic));
         for (name, response) in problem_responses() {
-            components.responses.insert(name.to_owned(), RefOr::T(response));
+            components
+                .responses
+                .insert(name.to_owned(), RefOr::T(response));
         }
-        components.responses.insert("RawPayloadTooLarge".to_owned(), RefOr::T(raw_payload_too_large()));
+        components.responses.insert(
+            "RawPayloadTooLarge".to_owned(),
+            RefOr::T(raw_payload_too_large()),
+        );
         optional_bodies_are_not_null(doc);
     }
 }
@@ -110,16 +119,34 @@ impl utoipa::Modify for Components {
 fn optional_bodies_are_not_null(doc: &mut openapi::OpenApi) {
     use openapi::schema::{Schema, SchemaType, Type};
     for item in doc.paths.paths.values_mut() {
-        for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
-            let Some(RefOr::T(body)) = op.request_body.as_mut() else { continue };
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let Some(RefOr::T(body)) = op.request_body.as_mut() else {
+                continue;
+            };
             if matches!(body.required, Some(openapi::Required::True)) {
                 continue;
             }
             for content in body.content.values_mut() {
                 let RefOr::T(content) = content else { continue };
-                let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else { continue };
+                let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+                    continue;
+                };
                 let is_null = |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
-                let rest: Vec<_> = one_of.items.iter().filter(|s| !is_null(s)).cloned().collect();
+                let rest: Vec<_> = one_of
+                    .items
+                    .iter()
+                    .filter(|s| !is_null(s))
+                    .cloned()
+                    .collect();
                 if rest.len() == 1 && one_of.items.len() == 2 {
                     content.schema = rest.into_iter().next();
                 }
@@ -155,12 +182,33 @@ fn problem_response(status: u16, description: &str, headers: &[(&str, &str)]) ->
         "code": first_code(description),
         "detail": "…",
     });
-    let content = ContentBuilder::new().schema(Some(RefOr::Ref(openapi::Ref::from_schema_name("Problem")))).example(Some(example)).build();
-    let mut r = ResponseBuilder::new().description(description).content("application/problem+json", content);
-    let string = || openapi::ObjectBuilder::new().schema_type(openapi::schema::Type::String).build();
-    r = r.header("Cache-Control", HeaderBuilder::new().schema(Some(string())).description(Some("`no-store`")).build());
+    let content = ContentBuilder::new()
+        .schema(Some(RefOr::Ref(openapi::Ref::from_schema_name("Problem"))))
+        .example(Some(example))
+        .build();
+    let mut r = ResponseBuilder::new()
+        .description(description)
+        .content("application/problem+json", content);
+    let string = || {
+        openapi::ObjectBuilder::new()
+            .schema_type(openapi::schema::Type::String)
+            .build()
+    };
+    r = r.header(
+        "Cache-Control",
+        HeaderBuilder::new()
+            .schema(Some(string()))
+            .description(Some("`no-store`"))
+            .build(),
+    );
     for (name, doc) in headers {
-        r = r.header(*name, HeaderBuilder::new().schema(Some(string())).description(Some(*doc)).build());
+        r = r.header(
+            *name,
+            HeaderBuilder::new()
+                .schema(Some(string()))
+                .description(Some(*doc))
+                .build(),
+        );
     }
     r.build()
 }
@@ -170,15 +218,28 @@ fn problem_response(status: u16, description: &str, headers: &[(&str, &str)]) ->
 pub struct RawPayloadTooLarge;
 impl<'r> utoipa::ToResponse<'r> for RawPayloadTooLarge {
     fn response() -> (&'r str, RefOr<openapi::Response>) {
-        ("RawPayloadTooLarge", RefOr::Ref(openapi::Ref::from_response_name("RawPayloadTooLarge")))
+        (
+            "RawPayloadTooLarge",
+            RefOr::Ref(openapi::Ref::from_response_name("RawPayloadTooLarge")),
+        )
     }
 }
 
 fn raw_payload_too_large() -> openapi::Response {
-    let schema = openapi::ObjectBuilder::new().schema_type(openapi::schema::Type::String).build();
+    let schema = openapi::ObjectBuilder::new()
+        .schema_type(openapi::schema::Type::String)
+        .build();
     ResponseBuilder::new()
-        .description("The body is over 16 KiB (plain text `payload reached size limit`, not problem+json).")
-        .content("text/plain; charset=utf-8", ContentBuilder::new().schema(Some(schema)).example(Some("payload reached size limit".into())).build())
+        .description(
+            "The body is over 16 KiB (plain text `payload reached size limit`, not problem+json).",
+        )
+        .content(
+            "text/plain; charset=utf-8",
+            ContentBuilder::new()
+                .schema(Some(schema))
+                .example(Some("payload reached size limit".into()))
+                .build(),
+        )
         .build()
 }
 
@@ -237,7 +298,10 @@ pub struct RefundResult {
 /// A screen playing a rental.
 #[derive(Serialize, ToSchema)]
 pub struct Playback {
-    #[schema(pattern = "^pb_[0-9a-f]{32}$", example = "pb_0123456789abcdef0123456789abcdef")]
+    #[schema(
+        pattern = "^pb_[0-9a-f]{32}$",
+        example = "pb_0123456789abcdef0123456789abcdef"
+    )]
     pub id: String,
     #[schema(format = DateTime)]
     pub started_at: String,
@@ -339,7 +403,10 @@ pub struct UploadToken {
     #[schema(value_type = Value, required = true)]
     pub expires_at: Option<String>,
     /// POST the file here (multipart `file`), straight to api.video.
-    #[schema(format = "uri", example = "https://ws.api.video/upload?token=to1tcmSFHeYY5KzyhOqVKMKb")]
+    #[schema(
+        format = "uri",
+        example = "https://ws.api.video/upload?token=to1tcmSFHeYY5KzyhOqVKMKb"
+    )]
     pub upload_url: String,
 }
 
@@ -368,7 +435,9 @@ pub struct Readiness {
 }
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(openapi_json).service(docs_redirect).service(docs_file);
+    cfg.service(openapi_json)
+        .service(docs_redirect)
+        .service(docs_file);
 }
 
 #[get("/openapi.json")]
@@ -386,7 +455,9 @@ pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'se
 
 #[get("/docs")]
 async fn docs_redirect() -> HttpResponse {
-    HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
 }
 
 /// The Swagger UI files the page loads; nothing else of the distribution is served.
@@ -417,7 +488,9 @@ async fn docs_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
                 .try_it_out_enabled(true),
         )
     });
-    let served = utoipa_swagger_ui::serve(&file, config.clone()).map_err(ApiError::internal)?.ok_or_else(not_found)?;
+    let served = utoipa_swagger_ui::serve(&file, config.clone())
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
     let mut res = HttpResponse::Ok();
     res.content_type(served.content_type)
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -449,10 +522,14 @@ mod tests {
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         if committed != generated {
-            let line = committed.lines().zip(generated.lines()).position(|(a, b)| a != b).map_or_else(
-                || committed.lines().count().min(generated.lines().count()) + 1,
-                |i| i + 1,
-            );
+            let line = committed
+                .lines()
+                .zip(generated.lines())
+                .position(|(a, b)| a != b)
+                .map_or_else(
+                    || committed.lines().count().min(generated.lines().count()) + 1,
+                    |i| i + 1,
+                );
             panic!(
                 "openapi.json differs from the document the code generates (first difference at line {line}).\n\
                  If the API change is intended, regenerate and review the snapshot:\n\n    \
@@ -467,15 +544,28 @@ mod tests {
         assert_eq!(v["openapi"], "3.1.0");
         for (path, item) in v["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
-                let public = path.starts_with("/webhooks/") || path == "/healthz" || path == "/readyz" || path.starts_with("/auth/");
-                assert_eq!(op.get("security").is_some(), !public, "{method} {path}: security");
+                let public = path.starts_with("/webhooks/")
+                    || path == "/healthz"
+                    || path == "/readyz"
+                    || path.starts_with("/auth/");
+                assert_eq!(
+                    op.get("security").is_some(),
+                    !public,
+                    "{method} {path}: security"
+                );
                 let codes: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
                 if !path.starts_with("/healthz") && !path.starts_with("/readyz") {
-                    assert!(codes.iter().any(|c| c.as_str() == "503"), "{method} {path}: no 503");
+                    assert!(
+                        codes.iter().any(|c| c.as_str() == "503"),
+                        "{method} {path}: no 503"
+                    );
                 }
                 if !public {
                     for c in ["401", "403", "429"] {
-                        assert!(codes.iter().any(|k| k.as_str() == c), "{method} {path}: no {c}");
+                        assert!(
+                            codes.iter().any(|k| k.as_str() == c),
+                            "{method} {path}: no {c}"
+                        );
                     }
                 }
             }
@@ -484,15 +574,27 @@ mod tests {
         let responses = v["components"]["responses"].as_object().unwrap();
         for r in document_json().split("\"#/components/responses/").skip(1) {
             let name = r.split('"').next().unwrap();
-            assert!(responses.contains_key(name), "missing response component {name}");
+            assert!(
+                responses.contains_key(name),
+                "missing response component {name}"
+            );
         }
     }
 
     #[test]
     fn deny_unknown_fields_bodies_forbid_additional_properties() {
         let v: serde_json::Value = serde_json::from_str(document_json()).unwrap();
-        for name in ["CreateBody", "RevokeBody", "ApiKeyBody", "RefreshBody", "AgeVerification"] {
-            assert_eq!(v["components"]["schemas"][name]["additionalProperties"], false, "{name}");
+        for name in [
+            "CreateBody",
+            "RevokeBody",
+            "ApiKeyBody",
+            "RefreshBody",
+            "AgeVerification",
+        ] {
+            assert_eq!(
+                v["components"]["schemas"][name]["additionalProperties"], false,
+                "{name}"
+            );
         }
     }
 
@@ -500,26 +602,55 @@ mod tests {
     async fn docs_are_served_from_the_binary_with_their_own_csp() {
         use actix_web::{App, test};
         let app = test::init_service(App::new().configure(config)).await;
-        let res = test::call_service(&app, test::TestRequest::get().uri("/docs").to_request()).await;
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/docs").to_request()).await;
         assert_eq!(res.status(), 308);
         assert_eq!(res.headers().get(header::LOCATION).unwrap(), "/docs/");
-        let res = test::call_service(&app, test::TestRequest::get().uri("/docs/").to_request()).await;
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/docs/").to_request()).await;
         assert_eq!(res.status(), 200);
-        assert_eq!(res.headers().get(header::CONTENT_SECURITY_POLICY).unwrap(), DOCS_CSP);
+        assert_eq!(
+            res.headers().get(header::CONTENT_SECURITY_POLICY).unwrap(),
+            DOCS_CSP
+        );
         let html = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
         // Every script and stylesheet is relative: served here, from the binary.
-        for attr in html.split("src=\"").skip(1).chain(html.split("href=\"").skip(1)) {
+        for attr in html
+            .split("src=\"")
+            .skip(1)
+            .chain(html.split("href=\"").skip(1))
+        {
             let url = attr.split('"').next().unwrap();
-            assert!(!url.contains("//"), "the docs page loads {url} from elsewhere");
+            assert!(
+                !url.contains("//"),
+                "the docs page loads {url} from elsewhere"
+            );
         }
-        let res = test::call_service(&app, test::TestRequest::get().uri("/docs/swagger-initializer.js").to_request()).await;
+        let res = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/docs/swagger-initializer.js")
+                .to_request(),
+        )
+        .await;
         let js = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
         assert!(js.contains("/openapi.json"), "{js}");
         assert!(!js.contains("petstore"), "{js}");
-        let res = test::call_service(&app, test::TestRequest::get().uri("/docs/swagger-ui-bundle.js").to_request()).await;
+        let res = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/docs/swagger-ui-bundle.js")
+                .to_request(),
+        )
+        .await;
         assert_eq!(res.status(), 200);
-        for path in ["/docs/oauth2-redirect.html", "/docs/../Cargo.toml", "/docs/swagger-ui.js.map"] {
-            let res = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        for path in [
+            "/docs/oauth2-redirect.html",
+            "/docs/../Cargo.toml",
+            "/docs/swagger-ui.js.map",
+        ] {
+            let res =
+                test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
             assert_eq!(res.status(), 404, "{path}");
         }
     }

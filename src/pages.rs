@@ -87,7 +87,10 @@ impl DemoRental {
     /// the `<time datetime>` attribute).
     pub fn expires_display(&self) -> String {
         match chrono::DateTime::parse_from_rfc3339(&self.expires_at) {
-            Ok(t) => t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string(),
+            Ok(t) => t
+                .with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string(),
             Err(_) if self.expires_at.is_empty() => "clock starts at first play".to_owned(),
             Err(_) => self.expires_at.clone(),
         }
@@ -172,24 +175,42 @@ mod tests {
         assert!(html.contains(r#"<script src="/static/hls.min.js"></script>"#));
         assert!(html.contains(r#"<script src="/static/player.js"></script>"#));
         assert!(html.contains(r#"href="/static/style.css""#));
-        assert!(html.contains("Big &#60;Buck&#62; &#38; &#34;Bunny&#34;") || html.contains("Big &lt;Buck&gt; &amp; &quot;Bunny&quot;"));
+        assert!(
+            html.contains("Big &#60;Buck&#62; &#38; &#34;Bunny&#34;")
+                || html.contains("Big &lt;Buck&gt; &amp; &quot;Bunny&quot;")
+        );
         assert!(!html.contains("Demo mode"));
         assert_no_inline_code(&html);
     }
 
     #[test]
     fn watch_page_in_embed_mode_shows_the_iframe_instead_of_the_player() {
-        let page = WatchPage { embed_url: Some("https://embed.api.video/vod/vi1?token=t-1&avh=s-1"), ..watch(false) };
+        let page = WatchPage {
+            embed_url: Some("https://embed.api.video/vod/vi1?token=t-1&avh=s-1"),
+            ..watch(false)
+        };
         let html = page.render().unwrap();
         assert!(html.contains(r#"<iframe id="embed-player""#), "{html}");
-        assert!(html.contains("https://embed.api.video/vod/vi1?token=t-1&#38;avh=s-1") || html.contains("token=t-1&amp;avh=s-1"), "{html}");
-        assert!(!html.contains(r#"id="player""#), "no relayed player in embed mode");
+        assert!(
+            html.contains("https://embed.api.video/vod/vi1?token=t-1&#38;avh=s-1")
+                || html.contains("token=t-1&amp;avh=s-1"),
+            "{html}"
+        );
+        assert!(
+            !html.contains(r#"id="player""#),
+            "no relayed player in embed mode"
+        );
         assert_no_inline_code(&html);
     }
 
     #[test]
     fn watch_page_before_the_rental_clock_starts_names_no_end() {
-        let html = WatchPage { expires_at: "", ..watch(false) }.render().unwrap();
+        let html = WatchPage {
+            expires_at: "",
+            ..watch(false)
+        }
+        .render()
+        .unwrap();
         assert!(html.contains("the clock starts when playback starts"));
         assert!(!html.contains("<time"));
     }
@@ -202,7 +223,12 @@ mod tests {
 
     #[test]
     fn deny_page_shows_code_message_and_optional_hint() {
-        let page = DenyPage { heading: "Link already used", code: "launch_link_used", message: "This link was used.", hint: Some("Ask for a new link.") };
+        let page = DenyPage {
+            heading: "Link already used",
+            code: "launch_link_used",
+            message: "This link was used.",
+            hint: Some("Ask for a new link."),
+        };
         let html = page.render().unwrap();
         assert!(html.contains(r#"data-code="launch_link_used""#));
         assert!(html.contains("This link was used.") && html.contains("Ask for a new link."));
@@ -215,29 +241,70 @@ mod tests {
     #[test]
     fn demo_page_lists_titles_and_actions_for_active_rentals_only() {
         let page = DemoPage {
-            titles: vec![DemoTitle { video_id: "sample".into(), title: "Sample".into() }],
+            titles: vec![DemoTitle {
+                video_id: "sample".into(),
+                title: "Sample".into(),
+            }],
             rentals: vec![
-                DemoRental { entitlement_id: "ent_a".into(), title: "Sample".into(), status: "active".into(), expires_at: "2030-01-01T00:00:00Z".into() },
-                DemoRental { entitlement_id: "ent_r".into(), title: "Sample".into(), status: "refunded".into(), expires_at: "2030-01-01T00:00:00Z".into() },
+                DemoRental {
+                    entitlement_id: "ent_a".into(),
+                    title: "Sample".into(),
+                    status: "active".into(),
+                    expires_at: "2030-01-01T00:00:00Z".into(),
+                },
+                DemoRental {
+                    entitlement_id: "ent_r".into(),
+                    title: "Sample".into(),
+                    status: "refunded".into(),
+                    expires_at: "2030-01-01T00:00:00Z".into(),
+                },
             ],
         };
         let html = page.render().unwrap();
         assert!(html.contains("This is a demo storefront"));
         assert!(html.contains("2030-01-01 00:00 UTC"));
-        assert!(html.contains(r#"action="/demo/rent""#) && html.contains(r#"data-testid="rent-sample""#));
-        assert!(html.contains(r#"data-testid="watch-ent_a""#) && html.contains(r#"data-testid="refund-ent_a""#));
-        assert!(!html.contains(r#"data-testid="watch-ent_r""#) && !html.contains(r#"data-testid="refund-ent_r""#));
+        assert!(
+            html.contains(r#"action="/demo/rent""#)
+                && html.contains(r#"data-testid="rent-sample""#)
+        );
+        assert!(
+            html.contains(r#"data-testid="watch-ent_a""#)
+                && html.contains(r#"data-testid="refund-ent_a""#)
+        );
+        assert!(
+            !html.contains(r#"data-testid="watch-ent_r""#)
+                && !html.contains(r#"data-testid="refund-ent_r""#)
+        );
         assert_no_inline_code(&html);
-        let empty = DemoPage { titles: vec![], rentals: vec![] }.render().unwrap();
+        let empty = DemoPage {
+            titles: vec![],
+            rentals: vec![],
+        }
+        .render()
+        .unwrap();
         assert!(empty.contains("No rentals yet."));
     }
 
     #[test]
     fn render_sets_html_and_no_store() {
-        let res = render(StatusCode::FORBIDDEN, &DenyPage { heading: "h", code: "revoked", message: "m", hint: None });
+        let res = render(
+            StatusCode::FORBIDDEN,
+            &DenyPage {
+                heading: "h",
+                code: "revoked",
+                message: "m",
+                hint: None,
+            },
+        );
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
-        assert_eq!(res.headers().get(header::CONTENT_TYPE).unwrap(), "text/html; charset=utf-8");
-        assert_eq!(res.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            res.headers().get(header::CACHE_CONTROL).unwrap(),
+            "no-store"
+        );
     }
 
     /// The CSP forbids inline script, inline style and event-handler attributes.
@@ -247,7 +314,10 @@ mod tests {
         for (i, _) in html.match_indices("<script") {
             let tag_end = html[i..].find('>').unwrap() + i;
             assert!(html[i..tag_end].contains("src="), "inline <script>");
-            assert!(html[tag_end..].starts_with("></script>"), "script with a body");
+            assert!(
+                html[tag_end..].starts_with("></script>"),
+                "script with a body"
+            );
         }
         for handler in ["onclick=", "onload=", "onerror=", "onsubmit=", "onchange="] {
             assert!(!html.contains(handler), "inline event handler {handler}");

@@ -23,7 +23,10 @@ pub fn headers(config: &Config) -> DefaultHeaders {
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "no-referrer"))
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
-        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"));
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=(), payment=()",
+        ));
     if config.secure_cookies() {
         h = h.add(("Strict-Transport-Security", "max-age=31536000"));
     }
@@ -37,9 +40,16 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub async fn limit_headers(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
     use actix_web::ResponseError;
-    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
     if size > MAX_HEADER_BYTES {
         let refusal = crate::error::ApiError::new(
             actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -47,7 +57,9 @@ pub async fn limit_headers(
             format!("Request headers are limited to {MAX_HEADER_BYTES} bytes."),
         );
         // An Ok response (not an Err) so the outer middleware still adds the security headers.
-        return Ok(req.into_response(refusal.error_response()).map_into_right_body());
+        return Ok(req
+            .into_response(refusal.error_response())
+            .map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
 }

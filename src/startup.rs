@@ -3,13 +3,13 @@
 
 use crate::access::Access;
 use crate::audit::Audit;
-use crate::streams::StreamLimit;
 use crate::auth::{AdminAuth, Throttle};
-use crate::upstream::Origin;
 use crate::config::Config;
 use crate::entitlements::Entitlements;
 use crate::error::extractors;
 use crate::store::{MemoryStore, RedisStore, Store, StoreError};
+use crate::streams::StreamLimit;
+use crate::upstream::Origin;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use secrecy::SecretString;
@@ -40,7 +40,10 @@ pub struct Application {
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -87,9 +90,18 @@ impl Application {
         let state = AppState::new(config, store, origin, audit);
         let minted_api_key = prepare_api_keys(&state).await?;
 
-        let listener = TcpListener::bind(state.config.listen)
-            .map_err(|source| StartupError::Bind { addr: state.config.listen, source })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr: state.config.listen, source })?.port();
+        let listener =
+            TcpListener::bind(state.config.listen).map_err(|source| StartupError::Bind {
+                addr: state.config.listen,
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: state.config.listen,
+                source,
+            })?
+            .port();
         let addr = state.config.listen;
         let state_config_metrics = state.config.metrics_listen;
         let mut state = state;
@@ -101,7 +113,9 @@ impl Application {
         let headers_config = state.config.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(crate::security::limit_headers))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::security::limit_headers,
+                ))
                 .wrap(crate::security::headers(&headers_config))
                 .wrap_fn(|req, srv| {
                     use actix_web::dev::Service;
@@ -114,7 +128,14 @@ impl Application {
                             Ok(r) => r.status().as_u16(),
                             Err(e) => e.as_response_error().status_code().as_u16(),
                         };
-                        crate::metrics::METRICS.http_requests.with_label_values(&[route.as_str(), method.as_str(), &status.to_string()]).inc();
+                        crate::metrics::METRICS
+                            .http_requests
+                            .with_label_values(&[
+                                route.as_str(),
+                                method.as_str(),
+                                &status.to_string(),
+                            ])
+                            .inc();
                         res
                     }
                 })
@@ -136,18 +157,35 @@ impl Application {
         .run();
         let metrics = match state_config_metrics {
             Some(maddr) => {
-                let l = TcpListener::bind(maddr).map_err(|source| StartupError::Bind { addr: maddr, source })?;
-                let mport = l.local_addr().map_err(|source| StartupError::Bind { addr: maddr, source })?.port();
+                let l = TcpListener::bind(maddr).map_err(|source| StartupError::Bind {
+                    addr: maddr,
+                    source,
+                })?;
+                let mport = l
+                    .local_addr()
+                    .map_err(|source| StartupError::Bind {
+                        addr: maddr,
+                        source,
+                    })?
+                    .port();
                 let s = HttpServer::new(|| App::new().configure(crate::metrics::config))
                     .workers(1)
                     .listen(l)
-                    .map_err(|source| StartupError::Bind { addr: maddr, source })?
+                    .map_err(|source| StartupError::Bind {
+                        addr: maddr,
+                        source,
+                    })?
                     .run();
                 Some((mport, s))
             }
             None => None,
         };
-        Ok(Self { port, server, metrics, minted_api_key })
+        Ok(Self {
+            port,
+            server,
+            metrics,
+            minted_api_key,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -179,7 +217,11 @@ impl Application {
 /// minted at start (or `VODGATE_BOOTSTRAP_API_KEY` accepted) for the operator to use.
 async fn prepare_api_keys(state: &AppState) -> Result<Option<SecretString>, StartupError> {
     if let Some(key) = &state.config.bootstrap_api_key {
-        state.auth.import_key("bootstrap", key).await.map_err(|e| StartupError::ApiKey(e.to_string()))?;
+        state
+            .auth
+            .import_key("bootstrap", key)
+            .await
+            .map_err(|e| StartupError::ApiKey(e.to_string()))?;
         return Ok(None);
     }
     if matches!(state.store, Store::Memory(_)) {

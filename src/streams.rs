@@ -33,14 +33,34 @@ fn ms(d: Duration) -> i64 {
 
 impl StreamLimit {
     pub fn new(store: Store, idle: Duration) -> Self {
-        Self { store, idle, last_refresh: Arc::default() }
+        Self {
+            store,
+            idle,
+            last_refresh: Arc::default(),
+        }
     }
 
     /// Take or keep a place for this playback. False: the entitlement is already playing on
     /// `max` other screens.
-    pub async fn claim(&self, e: &EntitlementId, playback: &PlaybackId, max: u32, ttl: Duration) -> Result<bool, StoreError> {
+    pub async fn claim(
+        &self,
+        e: &EntitlementId,
+        playback: &PlaybackId,
+        max: u32,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let now = Utc::now().timestamp_millis();
-        let ok = self.store.active_touch(&key(e), playback.as_str(), now, now - ms(self.idle), max, ttl.max(self.idle)).await?;
+        let ok = self
+            .store
+            .active_touch(
+                &key(e),
+                playback.as_str(),
+                now,
+                now - ms(self.idle),
+                max,
+                ttl.max(self.idle),
+            )
+            .await?;
         if ok {
             let mut m = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner());
             if m.len() > 100_000 {
@@ -52,7 +72,13 @@ impl StreamLimit {
     }
 
     /// Called for every segment: refresh the place, but only every few seconds.
-    pub async fn refresh(&self, e: &EntitlementId, playback: &PlaybackId, max: u32, ttl: Duration) -> Result<bool, StoreError> {
+    pub async fn refresh(
+        &self,
+        e: &EntitlementId,
+        playback: &PlaybackId,
+        max: u32,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let recent = self
             .last_refresh
             .lock()
@@ -78,14 +104,26 @@ impl StreamLimit {
     }
 
     /// Free the place of a playback (it is being stopped or replaced).
-    pub async fn release(&self, e: &EntitlementId, playback: &PlaybackId) -> Result<bool, StoreError> {
-        self.last_refresh.lock().unwrap_or_else(|p| p.into_inner()).remove(playback);
+    pub async fn release(
+        &self,
+        e: &EntitlementId,
+        playback: &PlaybackId,
+    ) -> Result<bool, StoreError> {
+        self.last_refresh
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(playback);
         self.store.active_remove(&key(e), playback.as_str()).await
     }
 
     /// Release the places held by other playbacks of the same viewer session: a reload or
     /// a second tab in the same browser takes over instead of waiting for the old one to idle out.
-    pub async fn release_same_session(&self, access: &Access, e: &EntitlementId, session_hash: &str) -> Result<(), StoreError> {
+    pub async fn release_same_session(
+        &self,
+        access: &Access,
+        e: &EntitlementId,
+        session_hash: &str,
+    ) -> Result<(), StoreError> {
         for (id, _) in self.active(e).await? {
             if let Some(p) = access.playback(&id).await?
                 && p.session_hash == session_hash

@@ -2,9 +2,9 @@
 //! raw path or query, so no token, cookie or key reaches a log line; headers are never
 //! logged. Fields use dotted names (`entitlement.id`).
 
-use actix_web::{Error, HttpMessage};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{Error, HttpMessage};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
@@ -23,7 +23,11 @@ pub fn init() {
         .with_target(false)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// For tests: the same format, written through libtest's capture, so a passing test is
@@ -42,7 +46,9 @@ pub struct RedactingRootSpan;
 
 impl RootSpanBuilder for RedactingRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let route = request.match_pattern().unwrap_or_else(|| "[unmatched]".to_owned());
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "[unmatched]".to_owned());
         let request_id = request
             .extensions()
             .get::<tracing_actix_web::RequestId>()

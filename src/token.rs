@@ -53,7 +53,10 @@ impl fmt::Debug for TokenHash {
 /// Is `s` shaped like a token with this prefix? Cheap rejection before any store lookup.
 pub fn looks_like(s: &str, prefix: &str) -> bool {
     s.strip_prefix(prefix).is_some_and(|rest| {
-        rest.len() == 43 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     })
 }
 

@@ -29,15 +29,24 @@ pub async fn start(
     secure: bool,
 ) -> Result<Cookie<'static>, StoreError> {
     let token = Token::mint(PREFIX);
-    let ttl = (until - Utc::now()).to_std().unwrap_or_default().max(Duration::from_secs(1));
-    store.set(&key(&token.hash()), entitlement.as_str(), ttl).await?;
-    Ok(Cookie::build(cookie_name(entitlement), token.reveal().to_owned())
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)))
-        .finish())
+    let ttl = (until - Utc::now())
+        .to_std()
+        .unwrap_or_default()
+        .max(Duration::from_secs(1));
+    store
+        .set(&key(&token.hash()), entitlement.as_str(), ttl)
+        .await?;
+    Ok(
+        Cookie::build(cookie_name(entitlement), token.reveal().to_owned())
+            .path("/")
+            .http_only(true)
+            .secure(secure)
+            .same_site(SameSite::Lax)
+            .max_age(time::Duration::seconds(
+                i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+            ))
+            .finish(),
+    )
 }
 
 /// The hash of the session cookie this request carries for this entitlement, if any.
@@ -47,6 +56,13 @@ pub fn presented(req: &HttpRequest, entitlement: &EntitlementId) -> Option<Token
 }
 
 /// Is this session live and bound to this entitlement?
-pub async fn is_valid(store: &Store, entitlement: &EntitlementId, hash: &TokenHash) -> Result<bool, StoreError> {
-    Ok(store.get(&key(hash)).await?.is_some_and(|id| id == entitlement.as_str()))
+pub async fn is_valid(
+    store: &Store,
+    entitlement: &EntitlementId,
+    hash: &TokenHash,
+) -> Result<bool, StoreError> {
+    Ok(store
+        .get(&key(hash))
+        .await?
+        .is_some_and(|id| id == entitlement.as_str()))
 }

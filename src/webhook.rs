@@ -25,7 +25,8 @@ pub enum SignatureError {
 
 /// HMAC-SHA256 of `{t}.{body}` as lowercase hex: what a sender puts in `v1`.
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes any key length");
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -33,14 +34,21 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
 }
 
 /// Check a signature header against the body at time `now` (unix seconds).
-pub fn verify(header: Option<&str>, body: &[u8], secrets: &[SecretString], now: i64) -> Result<(), SignatureError> {
+pub fn verify(
+    header: Option<&str>,
+    body: &[u8],
+    secrets: &[SecretString],
+    now: i64,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let mut t = None;
     let mut v1 = vec![];
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", v)) => t = Some(v.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
-            Some(("v1", v)) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => v1.push(v.to_ascii_lowercase()),
+            Some(("v1", v)) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                v1.push(v.to_ascii_lowercase())
+            }
             Some(("v1", _)) => return Err(SignatureError::Malformed),
             Some(_) => {} // other schemes (v0, …) are ignored, as Stripe does
             None => return Err(SignatureError::Malformed),
@@ -61,7 +69,11 @@ pub fn verify(header: Option<&str>, body: &[u8], secrets: &[SecretString], now: 
             ok |= constant_time_eq(expected.as_bytes(), given.as_bytes());
         }
     }
-    if ok { Ok(()) } else { Err(SignatureError::Mismatch) }
+    if ok {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 #[cfg(test)]
@@ -69,7 +81,9 @@ mod tests {
     use super::*;
 
     fn secrets(s: &[&str]) -> Vec<SecretString> {
-        s.iter().map(|s| SecretString::from(s.to_string())).collect()
+        s.iter()
+            .map(|s| SecretString::from(s.to_string()))
+            .collect()
     }
 
     #[test]
@@ -79,10 +93,24 @@ mod tests {
         let header = format!("t=1700000000,v1={sig}");
         let s = secrets(&["whsec_0123456789abcdef"]);
         assert_eq!(verify(Some(&header), body, &s, 1_700_000_100), Ok(()));
-        assert_eq!(verify(Some(&header), b"{}", &s, 1_700_000_100), Err(SignatureError::Mismatch));
-        assert_eq!(verify(Some(&header), body, &secrets(&["other-secret-0123456"]), 1_700_000_100), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(Some(&header), b"{}", &s, 1_700_000_100),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(
+                Some(&header),
+                body,
+                &secrets(&["other-secret-0123456"]),
+                1_700_000_100
+            ),
+            Err(SignatureError::Mismatch)
+        );
         let shifted = format!("t=1700000001,v1={sig}");
-        assert_eq!(verify(Some(&shifted), body, &s, 1_700_000_100), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(Some(&shifted), body, &s, 1_700_000_100),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
@@ -91,8 +119,14 @@ mod tests {
         let s = secrets(&["whsec_0123456789abcdef"]);
         let h = |t: i64| format!("t={t},v1={}", sign("whsec_0123456789abcdef", t, body));
         assert_eq!(verify(Some(&h(1000)), body, &s, 1300), Ok(()));
-        assert_eq!(verify(Some(&h(1000)), body, &s, 1301), Err(SignatureError::Stale));
-        assert_eq!(verify(Some(&h(1301)), body, &s, 1000), Err(SignatureError::Stale));
+        assert_eq!(
+            verify(Some(&h(1000)), body, &s, 1301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(Some(&h(1301)), body, &s, 1000),
+            Err(SignatureError::Stale)
+        );
     }
 
     #[test]
@@ -102,10 +136,26 @@ mod tests {
         let new = sign("new-secret-0123456789", 50, body);
         // The sender signs with both; vodgate knows only the new one.
         let header = format!("t=50,v1={old},v1={new}");
-        assert_eq!(verify(Some(&header), body, &secrets(&["new-secret-0123456789"]), 60), Ok(()));
+        assert_eq!(
+            verify(
+                Some(&header),
+                body,
+                &secrets(&["new-secret-0123456789"]),
+                60
+            ),
+            Ok(())
+        );
         // The sender signs with the old one; vodgate accepts both during the rotation.
         let header = format!("t=50,v1={old}");
-        assert_eq!(verify(Some(&header), body, &secrets(&["new-secret-0123456789", "old-secret-0123456789"]), 60), Ok(()));
+        assert_eq!(
+            verify(
+                Some(&header),
+                body,
+                &secrets(&["new-secret-0123456789", "old-secret-0123456789"]),
+                60
+            ),
+            Ok(())
+        );
     }
 
     #[test]

@@ -41,9 +41,13 @@ enum Credentials {
 
 fn credentials(req: &HttpRequest) -> Result<Credentials, ApiError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Err(ApiError::unauthorized("Send Authorization: Bearer <access_token>, or Basic auth with your API key."));
+        return Err(ApiError::unauthorized(
+            "Send Authorization: Bearer <access_token>, or Basic auth with your API key.",
+        ));
     };
-    let value = value.to_str().map_err(|_| ApiError::unauthorized("The Authorization header is not readable."))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("The Authorization header is not readable."))?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if scheme.eq_ignore_ascii_case("bearer") {
         return Ok(Credentials::Bearer(rest.trim().to_owned()));
@@ -56,16 +60,22 @@ fn credentials(req: &HttpRequest) -> Result<Credentials, ApiError> {
             .ok_or_else(|| ApiError::unauthorized("The Basic credentials are not valid base64."))?;
         return match decoded.split_once(':') {
             Some((key, "")) => Ok(Credentials::ApiKey(key.to_owned())),
-            _ => Err(ApiError::unauthorized("Basic auth takes the API key as user name and an empty password (`-u KEY:`).")),
+            _ => Err(ApiError::unauthorized(
+                "Basic auth takes the API key as user name and an empty password (`-u KEY:`).",
+            )),
         };
     }
-    Err(ApiError::unauthorized("Unsupported Authorization scheme; use Bearer or Basic."))
+    Err(ApiError::unauthorized(
+        "Unsupported Authorization scheme; use Bearer or Basic.",
+    ))
 }
 
 /// The client address used to count failures: the TCP peer (vodgate does not trust
 /// forwarding headers it cannot verify).
 pub fn client_id(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
@@ -95,7 +105,9 @@ impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
                 Err(AuthError::Hashing(e)) => return Err(ApiError::internal(e)),
                 Err(_) => {
                     state.throttle.failed(&client).await?;
-                    return Err(ApiError::unauthorized("The access token or API key is invalid or expired."));
+                    return Err(ApiError::unauthorized(
+                        "The access token or API key is invalid or expired.",
+                    ));
                 }
             };
             if !principal.scopes.contains(&S::SCOPE) {
@@ -105,7 +117,10 @@ impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
                     format!("This API key lacks the `{}` scope.", S::SCOPE),
                 ));
             }
-            Ok(Authorized { principal, _scope: PhantomData })
+            Ok(Authorized {
+                principal,
+                _scope: PhantomData,
+            })
         })
     }
 }

@@ -14,7 +14,10 @@ mod throttle;
 mod tokens;
 
 pub use api_keys::{ApiKey, ApiKeyId, NewApiKey};
-pub use extract::{Authorized, EntitlementsRead, EntitlementsWrite, ScopeMarker, UploadsWrite, client_id as extract_client_id};
+pub use extract::{
+    Authorized, EntitlementsRead, EntitlementsWrite, ScopeMarker, UploadsWrite,
+    client_id as extract_client_id,
+};
 pub use throttle::Throttle;
 pub use tokens::TokenPair;
 
@@ -35,7 +38,11 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: &'static [Scope] = &[Scope::EntitlementsRead, Scope::EntitlementsWrite, Scope::UploadsWrite];
+    pub const ALL: &'static [Scope] = &[
+        Scope::EntitlementsRead,
+        Scope::EntitlementsWrite,
+        Scope::UploadsWrite,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,11 +61,19 @@ impl Scope {
     }
 
     pub fn names() -> String {
-        Self::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        Self::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn parse_list(s: &str) -> Result<Vec<Self>, String> {
-        let mut v = s.split(',').filter(|p| !p.trim().is_empty()).map(Self::parse).collect::<Result<Vec<_>, _>>()?;
+        let mut v = s
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(Self::parse)
+            .collect::<Result<Vec<_>, _>>()?;
         v.sort();
         v.dedup();
         if v.is_empty() {

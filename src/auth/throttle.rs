@@ -27,7 +27,12 @@ impl Throttle {
     /// Refuse early when this client has failed too often.
     pub async fn check(&self, client: &str) -> Result<(), ApiError> {
         let key = Self::key(client);
-        let n: u32 = self.store.get(&key).await?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let n: u32 = self
+            .store
+            .get(&key)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         if n >= self.limit {
             let left = self.store.ttl(&key).await?.unwrap_or(WINDOW);
             return Err(ApiError::too_many_requests(left.as_secs() + 1));

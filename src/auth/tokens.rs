@@ -17,10 +17,16 @@ pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     /// Send as `Authorization: Bearer <access_token>`.
-    #[schema(pattern = "^vg_at_[A-Za-z0-9_-]{43}$", example = "vg_at_3q2-7wEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    #[schema(
+        pattern = "^vg_at_[A-Za-z0-9_-]{43}$",
+        example = "vg_at_3q2-7wEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    )]
     pub access_token: String,
     /// Works once, at `POST /auth/refresh`; presenting it again revokes its whole family.
-    #[schema(pattern = "^vg_rt_[A-Za-z0-9_-]{43}$", example = "vg_rt_3q2-7wEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    #[schema(
+        pattern = "^vg_rt_[A-Za-z0-9_-]{43}$",
+        example = "vg_rt_3q2-7wEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    )]
     pub refresh_token: String,
     #[schema(value_type = String, pattern = "^Bearer$", example = "Bearer")]
     pub token_type: &'static str,
@@ -59,12 +65,28 @@ impl AdminAuth {
     }
 
     async fn issue(&self, key: &ApiKey, family: String) -> Result<TokenPair, AuthError> {
-        let grant = serde_json::to_string(&Grant { key_id: key.id.clone(), family, scopes: key.scopes.clone() })
-            .map_err(corrupt)?;
+        let grant = serde_json::to_string(&Grant {
+            key_id: key.id.clone(),
+            family,
+            scopes: key.scopes.clone(),
+        })
+        .map_err(corrupt)?;
         let access = Token::mint(ACCESS_PREFIX);
         let refresh = Token::mint(REFRESH_PREFIX);
-        self.store.set(&format!("at:{}", access.hash().as_str()), &grant, ACCESS_TTL).await?;
-        self.store.set(&format!("rt:{}", refresh.hash().as_str()), &grant, REFRESH_TTL).await?;
+        self.store
+            .set(
+                &format!("at:{}", access.hash().as_str()),
+                &grant,
+                ACCESS_TTL,
+            )
+            .await?;
+        self.store
+            .set(
+                &format!("rt:{}", refresh.hash().as_str()),
+                &grant,
+                REFRESH_TTL,
+            )
+            .await?;
         Ok(TokenPair {
             access_token: access.reveal().to_owned(),
             refresh_token: refresh.reveal().to_owned(),
@@ -85,7 +107,10 @@ impl AdminAuth {
             return Err(AuthError::InvalidRefreshToken);
         };
         let grant: Grant = serde_json::from_str(&json).map_err(corrupt)?;
-        let first_use = self.store.set_nx(&format!("rtused:{}", hash.as_str()), "1", REFRESH_TTL).await?;
+        let first_use = self
+            .store
+            .set_nx(&format!("rtused:{}", hash.as_str()), "1", REFRESH_TTL)
+            .await?;
         if !first_use {
             self.revoke_family(&grant.key_id, &grant.family).await?;
             tracing::warn!(
@@ -96,9 +121,15 @@ impl AdminAuth {
             );
             return Err(AuthError::InvalidRefreshToken);
         }
-        let keys = [grant.key_id.record_key(), family_revoked_key(&grant.key_id, &grant.family)];
-        let [key, revoked] = <[Option<String>; 2]>::try_from(self.store.mget(&[&keys[0], &keys[1]]).await?)
-            .map_err(|_| AuthError::Store(StoreError::Corrupt("MGET answered the wrong count".into())))?;
+        let keys = [
+            grant.key_id.record_key(),
+            family_revoked_key(&grant.key_id, &grant.family),
+        ];
+        let [key, revoked] =
+            <[Option<String>; 2]>::try_from(self.store.mget(&[&keys[0], &keys[1]]).await?)
+                .map_err(|_| {
+                    AuthError::Store(StoreError::Corrupt("MGET answered the wrong count".into()))
+                })?;
         let (Some(key), None) = (key, revoked) else {
             return Err(AuthError::InvalidRefreshToken);
         };
@@ -107,8 +138,12 @@ impl AdminAuth {
     }
 
     async fn revoke_family(&self, key: &ApiKeyId, family: &str) -> Result<(), AuthError> {
-        self.store.set(&family_revoked_key(key, family), "1", REFRESH_TTL).await?;
-        self.store.publish(&Event::TokenFamily(family.to_owned())).await?;
+        self.store
+            .set(&family_revoked_key(key, family), "1", REFRESH_TTL)
+            .await?;
+        self.store
+            .publish(&Event::TokenFamily(family.to_owned()))
+            .await?;
         Ok(())
     }
 
@@ -118,14 +153,24 @@ impl AdminAuth {
         if !looks_like(presented, ACCESS_PREFIX) {
             return Err(AuthError::InvalidCredentials);
         }
-        let Some(json) = self.store.get(&format!("at:{}", TokenHash::of(presented).as_str())).await? else {
+        let Some(json) = self
+            .store
+            .get(&format!("at:{}", TokenHash::of(presented).as_str()))
+            .await?
+        else {
             return Err(AuthError::InvalidCredentials);
         };
         let grant: Grant = serde_json::from_str(&json).map_err(corrupt)?;
-        let keys = [grant.key_id.record_key(), family_revoked_key(&grant.key_id, &grant.family)];
+        let keys = [
+            grant.key_id.record_key(),
+            family_revoked_key(&grant.key_id, &grant.family),
+        ];
         let found = self.store.mget(&[&keys[0], &keys[1]]).await?;
         match found.as_slice() {
-            [Some(_), None] => Ok(Principal { key_id: grant.key_id, scopes: grant.scopes }),
+            [Some(_), None] => Ok(Principal {
+                key_id: grant.key_id,
+                scopes: grant.scopes,
+            }),
             _ => Err(AuthError::InvalidCredentials),
         }
     }
@@ -133,6 +178,9 @@ impl AdminAuth {
     /// Resolve HTTP Basic (`key:` with an empty password), as api.video accepts.
     pub async fn authenticate_key(&self, presented: &str) -> Result<Principal, AuthError> {
         let key = self.verify_key(presented).await?;
-        Ok(Principal { key_id: key.id, scopes: key.scopes })
+        Ok(Principal {
+            key_id: key.id,
+            scopes: key.scopes,
+        })
     }
 }

@@ -45,12 +45,22 @@ pub enum AgeGate {
 #[serde(deny_unknown_fields)]
 pub struct AgeVerification {
     /// How the age was checked (`id_document`, `credit_card`, `age_estimation`, …).
-    #[schema(min_length = 1, max_length = 64, pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]", example = "id_document")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
+        example = "id_document"
+    )]
     pub method: String,
     /// When the check happened; at most 5 minutes in the future.
     pub verified_at: DateTime<Utc>,
     /// The verification provider's reference, for audits.
-    #[schema(min_length = 1, max_length = 200, pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]", example = "kyc-7f3a")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
+        example = "kyc-7f3a"
+    )]
     pub reference: String,
 }
 
@@ -164,7 +174,9 @@ impl DenyReason {
             Self::Revoked => "Access to this video was withdrawn by the site.",
             Self::Refunded => "This rental was refunded, so it can no longer be watched.",
             Self::NotStarted => "This rental has not started yet.",
-            Self::PlaybackStopped => "This screen was stopped. Reload the page to watch here again.",
+            Self::PlaybackStopped => {
+                "This screen was stopped. Reload the page to watch here again."
+            }
             Self::StartWindowPassed => "The time to start watching this rental has passed.",
             Self::TooManyStreams => {
                 "This rental is already playing on too many screens. Stop one of them and try again."
@@ -174,7 +186,9 @@ impl DenyReason {
             Self::SessionMismatch => {
                 "This player session belongs to another browser. Open your own watch link."
             }
-            Self::UpstreamUnavailable => "The video source is not reachable right now. Try again in a minute.",
+            Self::UpstreamUnavailable => {
+                "The video source is not reachable right now. Try again in a minute."
+            }
         }
     }
 
@@ -220,29 +234,65 @@ mod tests {
         let now = Utc::now();
         let e = grant(now);
         assert_eq!(e.status(None, None, now), EntitlementStatus::Active);
-        assert_eq!(e.status(None, None, now + Duration::seconds(60)), EntitlementStatus::Expired);
-        let refund = Revocation { kind: RevocationKind::Refund, at: now, reason: None };
-        assert_eq!(e.status(Some(&refund), None, now + Duration::days(9)), EntitlementStatus::Refunded);
+        assert_eq!(
+            e.status(None, None, now + Duration::seconds(60)),
+            EntitlementStatus::Expired
+        );
+        let refund = Revocation {
+            kind: RevocationKind::Refund,
+            at: now,
+            reason: None,
+        };
+        assert_eq!(
+            e.status(Some(&refund), None, now + Duration::days(9)),
+            EntitlementStatus::Refunded
+        );
     }
 
     #[test]
     fn a_start_window_runs_the_clock_from_the_first_play() {
         let now = Utc::now();
-        let e = Entitlement { start_by: Some(now + Duration::seconds(30)), ..grant(now) };
+        let e = Entitlement {
+            start_by: Some(now + Duration::seconds(30)),
+            ..grant(now)
+        };
         assert_eq!(e.expires_at(None), None);
-        assert_eq!(e.status(None, None, now + Duration::seconds(30)), EntitlementStatus::Active, "deadline itself is in time");
-        assert_eq!(e.status(None, None, now + Duration::seconds(31)), EntitlementStatus::StartWindowPassed);
+        assert_eq!(
+            e.status(None, None, now + Duration::seconds(30)),
+            EntitlementStatus::Active,
+            "deadline itself is in time"
+        );
+        assert_eq!(
+            e.status(None, None, now + Duration::seconds(31)),
+            EntitlementStatus::StartWindowPassed
+        );
         let first = now + Duration::seconds(30);
-        assert_eq!(e.expires_at(Some(first)), Some(first + Duration::seconds(60)));
-        assert_eq!(e.status(None, Some(first), now + Duration::seconds(89)), EntitlementStatus::Active);
-        assert_eq!(e.status(None, Some(first), now + Duration::seconds(90)), EntitlementStatus::Expired);
+        assert_eq!(
+            e.expires_at(Some(first)),
+            Some(first + Duration::seconds(60))
+        );
+        assert_eq!(
+            e.status(None, Some(first), now + Duration::seconds(89)),
+            EntitlementStatus::Active
+        );
+        assert_eq!(
+            e.status(None, Some(first), now + Duration::seconds(90)),
+            EntitlementStatus::Expired
+        );
         assert_eq!(e.latest_end(), now + Duration::seconds(90));
     }
 
     #[test]
     fn deny_codes_match_their_serde_names() {
-        for r in [DenyReason::Expired, DenyReason::StartWindowPassed, DenyReason::SessionMismatch] {
-            assert_eq!(serde_json::to_value(r).unwrap(), serde_json::json!(r.code()));
+        for r in [
+            DenyReason::Expired,
+            DenyReason::StartWindowPassed,
+            DenyReason::SessionMismatch,
+        ] {
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                serde_json::json!(r.code())
+            );
         }
     }
 }

@@ -10,7 +10,10 @@ pub enum IdError {
     #[error("{what} must be 1 to {max} characters of letters, digits, '.', '_', ':', '@' or '-'")]
     BadExternalId { what: &'static str, max: usize },
     #[error("{what} must look like {prefix}<32 hex digits>")]
-    BadInternalId { what: &'static str, prefix: &'static str },
+    BadInternalId {
+        what: &'static str,
+        prefix: &'static str,
+    },
 }
 
 fn valid_external(s: &str, max: usize) -> bool {
@@ -32,7 +35,10 @@ macro_rules! external_id {
                 if valid_external(s, $max) {
                     Ok(Self(s.to_owned()))
                 } else {
-                    Err(IdError::BadExternalId { what: $what, max: $max })
+                    Err(IdError::BadExternalId {
+                        what: $what,
+                        max: $max,
+                    })
                 }
             }
             pub fn as_str(&self) -> &str {
@@ -58,7 +64,13 @@ macro_rules! external_id {
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 id_schema(
-                    concat!("A ", $what, " chosen by the operator's site: 1 to ", $max, " letters, digits, '.', '_', ':', '@' or '-'."),
+                    concat!(
+                        "A ",
+                        $what,
+                        " chosen by the operator's site: 1 to ",
+                        $max,
+                        " letters, digits, '.', '_', ':', '@' or '-'."
+                    ),
                     concat!("^[A-Za-z0-9._:@-]{1,", $max, "}$"),
                     Some($max),
                     $example,
@@ -70,7 +82,12 @@ macro_rules! external_id {
 }
 
 /// The OpenAPI schema of an identifier: a string with the pattern `parse` enforces.
-fn id_schema(description: &str, pattern: &str, max: Option<usize>, example: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+fn id_schema(
+    description: &str,
+    pattern: &str,
+    max: Option<usize>,
+    example: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .description(Some(description))

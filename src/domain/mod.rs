@@ -3,5 +3,8 @@
 mod entitlement;
 mod ids;
 
-pub use entitlement::{AgeGate, AgeVerification, DenyReason, Entitlement, EntitlementStatus, Revocation, RevocationKind};
+pub use entitlement::{
+    AgeGate, AgeVerification, DenyReason, Entitlement, EntitlementStatus, Revocation,
+    RevocationKind,
+};
 pub use ids::{EntitlementId, IdError, OrderId, VideoId, ViewerId};

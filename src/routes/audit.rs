@@ -24,7 +24,11 @@ struct AuditQuery {
     /// The trail of one order.
     order_id: Option<OrderId>,
     /// A `next_cursor` from the previous page.
-    #[param(pattern = "^\\+?[0-9]+-\\+?[0-9]+$", max_length = 40, example = "1763782793000-0")]
+    #[param(
+        pattern = "^\\+?[0-9]+-\\+?[0-9]+$",
+        max_length = 40,
+        example = "1763782793000-0"
+    )]
     after: Option<String>,
     /// Events per page (default 100).
     #[param(minimum = 1, maximum = 1000, example = 100)]
@@ -53,21 +57,38 @@ struct AuditQuery {
     )
 )]
 #[get("/audit")]
-async fn list(_auth: Authorized<EntitlementsRead>, state: web::Data<AppState>, q: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    _auth: Authorized<EntitlementsRead>,
+    state: web::Data<AppState>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let log = match (&q.entitlement_id, &q.order_id) {
         (Some(e), None) => entitlement_log(e.as_str()),
         (None, Some(o)) => order_log(o.as_str()),
-        _ => return Err(ApiError::bad_request("invalid_query", "Give exactly one of entitlement_id or order_id.")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "Give exactly one of entitlement_id or order_id.",
+            ));
+        }
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 1000."));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 1000.",
+        ));
     }
     if let Some(a) = &q.after
-        && !(a.len() <= 40 && a.split_once('-').is_some_and(|(m, s)| m.parse::<u64>().is_ok() && s.parse::<u64>().is_ok()))
+        && !(a.len() <= 40
+            && a.split_once('-')
+                .is_some_and(|(m, s)| m.parse::<u64>().is_ok() && s.parse::<u64>().is_ok()))
     {
-        return Err(ApiError::bad_request("invalid_query", "after must be a cursor returned as next_cursor."));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "after must be a cursor returned as next_cursor.",
+        ));
     }
     let (events, next) = state.audit.list(&log, q.after.as_deref(), limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "data": events, "next_cursor": next })))

@@ -28,7 +28,9 @@ struct RefreshBody {
 }
 
 fn token_response(pair: crate::auth::TokenPair) -> HttpResponse {
-    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(pair)
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(pair)
 }
 
 /// Exchange an API key for tokens
@@ -52,7 +54,11 @@ fn token_response(pair: crate::auth::TokenPair) -> HttpResponse {
     )
 )]
 #[post("/auth/api-key")]
-async fn api_key(req: HttpRequest, state: web::Data<AppState>, body: web::Json<ApiKeyBody>) -> Result<HttpResponse, ApiError> {
+async fn api_key(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<ApiKeyBody>,
+) -> Result<HttpResponse, ApiError> {
     let client = extract_client_id(&req);
     state.throttle.check(&client).await?;
     match state.auth.exchange_api_key(&body.api_key).await {
@@ -88,7 +94,11 @@ async fn api_key(req: HttpRequest, state: web::Data<AppState>, body: web::Json<A
     )
 )]
 #[post("/auth/refresh")]
-async fn refresh(req: HttpRequest, state: web::Data<AppState>, body: web::Json<RefreshBody>) -> Result<HttpResponse, ApiError> {
+async fn refresh(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
     let client = extract_client_id(&req);
     state.throttle.check(&client).await?;
     match state.auth.refresh(&body.refresh_token).await {

@@ -18,7 +18,10 @@ use serde::Deserialize;
 const DEMO_VIEWER: &str = "demo-viewer";
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(storefront).service(rent).service(watch).service(refund);
+    cfg.service(storefront)
+        .service(rent)
+        .service(watch)
+        .service(refund);
 }
 
 #[derive(Deserialize)]
@@ -35,7 +38,10 @@ fn enabled(state: &AppState) -> Result<(), ApiError> {
     if state.config.demo {
         Ok(())
     } else {
-        Err(ApiError::not_found("not_found", "No such route (the demo storefront is off)."))
+        Err(ApiError::not_found(
+            "not_found",
+            "No such route (the demo storefront is off).",
+        ))
     }
 }
 
@@ -53,11 +59,21 @@ fn same_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
         // No browser signal at all: a script, not a cross-site page. Allowed for curl.
         (None, None) => true,
     };
-    if ok { Ok(()) } else { Err(ApiError::new(StatusCode::FORBIDDEN, "cross_site_request", "This form only works from vodgate's own page.")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "This form only works from vodgate's own page.",
+        ))
+    }
 }
 
 fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
 }
 
 #[get("/")]
@@ -69,19 +85,40 @@ async fn storefront(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     };
     let mut titles = vec![];
     for id in ids {
-        let Ok(video) = VideoId::parse(&id) else { continue };
-        let title = state.origin.title(&video).await.unwrap_or_else(|| id.clone());
-        titles.push(DemoTitle { video_id: id, title });
+        let Ok(video) = VideoId::parse(&id) else {
+            continue;
+        };
+        let title = state
+            .origin
+            .title(&video)
+            .await
+            .unwrap_or_else(|| id.clone());
+        titles.push(DemoTitle {
+            video_id: id,
+            title,
+        });
     }
     let viewer = ViewerId::parse(DEMO_VIEWER).map_err(ApiError::internal)?;
     let mut rentals = vec![];
-    for r in state.entitlements.list_for_viewer(&viewer).await?.into_iter().rev() {
+    for r in state
+        .entitlements
+        .list_for_viewer(&viewer)
+        .await?
+        .into_iter()
+        .rev()
+    {
         let e = &r.entitlement;
         let status = serde_json::to_value(r.status(Utc::now())).ok();
         rentals.push(DemoRental {
             entitlement_id: e.id.to_string(),
-            title: state.origin.title(&e.video_id).await.unwrap_or_else(|| e.video_id.to_string()),
-            status: status.and_then(|s| s.as_str().map(str::to_owned)).unwrap_or_default(),
+            title: state
+                .origin
+                .title(&e.video_id)
+                .await
+                .unwrap_or_else(|| e.video_id.to_string()),
+            status: status
+                .and_then(|s| s.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             expires_at: r.expires_at().map(rfc3339).unwrap_or_default(),
         });
     }
@@ -89,10 +126,15 @@ async fn storefront(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 }
 
 #[post("/demo/rent")]
-async fn rent(req: HttpRequest, state: web::Data<AppState>, form: web::Form<RentForm>) -> Result<HttpResponse, ApiError> {
+async fn rent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<RentForm>,
+) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     same_origin(&req, &state)?;
-    let order = OrderId::parse(&format!("demo-{}", uuid::Uuid::new_v4().simple())).map_err(ApiError::internal)?;
+    let order = OrderId::parse(&format!("demo-{}", uuid::Uuid::new_v4().simple()))
+        .map_err(ApiError::internal)?;
     let granted = state
         .entitlements
         .grant(GrantRequest {
@@ -107,12 +149,19 @@ async fn rent(req: HttpRequest, state: web::Data<AppState>, form: web::Form<Rent
         })
         .await
         .map_err(ApiError::internal)?;
-    let token = state.entitlements.mint_launch(&granted.entitlement.id).await?;
+    let token = state
+        .entitlements
+        .mint_launch(&granted.entitlement.id)
+        .await?;
     Ok(see_other(&format!("/w/{}", token.reveal())))
 }
 
 #[post("/demo/watch")]
-async fn watch(req: HttpRequest, state: web::Data<AppState>, form: web::Form<RentalForm>) -> Result<HttpResponse, ApiError> {
+async fn watch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<RentalForm>,
+) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     same_origin(&req, &state)?;
     let token = state.entitlements.mint_launch(&form.entitlement_id).await?;
@@ -120,9 +169,20 @@ async fn watch(req: HttpRequest, state: web::Data<AppState>, form: web::Form<Ren
 }
 
 #[post("/demo/refund")]
-async fn refund(req: HttpRequest, state: web::Data<AppState>, form: web::Form<RentalForm>) -> Result<HttpResponse, ApiError> {
+async fn refund(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<RentalForm>,
+) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     same_origin(&req, &state)?;
-    state.entitlements.revoke(&form.entitlement_id, RevocationKind::Refund, Some("demo refund".into())).await?;
+    state
+        .entitlements
+        .revoke(
+            &form.entitlement_id,
+            RevocationKind::Refund,
+            Some("demo refund".into()),
+        )
+        .await?;
     Ok(see_other("/"))
 }

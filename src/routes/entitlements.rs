@@ -3,7 +3,10 @@
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::auth::{Authorized, EntitlementsRead, EntitlementsWrite};
-use crate::domain::{AgeGate, AgeVerification, EntitlementId, EntitlementStatus, OrderId, RevocationKind, VideoId, ViewerId};
+use crate::domain::{
+    AgeGate, AgeVerification, EntitlementId, EntitlementStatus, OrderId, RevocationKind, VideoId,
+    ViewerId,
+};
 use crate::entitlements::{EntitlementError, EntitlementRecord, GrantRequest, MAX_WINDOW_S};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -13,7 +16,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(create).service(list).service(show).service(revoke).service(launch).service(refund);
+    cfg.service(create)
+        .service(list)
+        .service(show)
+        .service(revoke)
+        .service(launch)
+        .service(refund);
 }
 
 /// A grant: viewer V may watch video X.
@@ -58,10 +66,16 @@ fn check_age_verification(v: &Option<AgeVerification>, gate: AgeGate) -> Result<
         (_, Some(v)) => {
             let bad = |f: &str, n: usize| f.trim().is_empty() || f.chars().count() > n;
             if bad(&v.method, 64) || bad(&v.reference, 200) {
-                return Err(unprocessable("invalid_age_verification", "method (1-64 chars) and reference (1-200 chars) are required."));
+                return Err(unprocessable(
+                    "invalid_age_verification",
+                    "method (1-64 chars) and reference (1-200 chars) are required.",
+                ));
             }
             if v.verified_at > Utc::now() + chrono::Duration::minutes(5) {
-                return Err(unprocessable("invalid_age_verification", "verified_at is in the future."));
+                return Err(unprocessable(
+                    "invalid_age_verification",
+                    "verified_at is in the future.",
+                ));
             }
             Ok(())
         }
@@ -150,7 +164,8 @@ impl EntitlementView {
 }
 
 fn parse_id(raw: &str) -> Result<EntitlementId, ApiError> {
-    EntitlementId::parse(raw).map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))
+    EntitlementId::parse(raw)
+        .map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))
 }
 
 fn not_found(id: &EntitlementId) -> ApiError {
@@ -167,14 +182,21 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
 
 fn check_reason(reason: &Option<String>) -> Result<(), ApiError> {
     match reason {
-        Some(r) if r.chars().count() > 500 => Err(ApiError::bad_request("invalid_body", "reason is limited to 500 characters.")),
+        Some(r) if r.chars().count() > 500 => Err(ApiError::bad_request(
+            "invalid_body",
+            "reason is limited to 500 characters.",
+        )),
         _ => Ok(()),
     }
 }
 
 async fn watch_url(state: &AppState, id: &EntitlementId) -> Result<String, ApiError> {
     let token = state.entitlements.mint_launch(id).await?;
-    Ok(format!("{}/w/{}", state.config.public_base(), token.reveal()))
+    Ok(format!(
+        "{}/w/{}",
+        state.config.public_base(),
+        token.reveal()
+    ))
 }
 
 /// Grant access
@@ -228,7 +250,10 @@ async fn create(
     }
     let max_streams = body.max_streams.unwrap_or(state.config.default_max_streams);
     if !(1..=MAX_STREAMS).contains(&max_streams) {
-        return Err(ApiError::bad_request("invalid_max_streams", format!("max_streams must be between 1 and {MAX_STREAMS}.")));
+        return Err(ApiError::bad_request(
+            "invalid_max_streams",
+            format!("max_streams must be between 1 and {MAX_STREAMS}."),
+        ));
     }
     check_age_verification(&body.age_verification, body.age_gate)?;
     let req = GrantRequest {
@@ -242,19 +267,31 @@ async fn create(
         age_verification: body.age_verification,
     };
     let granted = state.entitlements.grant(req).await.map_err(|e| match e {
-        EntitlementError::OrderConflict { .. } => ApiError::new(StatusCode::CONFLICT, "order_conflict", e.to_string()),
+        EntitlementError::OrderConflict { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "order_conflict", e.to_string())
+        }
         EntitlementError::Store(e) => e.into(),
     })?;
     let id = &granted.entitlement.id;
-    let record = state.entitlements.get(id).await?.ok_or_else(|| not_found(id))?;
+    let record = state
+        .entitlements
+        .get(id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
     if granted.created {
         tracing::info!(entitlement.id = %id, video.id = %record.entitlement.video_id, "entitlement granted");
         let e = &record.entitlement;
-        let ev = AuditEvent::new(AuditKind::Grant).entitlement(id, e.order_id.as_ref(), &e.viewer_id).client(&state.audit.client(&http).await);
+        let ev = AuditEvent::new(AuditKind::Grant)
+            .entitlement(id, e.order_id.as_ref(), &e.viewer_id)
+            .client(&state.audit.client(&http).await);
         state.audit.record(ev).await;
     }
     let url = watch_url(&state, id).await?;
-    let status = if granted.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if granted.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(HttpResponse::build(status).json(EntitlementView::new(&record, Some(url))))
 }
 
@@ -282,7 +319,13 @@ async fn list(
     state: web::Data<AppState>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let data: Vec<_> = state.entitlements.list_for_viewer(&q.viewer_id).await?.iter().map(|r| EntitlementView::new(r, None)).collect();
+    let data: Vec<_> = state
+        .entitlements
+        .list_for_viewer(&q.viewer_id)
+        .await?
+        .iter()
+        .map(|r| EntitlementView::new(r, None))
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }
 
@@ -312,7 +355,11 @@ async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let record = state.entitlements.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    let record = state
+        .entitlements
+        .get(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
     Ok(HttpResponse::Ok().json(EntitlementView::new(&record, None)))
 }
 
@@ -351,9 +398,15 @@ async fn revoke(
     let id = parse_id(&path)?;
     let reason = optional_json::<RevokeBody>(&body)?.reason;
     check_reason(&reason)?;
-    let record = state.entitlements.revoke(&id, RevocationKind::Revoke, reason.clone()).await?.ok_or_else(|| not_found(&id))?;
+    let record = state
+        .entitlements
+        .revoke(&id, RevocationKind::Revoke, reason.clone())
+        .await?
+        .ok_or_else(|| not_found(&id))?;
     let e = &record.entitlement;
-    let mut ev = AuditEvent::new(AuditKind::Revoke).entitlement(&id, e.order_id.as_ref(), &e.viewer_id).client(&state.audit.client(&req).await);
+    let mut ev = AuditEvent::new(AuditKind::Revoke)
+        .entitlement(&id, e.order_id.as_ref(), &e.viewer_id)
+        .client(&state.audit.client(&req).await);
     ev.reason = reason;
     state.audit.record(ev).await;
     Ok(HttpResponse::Ok().json(EntitlementView::new(&record, None)))
@@ -386,13 +439,23 @@ async fn launch(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let record = state.entitlements.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    let record = state
+        .entitlements
+        .get(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
     let status = record.status(Utc::now());
     if status != EntitlementStatus::Active {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "entitlement_not_active",
-            format!("Entitlement {id} is {}; no watch link can be made.", serde_json::to_value(status).unwrap_or_default().as_str().unwrap_or("inactive")),
+            format!(
+                "Entitlement {id} is {}; no watch link can be made.",
+                serde_json::to_value(status)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or("inactive")
+            ),
         ));
     }
     let url = watch_url(&state, &id).await?;
@@ -431,20 +494,32 @@ async fn refund(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let order = OrderId::parse(&path).map_err(|e| ApiError::bad_request("invalid_order_id", e.to_string()))?;
+    let order = OrderId::parse(&path)
+        .map_err(|e| ApiError::bad_request("invalid_order_id", e.to_string()))?;
     let reason = optional_json::<RevokeBody>(&body)?.reason;
     check_reason(&reason)?;
-    let refunded = state.entitlements.refund_order(&order, reason.clone()).await?;
+    let refunded = state
+        .entitlements
+        .refund_order(&order, reason.clone())
+        .await?;
     if refunded.is_empty() {
-        return Err(ApiError::not_found("order_not_found", format!("No entitlements belong to order {order}.")));
+        return Err(ApiError::not_found(
+            "order_not_found",
+            format!("No entitlements belong to order {order}."),
+        ));
     }
     let client = state.audit.client(&req).await;
     for r in &refunded {
         let e = &r.entitlement;
-        let mut ev = AuditEvent::new(AuditKind::Refund).entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id).client(&client);
+        let mut ev = AuditEvent::new(AuditKind::Refund)
+            .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
+            .client(&client);
         ev.reason = reason.clone();
         state.audit.record(ev).await;
     }
-    let data: Vec<_> = refunded.iter().map(|r| EntitlementView::new(r, None)).collect();
+    let data: Vec<_> = refunded
+        .iter()
+        .map(|r| EntitlementView::new(r, None))
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "order_id": order.to_string(), "data": data })))
 }

@@ -53,7 +53,13 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
         };
     }
-    let ready = checks.as_object().is_some_and(|c| c.values().all(|c| c["status"] == "ok"));
+    let ready = checks
+        .as_object()
+        .is_some_and(|c| c.values().all(|c| c["status"] == "ok"));
     let body = json!({"status": if ready { "ready" } else { "not_ready" }, "checks": checks});
-    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }

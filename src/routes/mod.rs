@@ -18,7 +18,13 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::config)
         .configure(crate::openapi::config)
         .configure(auth::config)
-        .service(web::scope("/v1").configure(entitlements::config).configure(playbacks::config).configure(audit::config).configure(uploads::config))
+        .service(
+            web::scope("/v1")
+                .configure(entitlements::config)
+                .configure(playbacks::config)
+                .configure(audit::config)
+                .configure(uploads::config),
+        )
         .configure(webhooks::config)
         .configure(watch::config)
         .configure(play::config)
@@ -28,5 +34,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 
 /// Anything unrouted gets the one error shape rather than an empty 404.
 pub async fn not_found() -> Result<actix_web::HttpResponse, crate::error::ApiError> {
-    Err(crate::error::ApiError::not_found("not_found", "No such route."))
+    Err(crate::error::ApiError::not_found(
+        "not_found",
+        "No such route.",
+    ))
 }

@@ -34,11 +34,19 @@ pub fn denied(reason: DenyReason) -> ApiError {
 
 /// Refuse, and put it in the audit trail once per playback, reason and minute (a refused
 /// player retries; the trail should say so once, not fill up).
-async fn refuse(state: &AppState, req: &HttpRequest, playback: &Playback, reason: DenyReason) -> ApiError {
+async fn refuse(
+    state: &AppState,
+    req: &HttpRequest,
+    playback: &Playback,
+    reason: DenyReason,
+) -> ApiError {
     tracing::info!(playback.id = %playback.id, entitlement.id = %playback.entitlement_id, deny.reason = %reason, "playback request refused");
     if reason != DenyReason::SessionMismatch {
         let marker = format!("denied:{}:{}", playback.id, reason.code());
-        if let Ok(true) = state.store.set_nx(&marker, "1", std::time::Duration::from_secs(60)).await
+        if let Ok(true) = state
+            .store
+            .set_nx(&marker, "1", std::time::Duration::from_secs(60))
+            .await
             && let Ok(Some(record)) = state.access.entitlement(&playback.entitlement_id).await
         {
             let e = &record.entitlement;
@@ -58,14 +66,19 @@ fn parse_playback(raw: &str) -> Result<PlaybackId, ApiError> {
 
 /// The page's side channel: state and time left, or why playback is refused.
 #[get("/play/{playback_id}/status")]
-async fn status(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = parse_playback(&path)?;
     let Some(playback) = state.access.playback(&id).await? else {
         return Err(denied(DenyReason::UnknownEntitlement));
     };
     let session = viewer_session::presented(&req, &playback.entitlement_id);
     let record = state.access.entitlement(&playback.entitlement_id).await?;
-    let decision = crate::access::decide(Utc::now(), &playback, record.as_deref(), session.as_ref());
+    let decision =
+        crate::access::decide(Utc::now(), &playback, record.as_deref(), session.as_ref());
     if decision == Err(DenyReason::SessionMismatch) {
         // Strangers learn nothing about the rental.
         return Err(denied(DenyReason::SessionMismatch));
@@ -75,20 +88,31 @@ async fn status(req: HttpRequest, state: web::Data<AppState>, path: web::Path<St
         None => (None, 0),
     };
     let body = match decision {
-        Ok(()) => json!({"state": "active", "code": null, "message": null, "expires_at": expires_at, "seconds_left": seconds_left}),
-        Err(r) => json!({"state": "denied", "code": r.code(), "message": r.explain(), "expires_at": expires_at, "seconds_left": 0}),
+        Ok(()) => {
+            json!({"state": "active", "code": null, "message": null, "expires_at": expires_at, "seconds_left": seconds_left})
+        }
+        Err(r) => {
+            json!({"state": "denied", "code": r.code(), "message": r.explain(), "expires_at": expires_at, "seconds_left": 0})
+        }
     };
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
 }
 
 #[get("/play/{playback_id}/{tail:.*}")]
-async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn asset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let id = parse_playback(&path.0)?;
     // Validate the raw, undecoded tail: `%2f`, `%00`, `..` and friends never get decoded
     // into something that could name another file.
     let prefix = format!("/play/{id}/");
     let raw_tail = req.uri().path().strip_prefix(&prefix).unwrap_or_default();
-    let asset = AssetPath::parse(raw_tail).map_err(|e| ApiError::bad_request("invalid_asset_path", e.to_string()))?;
+    let asset = AssetPath::parse(raw_tail)
+        .map_err(|e| ApiError::bad_request("invalid_asset_path", e.to_string()))?;
 
     let Some(playback) = state.access.playback(&id).await? else {
         return Err(denied(DenyReason::UnknownEntitlement));
@@ -102,12 +126,22 @@ async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
     match asset.kind() {
         AssetKind::Playlist => {
             let text = state.origin.playlist(&playback, &asset).await?;
-            let playlist_url = playback.source.asset_base.join(asset.as_str()).map_err(ApiError::internal)?;
-            let ctx = RewriteContext { asset_base: &playback.source.asset_base, playlist_url: &playlist_url, gateway_prefix: &prefix };
+            let playlist_url = playback
+                .source
+                .asset_base
+                .join(asset.as_str())
+                .map_err(ApiError::internal)?;
+            let ctx = RewriteContext {
+                asset_base: &playback.source.asset_base,
+                playlist_url: &playlist_url,
+                gateway_prefix: &prefix,
+            };
             let rewritten = rewrite_playlist(&text, &ctx).map_err(|e| {
                 // The error names upstream URIs: for the log only, never for the viewer.
                 tracing::warn!(playback.id = %id, error = %e, "origin playlist refused");
-                ApiError::from(UpstreamError::Invalid("a URI in it is unusable or outside the video's origin".into()))
+                ApiError::from(UpstreamError::Invalid(
+                    "a URI in it is unusable or outside the video's origin".into(),
+                ))
             })?;
             Ok(HttpResponse::Ok()
                 .insert_header((header::CONTENT_TYPE, asset.content_type()))
@@ -120,11 +154,19 @@ async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
                 // A segment is what counts as watching: it holds the stream's place and
                 // starts the rental clock.
                 let e = &record.entitlement;
-                let ttl = (record.expires_at().unwrap_or_else(|| e.latest_end()) - Utc::now()).to_std().unwrap_or_default();
-                if !state.streams.refresh(&e.id, &playback.id, e.max_streams, ttl).await? {
+                let ttl = (record.expires_at().unwrap_or_else(|| e.latest_end()) - Utc::now())
+                    .to_std()
+                    .unwrap_or_default();
+                if !state
+                    .streams
+                    .refresh(&e.id, &playback.id, e.max_streams, ttl)
+                    .await?
+                {
                     return Err(refuse(&state, &req, &playback, DenyReason::TooManyStreams).await);
                 }
-                if record.first_played_at.is_none() && state.entitlements.record_first_play(e, Utc::now()).await? {
+                if record.first_played_at.is_none()
+                    && state.entitlements.record_first_play(e, Utc::now()).await?
+                {
                     let event = AuditEvent::new(AuditKind::FirstPlay)
                         .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
                         .client(&state.audit.client(&req).await);
@@ -134,10 +176,20 @@ async fn asset(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(St
             let mut res = state.origin.media(&req, &playback, &asset).await?;
             // Keys are the real secret of encrypted media: never cached. Segments may sit
             // in the viewer's own cache only, never in a shared one.
-            let cache = if asset.kind() == AssetKind::Key { "no-store" } else { "private, max-age=300" };
-            res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache));
+            let cache = if asset.kind() == AssetKind::Key {
+                "no-store"
+            } else {
+                "private, max-age=300"
+            };
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static(cache),
+            );
             Ok(res)
         }
-        AssetKind::Other => Err(ApiError::not_found("unknown_asset", "This playback serves only playlists, keys and segments.")),
+        AssetKind::Other => Err(ApiError::not_found(
+            "unknown_asset",
+            "This playback serves only playlists, keys and segments.",
+        )),
     }
 }

@@ -17,9 +17,15 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 }
 
 fn parse_ids(ent: &str, pb: Option<&str>) -> Result<(EntitlementId, Option<PlaybackId>), ApiError> {
-    let e = EntitlementId::parse(ent).map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))?;
+    let e = EntitlementId::parse(ent)
+        .map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))?;
     let p = match pb {
-        Some(pb) => Some(PlaybackId::parse(pb).ok_or_else(|| ApiError::bad_request("invalid_playback_id", "A playback id looks like pb_<32 hex digits>."))?),
+        Some(pb) => Some(PlaybackId::parse(pb).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_playback_id",
+                "A playback id looks like pb_<32 hex digits>.",
+            )
+        })?),
         None => None,
     };
     Ok((e, p))
@@ -48,14 +54,23 @@ fn parse_ids(ent: &str, pb: Option<&str>) -> Result<(EntitlementId, Option<Playb
     )
 )]
 #[get("/entitlements/{id}/playbacks")]
-async fn list(_auth: Authorized<EntitlementsRead>, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    _auth: Authorized<EntitlementsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let (id, _) = parse_ids(&path, None)?;
     if state.entitlements.get(&id).await?.is_none() {
-        return Err(ApiError::not_found("entitlement_not_found", format!("No entitlement {id}.")));
+        return Err(ApiError::not_found(
+            "entitlement_not_found",
+            format!("No entitlement {id}."),
+        ));
     }
     let mut data = vec![];
     for (pb, seen_ms) in state.streams.active(&id).await? {
-        let Some(p) = state.access.playback(&pb).await? else { continue };
+        let Some(p) = state.access.playback(&pb).await? else {
+            continue;
+        };
         data.push(json!({
             "id": pb.to_string(),
             "started_at": rfc3339(p.started_at),
@@ -100,8 +115,15 @@ async fn stop(
 ) -> Result<HttpResponse, ApiError> {
     let (id, pb) = parse_ids(&path.0, Some(&path.1))?;
     let pb = pb.expect("parsed above");
-    let not_found = || ApiError::not_found("playback_not_found", format!("No playback {pb} of entitlement {id}."));
-    let Some(record) = state.entitlements.get(&id).await? else { return Err(not_found()) };
+    let not_found = || {
+        ApiError::not_found(
+            "playback_not_found",
+            format!("No playback {pb} of entitlement {id}."),
+        )
+    };
+    let Some(record) = state.entitlements.get(&id).await? else {
+        return Err(not_found());
+    };
     match state.access.playback(&pb).await? {
         Some(p) if p.entitlement_id == id => {}
         _ => return Err(not_found()),

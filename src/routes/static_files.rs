@@ -18,9 +18,21 @@ const CSS: &str = "text/css; charset=utf-8";
 
 /// hls.js is vendored from npm by `static/vendor-hls.sh` (version in `static/hls.VERSION`).
 const ASSETS: &[Asset] = &[
-    Asset { name: "hls.min.js", content_type: JS, bytes: include_bytes!("../../static/hls.min.js") },
-    Asset { name: "player.js", content_type: JS, bytes: include_bytes!("../../static/player.js") },
-    Asset { name: "style.css", content_type: CSS, bytes: include_bytes!("../../static/style.css") },
+    Asset {
+        name: "hls.min.js",
+        content_type: JS,
+        bytes: include_bytes!("../../static/hls.min.js"),
+    },
+    Asset {
+        name: "player.js",
+        content_type: JS,
+        bytes: include_bytes!("../../static/player.js"),
+    },
+    Asset {
+        name: "style.css",
+        content_type: CSS,
+        bytes: include_bytes!("../../static/style.css"),
+    },
 ];
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -47,18 +59,42 @@ mod tests {
     #[actix_web::test]
     async fn serves_known_assets_with_types_and_404s_the_rest() {
         let app = test::init_service(App::new().configure(config)).await;
-        for (path, ct) in [("/static/hls.min.js", JS), ("/static/player.js", JS), ("/static/style.css", CSS)] {
-            let res = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        for (path, ct) in [
+            ("/static/hls.min.js", JS),
+            ("/static/player.js", JS),
+            ("/static/style.css", CSS),
+        ] {
+            let res =
+                test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
             assert_eq!(res.status(), 200, "{path}");
-            assert_eq!(res.headers().get(header::CONTENT_TYPE).unwrap(), ct, "{path}");
-            assert_eq!(res.headers().get(header::CACHE_CONTROL).unwrap(), "public, max-age=3600");
-            assert_eq!(res.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+            assert_eq!(
+                res.headers().get(header::CONTENT_TYPE).unwrap(),
+                ct,
+                "{path}"
+            );
+            assert_eq!(
+                res.headers().get(header::CACHE_CONTROL).unwrap(),
+                "public, max-age=3600"
+            );
+            assert_eq!(
+                res.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(),
+                "nosniff"
+            );
             assert!(!test::read_body(res).await.is_empty());
         }
-        for path in ["/static/hls.LICENSE", "/static/vendor-hls.sh", "/static/..%2FCargo.toml", "/static/nope.js"] {
-            let res = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        for path in [
+            "/static/hls.LICENSE",
+            "/static/vendor-hls.sh",
+            "/static/..%2FCargo.toml",
+            "/static/nope.js",
+        ] {
+            let res =
+                test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
             assert_eq!(res.status(), 404, "{path}");
-            assert_eq!(res.headers().get(header::CONTENT_TYPE).unwrap(), "application/problem+json");
+            assert_eq!(
+                res.headers().get(header::CONTENT_TYPE).unwrap(),
+                "application/problem+json"
+            );
         }
     }
 }

@@ -18,7 +18,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 
 fn apivideo(state: &AppState) -> Result<&ApiVideoOrigin, ApiError> {
     state.origin.apivideo().ok_or_else(|| {
-        ApiError::not_found("not_configured", "Upload tokens need the api.video origin (VODGATE_ORIGIN=apivideo).")
+        ApiError::not_found(
+            "not_configured",
+            "Upload tokens need the api.video origin (VODGATE_ORIGIN=apivideo).",
+        )
     })
 }
 
@@ -69,24 +72,40 @@ struct CreateBody {
     )
 )]
 #[post("/upload-tokens")]
-async fn create(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn create(
+    _auth: Authorized<UploadsWrite>,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let o = apivideo(&state)?;
     // No body at all is fine (a token without expiry); a bad one is not.
     let body: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
         CreateBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
     };
     let ttl = body.ttl.unwrap_or(0);
-    let ttl = u32::try_from(ttl).ok().filter(|t| *t <= i32::MAX as u32).ok_or_else(|| {
-        ApiError::bad_request("invalid_body", "ttl must be between 0 (no expiry) and 2147483647 seconds.")
-    })?;
+    let ttl = u32::try_from(ttl)
+        .ok()
+        .filter(|t| *t <= i32::MAX as u32)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_body",
+                "ttl must be between 0 (no expiry) and 2147483647 seconds.",
+            )
+        })?;
     let t = o.create_upload_token(ttl).await?;
     if t["token"].as_str().is_none_or(str::is_empty) {
-        return Err(crate::upstream::UpstreamError::Invalid("api.video answered an upload token without a token".into()).into());
+        return Err(crate::upstream::UpstreamError::Invalid(
+            "api.video answered an upload token without a token".into(),
+        )
+        .into());
     }
     tracing::info!(ttl_s = ttl, "upload token created");
-    Ok(HttpResponse::build(StatusCode::CREATED).insert_header((header::CACHE_CONTROL, "no-store")).json(token_json(o, &t)))
+    Ok(HttpResponse::build(StatusCode::CREATED)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(token_json(o, &t)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -125,25 +144,37 @@ struct ListQuery {
     )
 )]
 #[get("/upload-tokens")]
-async fn list(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    _auth: Authorized<UploadsWrite>,
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let o = apivideo(&state)?;
     let page = q.page.unwrap_or(1);
     let page_size = q.page_size.unwrap_or(25);
     if page == 0 || !(1..=100).contains(&page_size) {
-        return Err(ApiError::bad_request("invalid_query", "page starts at 1; page_size is between 1 and 100."));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "page starts at 1; page_size is between 1 and 100.",
+        ));
     }
     let v = o.list_upload_tokens(page, page_size).await?;
-    let data: Vec<Value> = v["data"].as_array().map(|a| a.iter().map(|t| token_json(o, t)).collect()).unwrap_or_default();
+    let data: Vec<Value> = v["data"]
+        .as_array()
+        .map(|a| a.iter().map(|t| token_json(o, t)).collect())
+        .unwrap_or_default();
     let p = &v["pagination"];
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({
-        "data": data,
-        "pagination": {
-            "page": p["currentPage"].as_u64().unwrap_or(page.into()),
-            "page_size": p["pageSize"].as_u64().unwrap_or(page_size.into()),
-            "pages_total": p["pagesTotal"].as_u64(),
-            "items_total": p["itemsTotal"].as_u64(),
-        }
-    })))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({
+            "data": data,
+            "pagination": {
+                "page": p["currentPage"].as_u64().unwrap_or(page.into()),
+                "page_size": p["pageSize"].as_u64().unwrap_or(page_size.into()),
+                "pages_total": p["pagesTotal"].as_u64(),
+                "items_total": p["itemsTotal"].as_u64(),
+            }
+        })))
 }
 
 /// Delete a delegated upload token
@@ -167,17 +198,27 @@ async fn list(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, q: we
     )
 )]
 #[delete("/upload-tokens/{token}")]
-async fn remove(_auth: Authorized<UploadsWrite>, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn remove(
+    _auth: Authorized<UploadsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let o = apivideo(&state)?;
     let token = path.into_inner();
     // api.video tokens are `to` + alphanumerics; anything else never reaches its URL.
     if token.is_empty() || token.len() > 64 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(ApiError::not_found("upload_token_not_found", "No such upload token."));
+        return Err(ApiError::not_found(
+            "upload_token_not_found",
+            "No such upload token.",
+        ));
     }
     if o.delete_upload_token(&token).await? {
         tracing::info!("upload token deleted");
         Ok(HttpResponse::NoContent().finish())
     } else {
-        Err(ApiError::not_found("upload_token_not_found", "No such upload token."))
+        Err(ApiError::not_found(
+            "upload_token_not_found",
+            "No such upload token.",
+        ))
     }
 }

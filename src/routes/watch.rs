@@ -29,20 +29,39 @@ pub fn deny_page(reason: DenyReason) -> HttpResponse {
         DenyReason::SessionMismatch => (
             StatusCode::FORBIDDEN,
             "Open your own watch link",
-            Some("Watch links work in the browser that opened them first. Ask the site for a new link for this device."),
+            Some(
+                "Watch links work in the browser that opened them first. Ask the site for a new link for this device.",
+            ),
         ),
-        DenyReason::UpstreamUnavailable => (StatusCode::BAD_GATEWAY, "The video is not reachable", None),
+        DenyReason::UpstreamUnavailable => {
+            (StatusCode::BAD_GATEWAY, "The video is not reachable", None)
+        }
         DenyReason::TooManyStreams => (
             StatusCode::FORBIDDEN,
             "Too many screens",
-            Some("Close the player on your other device or tab (or pause it for a minute), then reload this page."),
+            Some(
+                "Close the player on your other device or tab (or pause it for a minute), then reload this page.",
+            ),
         ),
         _ => (StatusCode::FORBIDDEN, "This rental cannot be played", None),
     };
-    render(status, &DenyPage { heading, code: reason.code(), message: reason.explain(), hint })
+    render(
+        status,
+        &DenyPage {
+            heading,
+            code: reason.code(),
+            message: reason.explain(),
+            hint,
+        },
+    )
 }
 
-async fn audit_deny(state: &AppState, req: &HttpRequest, record: &EntitlementRecord, reason: DenyReason) {
+async fn audit_deny(
+    state: &AppState,
+    req: &HttpRequest,
+    record: &EntitlementRecord,
+    reason: DenyReason,
+) {
     let e = &record.entitlement;
     let event = AuditEvent::new(AuditKind::Deny)
         .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
@@ -52,7 +71,11 @@ async fn audit_deny(state: &AppState, req: &HttpRequest, record: &EntitlementRec
 }
 
 #[get("/w/{launch_token}")]
-async fn launch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn launch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let Some(id) = state.entitlements.consume_launch(&path).await? else {
         return Ok(render(
             StatusCode::GONE,
@@ -60,7 +83,9 @@ async fn launch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<St
                 heading: "This watch link was already used",
                 code: "launch_link_used",
                 message: "A watch link opens the video once, in one browser. This one was already used or has expired.",
-                hint: Some("Go back to the site you rented from and open the video from there to get a new link."),
+                hint: Some(
+                    "Go back to the site you rented from and open the video from there to get a new link.",
+                ),
             },
         ));
     };
@@ -73,10 +98,15 @@ async fn launch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<St
     }
     let e = &record.entitlement;
     let until = record.expires_at().unwrap_or_else(|| e.latest_end());
-    let cookie = viewer_session::start(&state.store, &id, until, state.config.secure_cookies()).await?;
+    let cookie =
+        viewer_session::start(&state.store, &id, until, state.config.secure_cookies()).await?;
     state
         .audit
-        .record(AuditEvent::new(AuditKind::Launch).entitlement(&id, e.order_id.as_ref(), &e.viewer_id).client(&state.audit.client(&req).await))
+        .record(
+            AuditEvent::new(AuditKind::Launch)
+                .entitlement(&id, e.order_id.as_ref(), &e.viewer_id)
+                .client(&state.audit.client(&req).await),
+        )
         .await;
     tracing::info!(entitlement.id = %id, "launch link used; viewer session started");
     Ok(HttpResponse::SeeOther()
@@ -98,7 +128,11 @@ fn age_csrf(session: &TokenHash) -> String {
 }
 
 /// The viewer session of this request, if it is live and belongs to this entitlement.
-async fn session_of(state: &AppState, req: &HttpRequest, id: &EntitlementId) -> Result<Option<TokenHash>, ApiError> {
+async fn session_of(
+    state: &AppState,
+    req: &HttpRequest,
+    id: &EntitlementId,
+) -> Result<Option<TokenHash>, ApiError> {
     match viewer_session::presented(req, id) {
         Some(h) if viewer_session::is_valid(&state.store, id, &h).await? => Ok(Some(h)),
         _ => Ok(None),
@@ -106,7 +140,11 @@ async fn session_of(state: &AppState, req: &HttpRequest, id: &EntitlementId) -> 
 }
 
 #[get("/watch/{entitlement_id}")]
-async fn watch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn watch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let Ok(id) = EntitlementId::parse(&path) else {
         return Ok(deny_page(DenyReason::UnknownEntitlement));
     };
@@ -121,22 +159,45 @@ async fn watch(req: HttpRequest, state: web::Data<AppState>, path: web::Path<Str
         audit_deny(&state, &req, &record, reason).await;
         return Ok(deny_page(reason));
     }
-    let title = state.origin.title(&e.video_id).await.unwrap_or_else(|| e.video_id.to_string());
-    if e.age_gate == AgeGate::SelfDeclared && state.store.get(&age_key(&id, &session)).await?.is_none() {
+    let title = state
+        .origin
+        .title(&e.video_id)
+        .await
+        .unwrap_or_else(|| e.video_id.to_string());
+    if e.age_gate == AgeGate::SelfDeclared
+        && state.store.get(&age_key(&id, &session)).await?.is_none()
+    {
         let action = format!("/watch/{id}/age");
-        return Ok(render(StatusCode::OK, &AgeGatePage { title: &title, action: &action, csrf: &age_csrf(&session) }));
+        return Ok(render(
+            StatusCode::OK,
+            &AgeGatePage {
+                title: &title,
+                action: &action,
+                csrf: &age_csrf(&session),
+            },
+        ));
     }
 
     let playback_id = PlaybackId::new();
     let until = record.expires_at().unwrap_or_else(|| e.latest_end());
     let ttl = (until - Utc::now()).to_std().unwrap_or_default();
     // A reload or a second tab of the same browser takes over its own earlier playback.
-    state.streams.release_same_session(&state.access, &id, session.as_str()).await?;
-    if !state.streams.claim(&id, &playback_id, e.max_streams, ttl).await? {
+    state
+        .streams
+        .release_same_session(&state.access, &id, session.as_str())
+        .await?;
+    if !state
+        .streams
+        .claim(&id, &playback_id, e.max_streams, ttl)
+        .await?
+    {
         audit_deny(&state, &req, &record, DenyReason::TooManyStreams).await;
         return Ok(deny_page(DenyReason::TooManyStreams));
     }
-    let start = crate::upstream::PlaybackStart { entitlement_id: &id, until };
+    let start = crate::upstream::PlaybackStart {
+        entitlement_id: &id,
+        until,
+    };
     let opened = match state.origin.open(&e.video_id, &start).await {
         Ok(o) => o,
         Err(err) => {
@@ -237,22 +298,41 @@ async fn confirm_age(
     path: web::Path<String>,
     form: web::Form<AgeForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = EntitlementId::parse(&path).map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))?;
+    let id = EntitlementId::parse(&path)
+        .map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))?;
     let Some(session) = session_of(&state, &req, &id).await? else {
         return Ok(deny_page(DenyReason::SessionMismatch));
     };
-    if !constant_time_eq(form.csrf.as_bytes(), age_csrf(&session).as_bytes()) || form.confirm != "yes" {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "invalid_csrf_token", "This form is stale or came from another site; reload the page."));
+    if !constant_time_eq(form.csrf.as_bytes(), age_csrf(&session).as_bytes())
+        || form.confirm != "yes"
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_csrf_token",
+            "This form is stale or came from another site; reload the page.",
+        ));
     }
     let Some(record) = state.entitlements.get(&id).await? else {
         return Ok(deny_page(DenyReason::UnknownEntitlement));
     };
     let e = &record.entitlement;
-    let ttl = (e.latest_end() - Utc::now()).to_std().unwrap_or_default().max(std::time::Duration::from_secs(1));
-    state.store.set(&age_key(&id, &session), &rfc3339(Utc::now()), ttl).await?;
+    let ttl = (e.latest_end() - Utc::now())
+        .to_std()
+        .unwrap_or_default()
+        .max(std::time::Duration::from_secs(1));
+    state
+        .store
+        .set(&age_key(&id, &session), &rfc3339(Utc::now()), ttl)
+        .await?;
     state
         .audit
-        .record(AuditEvent::new(AuditKind::AgeConfirmed).entitlement(&id, e.order_id.as_ref(), &e.viewer_id).client(&state.audit.client(&req).await))
+        .record(
+            AuditEvent::new(AuditKind::AgeConfirmed)
+                .entitlement(&id, e.order_id.as_ref(), &e.viewer_id)
+                .client(&state.audit.client(&req).await),
+        )
         .await;
-    Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/watch/{id}"))).finish())
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/watch/{id}")))
+        .finish())
 }

@@ -60,17 +60,38 @@ struct PaymentEvent {
     )
 )]
 #[post("/webhooks/payments")]
-async fn payments(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn payments(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     if state.config.webhook_secrets.is_empty() {
-        return Err(ApiError::not_found("webhook_not_configured", "Set VODGATE_WEBHOOK_SECRET to receive payment webhooks."));
+        return Err(ApiError::not_found(
+            "webhook_not_configured",
+            "Set VODGATE_WEBHOOK_SECRET to receive payment webhooks.",
+        ));
     }
-    let header = req.headers().get("vodgate-signature").and_then(|v| v.to_str().ok());
-    if let Err(e) = verify(header, &body, &state.config.webhook_secrets, chrono::Utc::now().timestamp()) {
+    let header = req
+        .headers()
+        .get("vodgate-signature")
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = verify(
+        header,
+        &body,
+        &state.config.webhook_secrets,
+        chrono::Utc::now().timestamp(),
+    ) {
         let client = state.audit.client(&req).await;
-        let mut ev = AuditEvent::new(AuditKind::WebhookRefused).reason(e.to_string()).client(&client);
+        let mut ev = AuditEvent::new(AuditKind::WebhookRefused)
+            .reason(e.to_string())
+            .client(&client);
         // Unauthenticated, but worth filing under the order it names: "someone tried to
         // refund order X with a bad signature" is what an operator looks for.
-        if let Ok(PaymentEvent { order_id: Some(order), .. }) = serde_json::from_slice::<PaymentEvent>(&body) {
+        if let Ok(PaymentEvent {
+            order_id: Some(order),
+            ..
+        }) = serde_json::from_slice::<PaymentEvent>(&body)
+        {
             ev = ev.order(&order);
         }
         state.audit.record(ev).await;
@@ -81,11 +102,18 @@ async fn payments(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
         };
         return Err(ApiError::bad_request(code, e.to_string()));
     }
-    let event: PaymentEvent = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let event: PaymentEvent = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
     if event.id.is_empty() || event.id.len() > 200 {
-        return Err(ApiError::bad_request("invalid_body", "id must be 1 to 200 characters."));
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "id must be 1 to 200 characters.",
+        ));
     }
-    let seen_key = format!("webhook:seen:{}", crate::token::TokenHash::of(&event.id).as_str());
+    let seen_key = format!(
+        "webhook:seen:{}",
+        crate::token::TokenHash::of(&event.id).as_str()
+    );
     if !state.store.set_nx(&seen_key, "1", SEEN_FOR).await? {
         return Ok(HttpResponse::Ok().json(json!({"id": event.id, "status": "duplicate"})));
     }
@@ -97,26 +125,46 @@ async fn payments(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
     outcome
 }
 
-async fn handle(state: &AppState, req: &HttpRequest, event: &PaymentEvent) -> Result<HttpResponse, ApiError> {
+async fn handle(
+    state: &AppState,
+    req: &HttpRequest,
+    event: &PaymentEvent,
+) -> Result<HttpResponse, ApiError> {
     if !matches!(event.kind.as_str(), "refund" | "chargeback") {
         return Ok(HttpResponse::Ok().json(json!({"id": event.id, "status": "ignored"})));
     }
     let Some(order) = &event.order_id else {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "order_id_required", "A refund or chargeback names its order_id."));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "order_id_required",
+            "A refund or chargeback names its order_id.",
+        ));
     };
     let reason = format!("{} {}", event.kind, event.id);
-    let revoked = state.entitlements.refund_order(order, Some(reason.clone())).await?;
+    let revoked = state
+        .entitlements
+        .refund_order(order, Some(reason.clone()))
+        .await?;
     let client = state.audit.client(req).await;
     if revoked.is_empty() {
-        let ev = AuditEvent::new(AuditKind::WebhookUnmatched).order(order).reason(reason.clone()).client(&client);
+        let ev = AuditEvent::new(AuditKind::WebhookUnmatched)
+            .order(order)
+            .reason(reason.clone())
+            .client(&client);
         state.audit.record(ev).await;
     }
     for r in &revoked {
         let e = &r.entitlement;
-        let ev = AuditEvent::new(AuditKind::Refund).entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id).reason(reason.clone()).client(&client);
+        let ev = AuditEvent::new(AuditKind::Refund)
+            .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
+            .reason(reason.clone())
+            .client(&client);
         state.audit.record(ev).await;
     }
     tracing::info!(webhook.event = %event.id, order.id = %order, entitlements = revoked.len(), "payment webhook processed");
-    let ids: Vec<String> = revoked.iter().map(|r| r.entitlement.id.to_string()).collect();
+    let ids: Vec<String> = revoked
+        .iter()
+        .map(|r| r.entitlement.id.to_string())
+        .collect();
     Ok(HttpResponse::Ok().json(json!({"id": event.id, "status": "processed", "revoked": ids})))
 }

@@ -38,7 +38,10 @@ impl Default for MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         let (events, _) = broadcast::channel(1024);
-        let store = Self { inner: Arc::default(), events };
+        let store = Self {
+            inner: Arc::default(),
+            events,
+        };
         // Lazy expiry keeps reads correct; the sweep only bounds memory.
         let weak = Arc::downgrade(&store.inner);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -48,7 +51,10 @@ impl MemoryStore {
                     tick.tick().await;
                     let Some(inner) = weak.upgrade() else { break };
                     let now = Instant::now();
-                    inner.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, e| e.expires_at > now);
+                    inner
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .retain(|_, e| e.expires_at > now);
                 }
             });
         }
@@ -70,7 +76,13 @@ impl MemoryStore {
     }
 
     pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
-        self.map().insert(key.to_owned(), Entry { value: Value::Str(value.to_owned()), expires_at: Instant::now() + ttl });
+        self.map().insert(
+            key.to_owned(),
+            Entry {
+                value: Value::Str(value.to_owned()),
+                expires_at: Instant::now() + ttl,
+            },
+        );
         Ok(())
     }
 
@@ -79,7 +91,13 @@ impl MemoryStore {
         if Self::live(&mut map, key).is_some() {
             return Ok(false);
         }
-        map.insert(key.to_owned(), Entry { value: Value::Str(value.to_owned()), expires_at: Instant::now() + ttl });
+        map.insert(
+            key.to_owned(),
+            Entry {
+                value: Value::Str(value.to_owned()),
+                expires_at: Instant::now() + ttl,
+            },
+        );
         Ok(true)
     }
 
@@ -87,8 +105,14 @@ impl MemoryStore {
         let mut map = self.map();
         match Self::live(&mut map, key) {
             None => Ok(None),
-            Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s.clone())),
-            Some(Entry { value: Value::Counter(n), .. }) => Ok(Some(n.to_string())),
+            Some(Entry {
+                value: Value::Str(s),
+                ..
+            }) => Ok(Some(s.clone())),
+            Some(Entry {
+                value: Value::Counter(n),
+                ..
+            }) => Ok(Some(n.to_string())),
             Some(_) => Err(wrong_type(key)),
         }
     }
@@ -98,8 +122,14 @@ impl MemoryStore {
         Ok(keys
             .iter()
             .map(|k| match Self::live(&mut map, k) {
-                Some(Entry { value: Value::Str(s), .. }) => Some(s.clone()),
-                Some(Entry { value: Value::Counter(n), .. }) => Some(n.to_string()),
+                Some(Entry {
+                    value: Value::Str(s),
+                    ..
+                }) => Some(s.clone()),
+                Some(Entry {
+                    value: Value::Counter(n),
+                    ..
+                }) => Some(n.to_string()),
                 _ => None, // like Redis MGET: wrong types read as nil
             })
             .collect())
@@ -109,8 +139,14 @@ impl MemoryStore {
         let mut map = self.map();
         match Self::live(&mut map, key) {
             None => Ok(None),
-            Some(Entry { value: Value::Str(_), .. }) => match map.remove(key) {
-                Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s)),
+            Some(Entry {
+                value: Value::Str(_),
+                ..
+            }) => match map.remove(key) {
+                Some(Entry {
+                    value: Value::Str(s),
+                    ..
+                }) => Ok(Some(s)),
                 _ => unreachable!("checked above under the same lock"),
             },
             Some(_) => Err(wrong_type(key)),
@@ -124,20 +160,30 @@ impl MemoryStore {
 
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
         let mut map = self.map();
-        Ok(Self::live(&mut map, key).map(|e| e.expires_at.saturating_duration_since(Instant::now())))
+        Ok(Self::live(&mut map, key)
+            .map(|e| e.expires_at.saturating_duration_since(Instant::now())))
     }
 
     pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
         let mut map = self.map();
         let until = Instant::now() + ttl;
         match Self::live(&mut map, key) {
-            Some(Entry { value: Value::Set(s), expires_at }) => {
+            Some(Entry {
+                value: Value::Set(s),
+                expires_at,
+            }) => {
                 s.insert(member.to_owned());
                 *expires_at = (*expires_at).max(until);
             }
             Some(_) => return Err(wrong_type(key)),
             None => {
-                map.insert(key.to_owned(), Entry { value: Value::Set([member.to_owned()].into()), expires_at: until });
+                map.insert(
+                    key.to_owned(),
+                    Entry {
+                        value: Value::Set([member.to_owned()].into()),
+                        expires_at: until,
+                    },
+                );
             }
         }
         Ok(())
@@ -145,7 +191,11 @@ impl MemoryStore {
 
     pub async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
         let mut map = self.map();
-        if let Some(Entry { value: Value::Set(s), .. }) = Self::live(&mut map, key) {
+        if let Some(Entry {
+            value: Value::Set(s),
+            ..
+        }) = Self::live(&mut map, key)
+        {
             s.remove(member);
             if s.is_empty() {
                 map.remove(key);
@@ -158,7 +208,10 @@ impl MemoryStore {
         let mut map = self.map();
         match Self::live(&mut map, key) {
             None => Ok(vec![]),
-            Some(Entry { value: Value::Set(s), .. }) => Ok(s.iter().cloned().collect()),
+            Some(Entry {
+                value: Value::Set(s),
+                ..
+            }) => Ok(s.iter().cloned().collect()),
             Some(_) => Err(wrong_type(key)),
         }
     }
@@ -167,25 +220,54 @@ impl MemoryStore {
         let mut map = self.map();
         let now = Instant::now();
         match Self::live(&mut map, key) {
-            Some(Entry { value: Value::Counter(n), expires_at }) => {
+            Some(Entry {
+                value: Value::Counter(n),
+                expires_at,
+            }) => {
                 *n += 1;
                 Ok((*n, expires_at.saturating_duration_since(now)))
             }
             Some(_) => Err(wrong_type(key)),
             None => {
-                map.insert(key.to_owned(), Entry { value: Value::Counter(1), expires_at: now + ttl });
+                map.insert(
+                    key.to_owned(),
+                    Entry {
+                        value: Value::Counter(1),
+                        expires_at: now + ttl,
+                    },
+                );
                 Ok((1, ttl))
             }
         }
     }
 
-    pub async fn active_touch(&self, key: &str, member: &str, now_ms: i64, stale_before_ms: i64, max: u32, ttl: Duration) -> Result<bool, StoreError> {
+    pub async fn active_touch(
+        &self,
+        key: &str,
+        member: &str,
+        now_ms: i64,
+        stale_before_ms: i64,
+        max: u32,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let mut map = self.map();
         let until = Instant::now() + ttl;
         if Self::live(&mut map, key).is_none() {
-            map.insert(key.to_owned(), Entry { value: Value::Active(HashMap::new()), expires_at: until });
+            map.insert(
+                key.to_owned(),
+                Entry {
+                    value: Value::Active(HashMap::new()),
+                    expires_at: until,
+                },
+            );
         }
-        let Some(Entry { value: Value::Active(m), expires_at }) = map.get_mut(key) else { return Err(wrong_type(key)) };
+        let Some(Entry {
+            value: Value::Active(m),
+            expires_at,
+        }) = map.get_mut(key)
+        else {
+            return Err(wrong_type(key));
+        };
         m.retain(|_, seen| *seen >= stale_before_ms);
         if m.contains_key(member) || m.len() < max as usize {
             m.insert(member.to_owned(), now_ms);
@@ -196,12 +278,23 @@ impl MemoryStore {
         }
     }
 
-    pub async fn active_list(&self, key: &str, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn active_list(
+        &self,
+        key: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let mut map = self.map();
         match Self::live(&mut map, key) {
             None => Ok(vec![]),
-            Some(Entry { value: Value::Active(m), .. }) => {
-                let mut v: Vec<_> = m.iter().filter(|(_, s)| **s >= since_ms).map(|(k, s)| (k.clone(), *s)).collect();
+            Some(Entry {
+                value: Value::Active(m),
+                ..
+            }) => {
+                let mut v: Vec<_> = m
+                    .iter()
+                    .filter(|(_, s)| **s >= since_ms)
+                    .map(|(k, s)| (k.clone(), *s))
+                    .collect();
                 v.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
                 Ok(v)
             }
@@ -212,18 +305,39 @@ impl MemoryStore {
     pub async fn active_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
         let mut map = self.map();
         match Self::live(&mut map, key) {
-            Some(Entry { value: Value::Active(m), .. }) => Ok(m.remove(member).is_some()),
+            Some(Entry {
+                value: Value::Active(m),
+                ..
+            }) => Ok(m.remove(member).is_some()),
             _ => Ok(false),
         }
     }
 
-    pub async fn log_append(&self, key: &str, entry: &str, max_len: usize, ttl: Duration) -> Result<String, StoreError> {
+    pub async fn log_append(
+        &self,
+        key: &str,
+        entry: &str,
+        max_len: usize,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
         let mut map = self.map();
         let until = Instant::now() + ttl;
         if Self::live(&mut map, key).is_none() {
-            map.insert(key.to_owned(), Entry { value: Value::Log(VecDeque::new(), 0), expires_at: until });
+            map.insert(
+                key.to_owned(),
+                Entry {
+                    value: Value::Log(VecDeque::new(), 0),
+                    expires_at: until,
+                },
+            );
         }
-        let Some(Entry { value: Value::Log(log, seq), expires_at }) = map.get_mut(key) else { return Err(wrong_type(key)) };
+        let Some(Entry {
+            value: Value::Log(log, seq),
+            expires_at,
+        }) = map.get_mut(key)
+        else {
+            return Err(wrong_type(key));
+        };
         *seq += 1;
         let ms = chrono::Utc::now().timestamp_millis();
         let id = format!("{ms}-{seq}");
@@ -235,11 +349,19 @@ impl MemoryStore {
         Ok(id)
     }
 
-    pub async fn log_range(&self, key: &str, after: Option<&str>, count: usize) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn log_range(
+        &self,
+        key: &str,
+        after: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let mut map = self.map();
         match Self::live(&mut map, key) {
             None => Ok(vec![]),
-            Some(Entry { value: Value::Log(log, _), .. }) => {
+            Some(Entry {
+                value: Value::Log(log, _),
+                ..
+            }) => {
                 let after = after.and_then(parse_log_id);
                 Ok(log
                     .iter()

@@ -114,11 +114,23 @@ impl Store {
     /// A set of things that are active while they keep checking in (playbacks of an
     /// entitlement), atomically: drop members last seen before `stale_before`, then
     /// refresh `member` if present, or add it if fewer than `max` remain. False = no room.
-    pub async fn active_touch(&self, key: &str, member: &str, now_ms: i64, stale_before_ms: i64, max: u32, ttl: Duration) -> Result<bool, StoreError> {
+    pub async fn active_touch(
+        &self,
+        key: &str,
+        member: &str,
+        now_ms: i64,
+        stale_before_ms: i64,
+        max: u32,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         dispatch!(self, s => s.active_touch(key, member, now_ms, stale_before_ms, max, ttl).await)
     }
     /// Members last seen at or after `since_ms`, with their last-seen time, oldest first.
-    pub async fn active_list(&self, key: &str, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn active_list(
+        &self,
+        key: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         dispatch!(self, s => s.active_list(key, since_ms).await)
     }
     pub async fn active_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
@@ -126,11 +138,22 @@ impl Store {
     }
     /// Append to a capped log (a Redis stream trimmed to about `max_len`). Returns its id;
     /// ids sort in append order.
-    pub async fn log_append(&self, key: &str, entry: &str, max_len: usize, ttl: Duration) -> Result<String, StoreError> {
+    pub async fn log_append(
+        &self,
+        key: &str,
+        entry: &str,
+        max_len: usize,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
         dispatch!(self, s => s.log_append(key, entry, max_len, ttl).await)
     }
     /// Up to `count` entries after `after` (exclusive; None = from the start), oldest first.
-    pub async fn log_range(&self, key: &str, after: Option<&str>, count: usize) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn log_range(
+        &self,
+        key: &str,
+        after: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         dispatch!(self, s => s.log_range(key, after, count).await)
     }
     /// Tell every instance (this one included) to forget something.

@@ -33,7 +33,8 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause between attempts of the revocation bus to (re)subscribe.
 const BUS_RETRY: Duration = Duration::from_millis(200);
 
-const CLUSTER_SCHEMES: [(&str, &str); 2] = [("redis+cluster", "redis"), ("rediss+cluster", "rediss")];
+const CLUSTER_SCHEMES: [(&str, &str); 2] =
+    [("redis+cluster", "redis"), ("rediss+cluster", "rediss")];
 
 /// A connection to either kind of deployment: one `ConnectionLike`, so commands, pipelines
 /// and scripts are written once.
@@ -57,12 +58,19 @@ impl ConnectionLike for Conn {
         }
     }
 
-    fn req_packed_commands<'a>(&'a mut self, pipeline: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => Box::pin(async move {
                 let started = Instant::now();
                 match c.req_packed_commands(pipeline, offset, count).await {
-                    Err(e) if stale_refusal(&e, started) => c.req_packed_commands(pipeline, offset, count).await,
+                    Err(e) if stale_refusal(&e, started) => {
+                        c.req_packed_commands(pipeline, offset, count).await
+                    }
                     other => other,
                 }
             }),
@@ -92,7 +100,12 @@ fn stale_refusal(e: &redis::RedisError, started: Instant) -> bool {
 enum Bus {
     Single(redis::Client),
     /// Seed node URLs (as configured), and the cluster connection to ask for the others.
-    Cluster { seeds: Vec<String>, scheme: &'static str, userinfo: String, conn: ClusterConnection },
+    Cluster {
+        seeds: Vec<String>,
+        scheme: &'static str,
+        userinfo: String,
+        conn: ClusterConnection,
+    },
 }
 
 #[derive(Clone)]
@@ -111,8 +124,13 @@ struct ClusterUrl {
 }
 
 fn parse_cluster_url(url: &str) -> Result<Option<ClusterUrl>, String> {
-    let Some((scheme, rest)) = url.split_once("://") else { return Ok(None) };
-    let Some(&(_, node_scheme)) = CLUSTER_SCHEMES.iter().find(|(s, _)| s.eq_ignore_ascii_case(scheme)) else {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(None);
+    };
+    let Some(&(_, node_scheme)) = CLUSTER_SCHEMES
+        .iter()
+        .find(|(s, _)| s.eq_ignore_ascii_case(scheme))
+    else {
         return Ok(None);
     };
     const FORM: &str = "must look like redis+cluster://[user:password@]host1:port1,host2:port2/ (rediss+cluster:// for TLS)";
@@ -123,7 +141,9 @@ fn parse_cluster_url(url: &str) -> Result<Option<ClusterUrl>, String> {
     };
     let (hosts, tail) = hosts.split_once('/').unwrap_or((hosts, ""));
     if !tail.is_empty() {
-        return Err(format!("{FORM}: a cluster has only database 0, so nothing may follow the last `/`"));
+        return Err(format!(
+            "{FORM}: a cluster has only database 0, so nothing may follow the last `/`"
+        ));
     }
     if hosts.contains(['?', '#']) {
         return Err(format!("{FORM}: no query or fragment"));
@@ -135,19 +155,31 @@ fn parse_cluster_url(url: &str) -> Result<Option<ClusterUrl>, String> {
             return Err(format!("{FORM}: node {node:?} has no port"));
         };
         let host_ok = if let Some(v6) = host.strip_prefix('[') {
-            v6.strip_suffix(']').is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+            v6.strip_suffix(']')
+                .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
         } else {
-            !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
         };
         if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
             return Err(format!("{FORM}: node {node:?} is not host:port"));
         }
         let node_url = format!("{node_scheme}://{userinfo}{host}:{port}/");
-        redis::IntoConnectionInfo::into_connection_info(node_url.as_str())
-            .map_err(|e| format!("{FORM}: node {node:?} is unusable ({})", e.detail().unwrap_or("bad URL")))?;
+        redis::IntoConnectionInfo::into_connection_info(node_url.as_str()).map_err(|e| {
+            format!(
+                "{FORM}: node {node:?} is unusable ({})",
+                e.detail().unwrap_or("bad URL")
+            )
+        })?;
         nodes.push(node_url);
     }
-    Ok(Some(ClusterUrl { scheme: node_scheme, userinfo: userinfo.to_owned(), nodes }))
+    Ok(Some(ClusterUrl {
+        scheme: node_scheme,
+        userinfo: userinfo.to_owned(),
+        nodes,
+    }))
 }
 
 impl RedisStore {
@@ -161,7 +193,13 @@ impl RedisStore {
     /// Connects lazily: vodgate starts even while Redis is still coming up, and `/readyz`
     /// says so until it answers.
     pub fn open(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let invalid = |e: String| StoreError::Redis(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "REDIS_URL", e)));
+        let invalid = |e: String| {
+            StoreError::Redis(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "REDIS_URL",
+                e,
+            )))
+        };
         let (conn, bus) = match parse_cluster_url(url).map_err(invalid)? {
             None => {
                 let client = redis::Client::open(url)?;
@@ -184,15 +222,31 @@ impl RedisStore {
                     .max_retry_wait(400)
                     .overall_response_timeout(Some(RESPONSE_TIMEOUT))
                     .build()?;
-                let config = ClusterConfig::new().set_connection_timeout(CONNECT_TIMEOUT).set_response_timeout(RESPONSE_TIMEOUT);
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(CONNECT_TIMEOUT)
+                    .set_response_timeout(RESPONSE_TIMEOUT);
                 let conn = client.get_pending_async_connection_with_config(config);
-                let bus = Bus::Cluster { seeds: cluster.nodes, scheme: cluster.scheme, userinfo: cluster.userinfo, conn: conn.clone() };
+                let bus = Bus::Cluster {
+                    seeds: cluster.nodes,
+                    scheme: cluster.scheme,
+                    userinfo: cluster.userinfo,
+                    conn: conn.clone(),
+                };
                 (Conn::Cluster(conn), bus)
             }
         };
         let (events, _) = broadcast::channel(1024);
-        let store = Self { conn, prefix: prefix.to_owned(), events };
-        tokio::spawn(listen(bus, store.conn.clone(), store.channel(), store.events.clone()));
+        let store = Self {
+            conn,
+            prefix: prefix.to_owned(),
+            events,
+        };
+        tokio::spawn(listen(
+            bus,
+            store.conn.clone(),
+            store.channel(),
+            store.events.clone(),
+        ));
         Ok(store)
     }
 
@@ -212,7 +266,13 @@ impl RedisStore {
 
     pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(ttl_millis(ttl)).exec_async(&mut c).await?;
+        redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_millis(ttl))
+            .exec_async(&mut c)
+            .await?;
         Ok(())
     }
 
@@ -231,7 +291,10 @@ impl RedisStore {
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
-        Ok(redis::cmd("GET").arg(self.key(key)).query_async(&mut c).await?)
+        Ok(redis::cmd("GET")
+            .arg(self.key(key))
+            .query_async(&mut c)
+            .await?)
     }
 
     pub async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
@@ -257,18 +320,27 @@ impl RedisStore {
 
     pub async fn take(&self, key: &str) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
-        Ok(redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut c).await?)
+        Ok(redis::cmd("GETDEL")
+            .arg(self.key(key))
+            .query_async(&mut c)
+            .await?)
     }
 
     pub async fn del(&self, key: &str) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        redis::cmd("DEL").arg(self.key(key)).exec_async(&mut c).await?;
+        redis::cmd("DEL")
+            .arg(self.key(key))
+            .exec_async(&mut c)
+            .await?;
         Ok(())
     }
 
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
         let mut c = self.conn.clone();
-        let ms: i64 = redis::cmd("PTTL").arg(self.key(key)).query_async(&mut c).await?;
+        let ms: i64 = redis::cmd("PTTL")
+            .arg(self.key(key))
+            .query_async(&mut c)
+            .await?;
         Ok(u64::try_from(ms).ok().map(Duration::from_millis))
     }
 
@@ -280,9 +352,20 @@ impl RedisStore {
         // One key, so one slot: the MULTI is valid on a cluster.
         redis::pipe()
             .atomic()
-            .cmd("SADD").arg(&k).arg(member).ignore()
-            .cmd("PEXPIRE").arg(&k).arg(ttl_millis(ttl)).arg("NX").ignore()
-            .cmd("PEXPIRE").arg(&k).arg(ttl_millis(ttl)).arg("GT").ignore()
+            .cmd("SADD")
+            .arg(&k)
+            .arg(member)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&k)
+            .arg(ttl_millis(ttl))
+            .arg("NX")
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&k)
+            .arg(ttl_millis(ttl))
+            .arg("GT")
+            .ignore()
             .exec_async(&mut c)
             .await?;
         Ok(())
@@ -290,13 +373,20 @@ impl RedisStore {
 
     pub async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        redis::cmd("SREM").arg(self.key(key)).arg(member).exec_async(&mut c).await?;
+        redis::cmd("SREM")
+            .arg(self.key(key))
+            .arg(member)
+            .exec_async(&mut c)
+            .await?;
         Ok(())
     }
 
     pub async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
         let mut c = self.conn.clone();
-        let mut m: Vec<String> = redis::cmd("SMEMBERS").arg(self.key(key)).query_async(&mut c).await?;
+        let mut m: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.key(key))
+            .query_async(&mut c)
+            .await?;
         m.sort();
         Ok(m)
     }
@@ -306,15 +396,29 @@ impl RedisStore {
         let k = self.key(key);
         let (n, left): (i64, i64) = redis::pipe()
             .atomic()
-            .cmd("INCR").arg(&k)
-            .cmd("PEXPIRE").arg(&k).arg(ttl_millis(ttl)).arg("NX").ignore()
-            .cmd("PTTL").arg(&k)
+            .cmd("INCR")
+            .arg(&k)
+            .cmd("PEXPIRE")
+            .arg(&k)
+            .arg(ttl_millis(ttl))
+            .arg("NX")
+            .ignore()
+            .cmd("PTTL")
+            .arg(&k)
             .query_async(&mut c)
             .await?;
         Ok((n, Duration::from_millis(u64::try_from(left).unwrap_or(0))))
     }
 
-    pub async fn active_touch(&self, key: &str, member: &str, now_ms: i64, stale_before_ms: i64, max: u32, ttl: Duration) -> Result<bool, StoreError> {
+    pub async fn active_touch(
+        &self,
+        key: &str,
+        member: &str,
+        now_ms: i64,
+        stale_before_ms: i64,
+        max: u32,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         // One script so the count and the add cannot interleave with another instance's.
         // It touches KEYS[1] only (one slot on a cluster); everything else is an argument.
         const SCRIPT: &str = r#"
@@ -339,7 +443,11 @@ impl RedisStore {
         Ok(ok == 1)
     }
 
-    pub async fn active_list(&self, key: &str, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn active_list(
+        &self,
+        key: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let mut c = self.conn.clone();
         Ok(redis::cmd("ZRANGE")
             .arg(self.key(key))
@@ -353,23 +461,48 @@ impl RedisStore {
 
     pub async fn active_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
         let mut c = self.conn.clone();
-        let n: i64 = redis::cmd("ZREM").arg(self.key(key)).arg(member).query_async(&mut c).await?;
+        let n: i64 = redis::cmd("ZREM")
+            .arg(self.key(key))
+            .arg(member)
+            .query_async(&mut c)
+            .await?;
         Ok(n > 0)
     }
 
-    pub async fn log_append(&self, key: &str, entry: &str, max_len: usize, ttl: Duration) -> Result<String, StoreError> {
+    pub async fn log_append(
+        &self,
+        key: &str,
+        entry: &str,
+        max_len: usize,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
         let mut c = self.conn.clone();
         let k = self.key(key);
         let (id,): (String,) = redis::pipe()
             .atomic()
-            .cmd("XADD").arg(&k).arg("MAXLEN").arg("~").arg(max_len).arg("*").arg("e").arg(entry)
-            .cmd("PEXPIRE").arg(&k).arg(ttl_millis(ttl)).ignore()
+            .cmd("XADD")
+            .arg(&k)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(max_len)
+            .arg("*")
+            .arg("e")
+            .arg(entry)
+            .cmd("PEXPIRE")
+            .arg(&k)
+            .arg(ttl_millis(ttl))
+            .ignore()
             .query_async(&mut c)
             .await?;
         Ok(id)
     }
 
-    pub async fn log_range(&self, key: &str, after: Option<&str>, count: usize) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn log_range(
+        &self,
+        key: &str,
+        after: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let mut c = self.conn.clone();
         let start = after.map(|a| format!("({a}")).unwrap_or_else(|| "-".into());
         let rows: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
@@ -382,14 +515,23 @@ impl RedisStore {
             .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, fields)| fields.into_iter().find(|(k, _)| k == "e").map(|(_, v)| (id, v)))
+            .filter_map(|(id, fields)| {
+                fields
+                    .into_iter()
+                    .find(|(k, _)| k == "e")
+                    .map(|(_, v)| (id, v))
+            })
             .collect())
     }
 
     pub async fn publish(&self, event: &Event) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         let msg = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        redis::cmd("PUBLISH").arg(self.channel()).arg(msg).exec_async(&mut c).await?;
+        redis::cmd("PUBLISH")
+            .arg(self.channel())
+            .arg(msg)
+            .exec_async(&mut c)
+            .await?;
         Ok(())
     }
 
@@ -423,10 +565,21 @@ impl Bus {
     async fn client(&self, n: usize) -> Result<redis::Client, redis::RedisError> {
         match self {
             Bus::Single(c) => Ok(c.clone()),
-            Bus::Cluster { seeds, scheme, userinfo, conn } => {
+            Bus::Cluster {
+                seeds,
+                scheme,
+                userinfo,
+                conn,
+            } => {
                 let mut urls = seeds.clone();
                 let mut c = conn.clone();
-                let nodes = tokio::time::timeout(CONNECT_TIMEOUT, redis::cmd("CLUSTER").arg("NODES").query_async::<String>(&mut c)).await;
+                let nodes = tokio::time::timeout(
+                    CONNECT_TIMEOUT,
+                    redis::cmd("CLUSTER")
+                        .arg("NODES")
+                        .query_async::<String>(&mut c),
+                )
+                .await;
                 if let Ok(Ok(text)) = nodes {
                     for addr in cluster_node_addresses(&text) {
                         let url = format!("{scheme}://{userinfo}{addr}/");
@@ -446,17 +599,28 @@ fn cluster_node_addresses(text: &str) -> Vec<String> {
     let mut out = vec![];
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let (Some(addr), Some(flags)) = (fields.get(1), fields.get(2)) else { continue };
-        if flags.split(',').any(|f| matches!(f, "fail" | "fail?" | "handshake" | "noaddr")) {
+        let (Some(addr), Some(flags)) = (fields.get(1), fields.get(2)) else {
+            continue;
+        };
+        if flags
+            .split(',')
+            .any(|f| matches!(f, "fail" | "fail?" | "handshake" | "noaddr"))
+        {
             continue;
         }
         // ip:port@cport[,hostname]
         let hostport = addr.split('@').next().unwrap_or_default();
-        let Some((host, port)) = hostport.rsplit_once(':') else { continue };
+        let Some((host, port)) = hostport.rsplit_once(':') else {
+            continue;
+        };
         if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
             continue;
         }
-        out.push(if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") });
+        out.push(if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        });
     }
     out
 }
@@ -473,10 +637,15 @@ async fn listen(bus: Bus, conn: Conn, channel: String, events: broadcast::Sender
     let mut attempt = 0usize;
     loop {
         let pubsub = match bus.client(attempt).await {
-            Ok(client) => match tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub()).await {
-                Ok(r) => r,
-                Err(_) => Err(redis::RedisError::from((redis::ErrorKind::Io, "pub/sub connect timed out"))),
-            },
+            Ok(client) => {
+                match tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub()).await {
+                    Ok(r) => r,
+                    Err(_) => Err(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "pub/sub connect timed out",
+                    ))),
+                }
+            }
             Err(e) => Err(e),
         };
         match pubsub {
@@ -507,7 +676,9 @@ async fn listen(bus: Bus, conn: Conn, channel: String, events: broadcast::Sender
                             Ok(ev) => {
                                 let _ = events.send(ev);
                             }
-                            Err(e) => tracing::warn!(error = %e, "revocation bus: unreadable message"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "revocation bus: unreadable message")
+                            }
                         }
                     }
                     tracing::warn!("revocation bus: connection lost");
@@ -527,17 +698,46 @@ mod tests {
 
     #[test]
     fn cluster_urls_name_seed_nodes() {
-        let c = parse_cluster_url("redis+cluster://127.0.0.1:7000,127.0.0.1:7001,redis-2.internal:7002/").unwrap().unwrap();
-        assert_eq!(c.nodes, ["redis://127.0.0.1:7000/", "redis://127.0.0.1:7001/", "redis://redis-2.internal:7002/"]);
-        let c = parse_cluster_url("rediss+cluster://app:s%40cret@[::1]:7000").unwrap().unwrap();
+        let c = parse_cluster_url(
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001,redis-2.internal:7002/",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            c.nodes,
+            [
+                "redis://127.0.0.1:7000/",
+                "redis://127.0.0.1:7001/",
+                "redis://redis-2.internal:7002/"
+            ]
+        );
+        let c = parse_cluster_url("rediss+cluster://app:s%40cret@[::1]:7000")
+            .unwrap()
+            .unwrap();
         assert_eq!(c.nodes, ["rediss://app:s%40cret@[::1]:7000/"]);
         assert_eq!(c.userinfo, "app:s%40cret@");
-        assert!(parse_cluster_url("redis://127.0.0.1:6379/").unwrap().is_none());
-        for bad in ["redis+cluster://", "redis+cluster://h1", "redis+cluster://h1:70000/", "redis+cluster://h1:7000/3", "redis+cluster://h1:7000,/", "redis+cluster://h 1:7000/"] {
+        assert!(
+            parse_cluster_url("redis://127.0.0.1:6379/")
+                .unwrap()
+                .is_none()
+        );
+        for bad in [
+            "redis+cluster://",
+            "redis+cluster://h1",
+            "redis+cluster://h1:70000/",
+            "redis+cluster://h1:7000/3",
+            "redis+cluster://h1:7000,/",
+            "redis+cluster://h 1:7000/",
+        ] {
             assert!(parse_cluster_url(bad).is_err(), "{bad}");
         }
-        let e = parse_cluster_url("redis+cluster://u:hunter2@h1/").err().unwrap();
-        assert!(!e.contains("hunter2"), "errors never repeat a password: {e}");
+        let e = parse_cluster_url("redis+cluster://u:hunter2@h1/")
+            .err()
+            .unwrap();
+        assert!(
+            !e.contains("hunter2"),
+            "errors never repeat a password: {e}"
+        );
     }
 
     #[test]
@@ -545,7 +745,11 @@ mod tests {
         assert_eq!(hash_tag("vodgate:ent:{e:ent_1}:revoked"), "e:ent_1");
         assert_eq!(hash_tag("vodgate:ent:{e:ent_1}"), "e:ent_1");
         assert_eq!(hash_tag("vodgate:launch:abc"), "vodgate:launch:abc");
-        assert_eq!(hash_tag("a{}b{c}"), "a{}b{c}", "an empty first tag means the whole key");
+        assert_eq!(
+            hash_tag("a{}b{c}"),
+            "a{}b{c}",
+            "an empty first tag means the whole key"
+        );
         assert_eq!(hash_tag("a{b}{c}"), "b");
     }
 
@@ -556,6 +760,9 @@ mod tests {
                     292f 127.0.0.1:30003@31003 master,fail - 0 1 3 disconnected 10923-16383\n\
                     e7d1 ::1:30001@31001 myself,master - 0 0 1 connected 0-5460\n\
                     aaaa :0@0 master,noaddr - 0 0 1 disconnected\n";
-        assert_eq!(cluster_node_addresses(text), ["127.0.0.1:30004", "127.0.0.1:30002", "[::1]:30001"]);
+        assert_eq!(
+            cluster_node_addresses(text),
+            ["127.0.0.1:30004", "127.0.0.1:30002", "[::1]:30001"]
+        );
     }
 }

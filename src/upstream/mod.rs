@@ -15,12 +15,12 @@ pub use self::local::LocalOrigin;
 use crate::access::Playback;
 use crate::config::{Config, OriginConfig};
 use crate::domain::{EntitlementId, VideoId};
-use crate::store::Store;
-use chrono::{DateTime, Utc};
 use crate::error::ApiError;
 use crate::hls::asset_path::AssetPath;
+use crate::store::Store;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -55,7 +55,11 @@ pub struct Opened {
 
 impl From<Source> for Opened {
     fn from(source: Source) -> Self {
-        Self { source, embed_url: None, title: None }
+        Self {
+            source,
+            embed_url: None,
+            title: None,
+        }
     }
 }
 
@@ -85,19 +89,37 @@ impl From<UpstreamError> for ApiError {
     fn from(e: UpstreamError) -> Self {
         match &e {
             UpstreamError::NotFound => ApiError::not_found("upstream_not_found", e.to_string()),
-            UpstreamError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", e.to_string()),
+            UpstreamError::Timeout => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                e.to_string(),
+            ),
             UpstreamError::Unavailable(cause) => {
                 tracing::warn!(error.cause = %cause, "origin failed");
-                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", "The video origin failed; retry shortly.")
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unavailable",
+                    "The video origin failed; retry shortly.",
+                )
             }
-            UpstreamError::Invalid(_) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_invalid", e.to_string()),
+            UpstreamError::Invalid(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_invalid", e.to_string())
+            }
             UpstreamError::RateLimited { retry_after_s } => ApiError {
                 retry_after_s: Some((*retry_after_s).max(1)),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited", "The video origin asked us to slow down; retry after the time in Retry-After.")
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_rate_limited",
+                    "The video origin asked us to slow down; retry after the time in Retry-After.",
+                )
             },
             UpstreamError::AuthFailed(cause) => {
                 tracing::error!(error.cause = %cause, "origin refused vodgate's credentials");
-                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_auth_failed", "The video origin refused vodgate's credentials; the operator has to fix them.")
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_auth_failed",
+                    "The video origin refused vodgate's credentials; the operator has to fix them.",
+                )
             }
             UpstreamError::PublicVideo => ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -126,16 +148,31 @@ impl Origin {
     pub fn from_config(config: &Config, store: &Store) -> Result<Self, String> {
         match &config.origin {
             OriginConfig::Local { media_dir } => Ok(Origin::Local(LocalOrigin::new(media_dir)?)),
-            OriginConfig::Http { url_template } => Ok(Origin::Http(HttpOrigin::new(url_template, config.upstream_timeout)?)),
+            OriginConfig::Http { url_template } => Ok(Origin::Http(HttpOrigin::new(
+                url_template,
+                config.upstream_timeout,
+            )?)),
             OriginConfig::ApiVideo(c) => {
-                let key = config.apivideo_api_key.clone().ok_or("the apivideo origin needs APIVIDEO_API_KEY")?;
-                Ok(Origin::ApiVideo(ApiVideoOrigin::new(c, key, config.upstream_timeout, store.clone())?))
+                let key = config
+                    .apivideo_api_key
+                    .clone()
+                    .ok_or("the apivideo origin needs APIVIDEO_API_KEY")?;
+                Ok(Origin::ApiVideo(ApiVideoOrigin::new(
+                    c,
+                    key,
+                    config.upstream_timeout,
+                    store.clone(),
+                )?))
             }
         }
     }
 
     /// Start a playback of this video.
-    pub async fn open(&self, video: &VideoId, start: &PlaybackStart<'_>) -> Result<Opened, UpstreamError> {
+    pub async fn open(
+        &self,
+        video: &VideoId,
+        start: &PlaybackStart<'_>,
+    ) -> Result<Opened, UpstreamError> {
         match self {
             Origin::Local(o) => o.open(video).await.map(Opened::from),
             Origin::Http(o) => o.open(video).map(Opened::from),
@@ -144,7 +181,11 @@ impl Origin {
     }
 
     /// A playlist's text, at most `MAX_PLAYLIST_BYTES`, checked to be HLS.
-    pub async fn playlist(&self, playback: &Playback, path: &AssetPath) -> Result<String, UpstreamError> {
+    pub async fn playlist(
+        &self,
+        playback: &Playback,
+        path: &AssetPath,
+    ) -> Result<String, UpstreamError> {
         let source = &playback.source;
         let text = match self {
             Origin::Local(o) => o.playlist(source, path).await?,
@@ -152,13 +193,20 @@ impl Origin {
             Origin::ApiVideo(o) => o.playlist(playback, path).await?,
         };
         if !text.trim_start_matches('\u{feff}').starts_with("#EXTM3U") {
-            return Err(UpstreamError::Invalid("it does not start with #EXTM3U".into()));
+            return Err(UpstreamError::Invalid(
+                "it does not start with #EXTM3U".into(),
+            ));
         }
         Ok(text)
     }
 
     /// A key or segment, streamed, honouring the viewer's Range header.
-    pub async fn media(&self, req: &HttpRequest, playback: &Playback, path: &AssetPath) -> Result<HttpResponse, UpstreamError> {
+    pub async fn media(
+        &self,
+        req: &HttpRequest,
+        playback: &Playback,
+        path: &AssetPath,
+    ) -> Result<HttpResponse, UpstreamError> {
         let source = &playback.source;
         match self {
             Origin::Local(o) => o.media(req, source, path).await,

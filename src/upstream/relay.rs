@@ -12,7 +12,13 @@ use std::time::Duration;
 /// Request headers worth passing to the origin: only what affects which bytes come back.
 const FORWARDED: &[&str] = &["range", "if-range"];
 /// Response headers worth passing back.
-const RETURNED: &[&str] = &["content-length", "content-range", "accept-ranges", "etag", "last-modified"];
+const RETURNED: &[&str] = &[
+    "content-length",
+    "content-range",
+    "accept-ranges",
+    "etag",
+    "last-modified",
+];
 
 /// A client for media origins: bounded connect and read times, no redirects (a redirect
 /// could leave the asset base; origins must serve in place).
@@ -28,11 +34,18 @@ pub fn media_client(timeout: Duration) -> Result<reqwest::Client, String> {
 }
 
 pub fn classify(e: reqwest::Error) -> UpstreamError {
-    if e.is_timeout() { UpstreamError::Timeout } else { UpstreamError::Unavailable(e.to_string()) }
+    if e.is_timeout() {
+        UpstreamError::Timeout
+    } else {
+        UpstreamError::Unavailable(e.to_string())
+    }
 }
 
 /// Copy the viewer's Range / If-Range onto an upstream request.
-pub fn forward_headers(mut r: reqwest::RequestBuilder, req: Option<&HttpRequest>) -> reqwest::RequestBuilder {
+pub fn forward_headers(
+    mut r: reqwest::RequestBuilder,
+    req: Option<&HttpRequest>,
+) -> reqwest::RequestBuilder {
     if let Some(req) = req {
         for name in FORWARDED {
             if let Some(v) = req.headers().get(*name).and_then(|v| v.to_str().ok()) {
@@ -49,9 +62,17 @@ pub fn relayable(status: u16) -> bool {
 }
 
 /// Read a playlist body: at most `MAX_PLAYLIST_BYTES`, within `timeout`, UTF-8.
-pub async fn read_playlist(resp: reqwest::Response, timeout: Duration) -> Result<String, UpstreamError> {
-    if resp.content_length().is_some_and(|n| n > MAX_PLAYLIST_BYTES as u64) {
-        return Err(UpstreamError::Invalid(format!("playlist larger than {MAX_PLAYLIST_BYTES} bytes")));
+pub async fn read_playlist(
+    resp: reqwest::Response,
+    timeout: Duration,
+) -> Result<String, UpstreamError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_PLAYLIST_BYTES as u64)
+    {
+        return Err(UpstreamError::Invalid(format!(
+            "playlist larger than {MAX_PLAYLIST_BYTES} bytes"
+        )));
     }
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
@@ -59,13 +80,17 @@ pub async fn read_playlist(resp: reqwest::Response, timeout: Duration) -> Result
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(classify)?;
             if body.len() + chunk.len() > MAX_PLAYLIST_BYTES {
-                return Err(UpstreamError::Invalid(format!("playlist larger than {MAX_PLAYLIST_BYTES} bytes")));
+                return Err(UpstreamError::Invalid(format!(
+                    "playlist larger than {MAX_PLAYLIST_BYTES} bytes"
+                )));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(())
     };
-    tokio::time::timeout(timeout, read).await.map_err(|_| UpstreamError::Timeout)??;
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| UpstreamError::Timeout)??;
     String::from_utf8(body).map_err(|_| UpstreamError::Invalid("playlist is not UTF-8".into()))
 }
 
@@ -81,7 +106,9 @@ pub fn stream_media(resp: reqwest::Response, path: &AssetPath) -> HttpResponse {
         }
     }
     let len = resp.content_length();
-    let stream = resp.bytes_stream().map(|r| r.map_err(|e| std::io::Error::other(e.to_string())));
+    let stream = resp
+        .bytes_stream()
+        .map(|r| r.map_err(|e| std::io::Error::other(e.to_string())));
     // With a known length, stream as a sized body so clients get Content-Length.
     match len {
         Some(n) => out.no_chunking(n).streaming(stream),

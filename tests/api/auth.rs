@@ -10,7 +10,13 @@ async fn api_key_exchange_gives_an_api_video_shaped_token_pair() {
     assert_eq!(t["expires_in"], 3600);
     assert!(t["access_token"].as_str().unwrap().starts_with("vg_at_"));
     assert!(t["refresh_token"].as_str().unwrap().starts_with("vg_rt_"));
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -20,7 +26,13 @@ async fn wrong_and_unknown_keys_are_refused_alike() {
     let wrong_secret = format!("{}x", &app.api_key[..app.api_key.len() - 1]);
     let unknown_id = app.api_key.replace("00000000000000aa", "00000000000000bb");
     for key in [wrong_secret.as_str(), unknown_id.as_str(), "not-a-key", ""] {
-        let r = app.client.post(app.url("/auth/api-key")).json(&json!({"apiKey": key})).send().await.unwrap();
+        let r = app
+            .client
+            .post(app.url("/auth/api-key"))
+            .json(&json!({"apiKey": key}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(problem(r, 401).await, "unauthorized");
     }
 }
@@ -29,16 +41,34 @@ async fn wrong_and_unknown_keys_are_refused_alike() {
 async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
     let app = spawn_app().await;
     let first = app.tokens().await;
-    let r = app.client.post(app.url("/auth/refresh")).json(&json!({"refreshToken": first["refresh_token"]})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .json(&json!({"refreshToken": first["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let second: serde_json::Value = r.json().await.unwrap();
     assert_ne!(second["access_token"], first["access_token"]);
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     // The new access token works.
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).bearer_auth(second["access_token"].as_str().unwrap()).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .bearer_auth(second["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // The new refresh token works once more.
-    let r = app.client.post(app.url("/auth/refresh")).json(&json!({"refreshToken": second["refresh_token"]})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .json(&json!({"refreshToken": second["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -47,35 +77,94 @@ async fn reusing_a_refresh_token_revokes_the_whole_family_and_its_access_token()
     let app = spawn_app().await;
     let first = app.tokens().await;
     let other_family = app.tokens().await;
-    let r = app.client.post(app.url("/auth/refresh")).json(&json!({"refreshToken": first["refresh_token"]})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .json(&json!({"refreshToken": first["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
     let second: serde_json::Value = r.json().await.unwrap();
     // A thief replays the first refresh token.
-    let r = app.client.post(app.url("/auth/refresh")).json(&json!({"refreshToken": first["refresh_token"]})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .json(&json!({"refreshToken": first["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 401).await, "invalid_refresh_token");
     // Every token of that family is dead now: the live access token and the newest refresh token.
     for at in [&first["access_token"], &second["access_token"]] {
-        let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).bearer_auth(at.as_str().unwrap()).send().await.unwrap();
+        let r = app
+            .client
+            .get(app.url("/v1/entitlements?viewer_id=v"))
+            .bearer_auth(at.as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(problem(r, 401).await, "unauthorized");
     }
-    let r = app.client.post(app.url("/auth/refresh")).json(&json!({"refreshToken": second["refresh_token"]})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .json(&json!({"refreshToken": second["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // Another family of the same key is untouched.
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).bearer_auth(other_family["access_token"].as_str().unwrap()).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .bearer_auth(other_family["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]
 async fn basic_auth_takes_the_key_as_user_with_an_empty_password() {
     let app = spawn_app().await;
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).basic_auth(&app.api_key, Some("")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .basic_auth(&app.api_key, Some(""))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).basic_auth(&app.api_key, Some("pw")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .basic_auth(&app.api_key, Some("pw"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 401).await, "unauthorized");
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).header("Authorization", "Basic !!!").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .header("Authorization", "Basic !!!")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 401).await, "unauthorized");
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).header("Authorization", "Digest x").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .header("Authorization", "Digest x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 401).await, "unauthorized");
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .send()
+        .await
+        .unwrap();
     assert!(r.headers().contains_key("www-authenticate"));
     assert_eq!(problem(r, 401).await, "unauthorized");
 }
@@ -84,9 +173,18 @@ async fn basic_auth_takes_the_key_as_user_with_an_empty_password() {
 async fn scopes_are_enforced_per_route() {
     let app = spawn_app().await;
     let auth = vodgate::auth::AdminAuth::new(vodgate::startup::open_store(&app.config).unwrap());
-    let reader = auth.create_key("reader", vec![vodgate::auth::Scope::EntitlementsRead]).await.unwrap();
+    let reader = auth
+        .create_key("reader", vec![vodgate::auth::Scope::EntitlementsRead])
+        .await
+        .unwrap();
     let key = secrecy::ExposeSecret::expose_secret(&reader.secret).to_owned();
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).basic_auth(&key, Some("")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .basic_auth(&key, Some(""))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = app
         .client
@@ -98,9 +196,21 @@ async fn scopes_are_enforced_per_route() {
         .unwrap();
     assert_eq!(problem(r, 403).await, "insufficient_scope");
     // The same through a bearer minted from that key.
-    let r = app.client.post(app.url("/auth/api-key")).json(&json!({"apiKey": key})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/api-key"))
+        .json(&json!({"apiKey": key}))
+        .send()
+        .await
+        .unwrap();
     let t: serde_json::Value = r.json().await.unwrap();
-    let r = app.client.post(app.url("/v1/orders/o/refund")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/orders/o/refund"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 403).await, "insufficient_scope");
 }
 
@@ -108,14 +218,35 @@ async fn scopes_are_enforced_per_route() {
 async fn revoking_a_key_kills_the_tokens_minted_from_it() {
     let app = spawn_app().await;
     let auth = vodgate::auth::AdminAuth::new(vodgate::startup::open_store(&app.config).unwrap());
-    let k = auth.create_key("temp", vodgate::auth::Scope::ALL.to_vec()).await.unwrap();
+    let k = auth
+        .create_key("temp", vodgate::auth::Scope::ALL.to_vec())
+        .await
+        .unwrap();
     let key = secrecy::ExposeSecret::expose_secret(&k.secret).to_owned();
-    let r = app.client.post(app.url("/auth/api-key")).json(&json!({"apiKey": key})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/api-key"))
+        .json(&json!({"apiKey": key}))
+        .send()
+        .await
+        .unwrap();
     let t: serde_json::Value = r.json().await.unwrap();
     assert!(auth.revoke_key(&k.key.id).await.unwrap());
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = app.client.post(app.url("/auth/refresh")).json(&json!({"refreshToken": t["refresh_token"]})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .json(&json!({"refreshToken": t["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 }
 
@@ -125,15 +256,33 @@ async fn repeated_failures_from_one_client_get_429_with_retry_after() {
     config.auth_failures_per_minute = 3;
     let app = spawn_app_with(config).await;
     for _ in 0..3 {
-        let r = app.client.post(app.url("/auth/api-key")).json(&json!({"apiKey": "vg_key_00000000000000aa_wrong-wrong-wrong-wrong-wrong-wrong"})).send().await.unwrap();
+        let r = app
+            .client
+            .post(app.url("/auth/api-key"))
+            .json(&json!({"apiKey": format!("{}x", &app.api_key[..app.api_key.len() - 1])}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
     }
     // Now even the right key is refused until the window passes: that is the point.
-    let r = app.client.post(app.url("/auth/api-key")).json(&json!({"apiKey": app.api_key})).send().await.unwrap();
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/api-key"))
+        .json(&json!({"apiKey": app.api_key}))
+        .send()
+        .await
+        .unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=61).contains(&retry), "Retry-After {retry}");
     assert_eq!(problem(r, 429).await, "too_many_failed_attempts");
-    let r = app.admin(Method::GET, "/v1/entitlements?viewer_id=v", None).await;
+    let r = app
+        .admin(Method::GET, "/v1/entitlements?viewer_id=v", None)
+        .await;
     assert_eq!(r.status(), 429);
 }
 
@@ -142,9 +291,16 @@ async fn embedded_store_mints_a_key_at_start_when_none_is_given() {
     let mut config = test_config(StoreKind::Memory);
     config.bootstrap_api_key = None;
     let app = vodgate::startup::Application::build(config).await.unwrap();
-    let key = secrecy::ExposeSecret::expose_secret(app.minted_api_key.as_ref().expect("a minted key")).to_owned();
+    let key =
+        secrecy::ExposeSecret::expose_secret(app.minted_api_key.as_ref().expect("a minted key"))
+            .to_owned();
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
-    let r = reqwest::Client::new().post(format!("http://127.0.0.1:{port}/auth/api-key")).json(&json!({"apiKey": key})).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/auth/api-key"))
+        .json(&json!({"apiKey": key}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }

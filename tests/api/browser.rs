@@ -50,8 +50,13 @@ fn skip() -> bool {
 impl Browser {
     /// A fresh browser with its own empty profile: no cookies from any other test.
     async fn start() -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let profile = std::env::temp_dir().join(format!("vodgate-chrome-{}", uuid::Uuid::new_v4().simple()));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let profile =
+            std::env::temp_dir().join(format!("vodgate-chrome-{}", uuid::Uuid::new_v4().simple()));
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .process_group(0)
@@ -74,11 +79,21 @@ impl Browser {
         }}});
         let mut last = String::new();
         for _ in 0..100 {
-            match http.post(format!("{base}/session")).json(&caps).send().await {
+            match http
+                .post(format!("{base}/session"))
+                .json(&caps)
+                .send()
+                .await
+            {
                 Ok(r) => {
                     let v: Value = r.json().await.unwrap();
                     if let Some(id) = v["value"]["sessionId"].as_str() {
-                        return Browser { http, base, session: id.to_owned(), _driver: driver };
+                        return Browser {
+                            http,
+                            base,
+                            session: id.to_owned(),
+                            _driver: driver,
+                        };
                     }
                     last = v.to_string();
                     break;
@@ -91,7 +106,13 @@ impl Browser {
 
     async fn cmd(&self, method: Method, path: &str, body: Value) -> Value {
         let url = format!("{}/session/{}{}", self.base, self.session, path);
-        let r = self.http.request(method, url).json(&body).send().await.unwrap();
+        let r = self
+            .http
+            .request(method, url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         r.json::<Value>().await.unwrap()["value"].clone()
     }
 
@@ -100,11 +121,19 @@ impl Browser {
     }
 
     async fn js(&self, script: &str) -> Value {
-        self.cmd(Method::POST, "/execute/sync", json!({"script": script, "args": []})).await
+        self.cmd(
+            Method::POST,
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+        .await
     }
 
     async fn current_time(&self) -> f64 {
-        self.js("var v = document.querySelector('#player'); return v ? v.currentTime : -1;").await.as_f64().unwrap_or(-1.0)
+        self.js("var v = document.querySelector('#player'); return v ? v.currentTime : -1;")
+            .await
+            .as_f64()
+            .unwrap_or(-1.0)
     }
 
     /// Poll `script` until it returns true.
@@ -120,15 +149,24 @@ impl Browser {
     }
 
     async fn cookies(&self) -> Vec<Value> {
-        self.cmd(Method::GET, "/cookie", Value::Null).await.as_array().cloned().unwrap_or_default()
+        self.cmd(Method::GET, "/cookie", Value::Null)
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     async fn quit(self) {
-        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
     }
 }
 
-const PLAYING_PAST_3S: &str = "var v = document.querySelector('#player'); return !!v && v.currentTime > 3;";
+const PLAYING_PAST_3S: &str =
+    "var v = document.querySelector('#player'); return !!v && v.currentTime > 3;";
 const DENIED: &str = "var d = document.querySelector('#denied'); return !!d && !d.hidden && d.offsetParent !== null;";
 
 #[tokio::test]
@@ -137,28 +175,54 @@ async fn chromium_plays_and_stops_at_the_next_segment_when_revoked() {
         return;
     }
     let app = spawn_app().await;
-    let (_, e) = app.grant(json!({"viewer_id": "browser", "video_id": "sample"})).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "browser", "video_id": "sample"}))
+        .await;
     let id = e["id"].as_str().unwrap().to_owned();
     let browser = Browser::start().await;
     browser.goto(e["watch_url"].as_str().unwrap()).await;
     let url = browser.js("return location.pathname;").await;
-    assert_eq!(url, json!(format!("/watch/{id}")), "the launch link lands on the watch page");
-    assert!(browser.wait_for(PLAYING_PAST_3S, Duration::from_secs(30)).await, "hls.js played past 3 s");
-    assert_eq!(browser.js("return document.body.dataset.state;").await, json!("playing"));
+    assert_eq!(
+        url,
+        json!(format!("/watch/{id}")),
+        "the launch link lands on the watch page"
+    );
+    assert!(
+        browser
+            .wait_for(PLAYING_PAST_3S, Duration::from_secs(30))
+            .await,
+        "hls.js played past 3 s"
+    );
+    assert_eq!(
+        browser.js("return document.body.dataset.state;").await,
+        json!("playing")
+    );
 
-    let r = app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None).await;
+    let r = app
+        .admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None)
+        .await;
     assert_eq!(r.status(), 200);
     // Within one more segment (4 s) plus the page's status poll, the page says why.
-    assert!(browser.wait_for(DENIED, Duration::from_secs(7)).await, "the page shows the refusal");
-    let code = browser.js("return document.querySelector('#denied').dataset.code;").await;
+    assert!(
+        browser.wait_for(DENIED, Duration::from_secs(7)).await,
+        "the page shows the refusal"
+    );
+    let code = browser
+        .js("return document.querySelector('#denied').dataset.code;")
+        .await;
     assert_eq!(code, json!("revoked"));
-    let text = browser.js("return document.querySelector('#denied').textContent;").await;
+    let text = browser
+        .js("return document.querySelector('#denied').textContent;")
+        .await;
     assert!(text.as_str().unwrap().contains("withdrawn"), "{text}");
     // And playback has stalled for real.
     let t1 = browser.current_time().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let t2 = browser.current_time().await;
-    assert!(t2 <= t1 + 0.05, "playback kept going after the refusal: {t1} -> {t2}");
+    assert!(
+        t2 <= t1 + 0.05,
+        "playback kept going after the refusal: {t1} -> {t2}"
+    );
     assert!(t2 < 16.0, "the whole video had not been buffered ahead");
     browser.quit().await;
 }
@@ -169,28 +233,55 @@ async fn a_shared_watch_url_or_a_used_launch_link_plays_nowhere_else() {
         return;
     }
     let app = spawn_app().await;
-    let (_, e) = app.grant(json!({"viewer_id": "owner", "video_id": "sample"})).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "owner", "video_id": "sample"}))
+        .await;
     let id = e["id"].as_str().unwrap().to_owned();
     let watch_url = e["watch_url"].as_str().unwrap().to_owned();
     let owner = Browser::start().await;
     owner.goto(&watch_url).await;
-    assert!(owner.wait_for(PLAYING_PAST_3S, Duration::from_secs(30)).await, "the owner plays");
+    assert!(
+        owner
+            .wait_for(PLAYING_PAST_3S, Duration::from_secs(30))
+            .await,
+        "the owner plays"
+    );
 
     // A friend gets the address bar's URL and the launch link, in another profile.
     let friend = Browser::start().await;
     friend.goto(&app.url(&format!("/watch/{id}"))).await;
     let code = friend.js("var d = document.querySelector('[data-testid=deny]'); return d ? d.dataset.code : null;").await;
-    assert_eq!(code, json!("session_mismatch"), "a deny page, not the video");
-    assert_eq!(friend.js("return !!document.querySelector('#player');").await, json!(false));
+    assert_eq!(
+        code,
+        json!("session_mismatch"),
+        "a deny page, not the video"
+    );
+    assert_eq!(
+        friend
+            .js("return !!document.querySelector('#player');")
+            .await,
+        json!(false)
+    );
 
     friend.goto(&watch_url).await;
     let code = friend.js("var d = document.querySelector('[data-testid=deny]'); return d ? d.dataset.code : null;").await;
     assert_eq!(code, json!("launch_link_used"));
-    assert!(friend.cookies().await.is_empty(), "no session for the second use");
+    assert!(
+        friend.cookies().await.is_empty(),
+        "no session for the second use"
+    );
     friend.goto(&app.url(&format!("/watch/{id}"))).await;
-    assert_eq!(friend.js("return !!document.querySelector('#player');").await, json!(false));
+    assert_eq!(
+        friend
+            .js("return !!document.querySelector('#player');")
+            .await,
+        json!(false)
+    );
     // The owner is unaffected.
-    assert_eq!(owner.js("return document.body.dataset.state;").await, json!("playing"));
+    assert_eq!(
+        owner.js("return document.body.dataset.state;").await,
+        json!("playing")
+    );
     friend.quit().await;
     owner.quit().await;
 }
@@ -205,24 +296,66 @@ async fn the_demo_storefront_rents_plays_refunds_and_shows_the_refusal() {
     let app = spawn_app_with(config).await;
     let b = Browser::start().await;
     b.goto(&app.url("/")).await;
-    assert!(b.wait_for("return !!document.querySelector('[data-testid=demo-banner]');", Duration::from_secs(5)).await);
-    b.js("document.querySelector('[data-testid=rent-sample]').click(); return true;").await;
-    assert!(b.wait_for("return location.pathname.startsWith('/watch/');", Duration::from_secs(10)).await, "renting opens the watch page");
-    assert!(b.wait_for("var v = document.querySelector('#player'); return !!v && v.currentTime > 1;", Duration::from_secs(30)).await);
-    let watch_path = b.js("return location.pathname;").await.as_str().unwrap().to_owned();
+    assert!(
+        b.wait_for(
+            "return !!document.querySelector('[data-testid=demo-banner]');",
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    b.js("document.querySelector('[data-testid=rent-sample]').click(); return true;")
+        .await;
+    assert!(
+        b.wait_for(
+            "return location.pathname.startsWith('/watch/');",
+            Duration::from_secs(10)
+        )
+        .await,
+        "renting opens the watch page"
+    );
+    assert!(
+        b.wait_for(
+            "var v = document.querySelector('#player'); return !!v && v.currentTime > 1;",
+            Duration::from_secs(30)
+        )
+        .await
+    );
+    let watch_path = b
+        .js("return location.pathname;")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Refund from the storefront, then come back to the watch page.
     // (Stopping mid-play is what the revocation test above shows.)
     b.goto(&app.url("/")).await;
-    assert!(b.wait_for("return !!document.querySelector('form[action=\"/demo/refund\"] button');", Duration::from_secs(5)).await);
-    b.js("document.querySelector('form[action=\"/demo/refund\"] button').click(); return true;").await;
-    assert!(b.wait_for("return document.body.textContent.includes('refunded');", Duration::from_secs(10)).await, "the rental reads refunded");
+    assert!(
+        b.wait_for(
+            "return !!document.querySelector('form[action=\"/demo/refund\"] button');",
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    b.js("document.querySelector('form[action=\"/demo/refund\"] button').click(); return true;")
+        .await;
+    assert!(
+        b.wait_for(
+            "return document.body.textContent.includes('refunded');",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the rental reads refunded"
+    );
     b.goto(&app.url(&watch_path)).await;
     let shown = b.wait_for("var d = document.querySelector('[data-testid=deny]'); return !!d && d.dataset.code === 'refunded';", Duration::from_secs(10)).await;
     let where_ = b.js("return location.pathname + ' | ' + document.body.textContent.replace(/\\s+/g, ' ').slice(0, 300);").await;
     assert!(shown, "the reloaded watch page shows the refusal: {where_}");
     let text = b.js("return document.body.textContent;").await;
     assert!(text.as_str().unwrap().contains("refunded"), "{text}");
-    assert_eq!(b.js("return !!document.querySelector('#player');").await, json!(false));
+    assert_eq!(
+        b.js("return !!document.querySelector('#player');").await,
+        json!(false)
+    );
     b.quit().await;
 }
 
@@ -232,17 +365,41 @@ async fn chromium_plays_an_api_video_private_video_through_the_relay_and_stops_o
         return;
     }
     let sim = crate::apivideo::sim().await;
-    let app = spawn_app_with(crate::apivideo::config_for(&sim, vodgate::config::ApiVideoMode::Relay)).await;
-    let (_, e) = app.grant(json!({"viewer_id": "browser", "video_id": "sample"})).await;
+    let app = spawn_app_with(crate::apivideo::config_for(
+        &sim,
+        vodgate::config::ApiVideoMode::Relay,
+    ))
+    .await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "browser", "video_id": "sample"}))
+        .await;
     let id = e["id"].as_str().unwrap().to_owned();
     let browser = Browser::start().await;
     browser.goto(e["watch_url"].as_str().unwrap()).await;
-    assert!(browser.wait_for(PLAYING_PAST_3S, Duration::from_secs(30)).await, "hls.js played the api.video video past 3 s");
+    assert!(
+        browser
+            .wait_for(PLAYING_PAST_3S, Duration::from_secs(30))
+            .await,
+        "hls.js played the api.video video past 3 s"
+    );
     let calls = sim.calls();
-    assert_eq!((calls.get("get_video"), calls.get("session")), (Some(&1), Some(&1)), "one playback start upstream: {calls:?}");
+    assert_eq!(
+        (calls.get("get_video"), calls.get("session")),
+        (Some(&1), Some(&1)),
+        "one playback start upstream: {calls:?}"
+    );
     assert_eq!(sim.call_count("private_token_reuse_attempts"), 0);
-    app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None).await;
-    assert!(browser.wait_for(DENIED, Duration::from_secs(7)).await, "the page shows the refusal");
-    assert_eq!(browser.js("return document.querySelector('#denied').dataset.code;").await, json!("revoked"));
+    app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None)
+        .await;
+    assert!(
+        browser.wait_for(DENIED, Duration::from_secs(7)).await,
+        "the page shows the refusal"
+    );
+    assert_eq!(
+        browser
+            .js("return document.querySelector('#denied').dataset.code;")
+            .await,
+        json!("revoked")
+    );
     browser.quit().await;
 }

@@ -5,7 +5,10 @@ use std::process::Command;
 
 fn vodgate(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vodgate"));
-    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap()).env("RUST_LOG", "error");
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("RUST_LOG", "error");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -16,35 +19,77 @@ fn vodgate(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
 async fn api_key_create_list_revoke_against_redis() {
     let url = redis_url();
     let prefix = random_prefix();
-    let env = [("REDIS_URL", url.as_str()), ("VODGATE_REDIS_PREFIX", prefix.as_str())];
-    let out = vodgate(&env, &["api-key", "create", "--name", "shop backend", "--scopes", "entitlements:read"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("VODGATE_REDIS_PREFIX", prefix.as_str()),
+    ];
+    let out = vodgate(
+        &env,
+        &[
+            "api-key",
+            "create",
+            "--name",
+            "shop backend",
+            "--scopes",
+            "entitlements:read",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let key = stdout.lines().last().unwrap().to_owned();
-    assert!(key.starts_with("vg_key_"), "the key alone on the last line: {stdout}");
+    assert!(
+        key.starts_with("vg_key_"),
+        "the key alone on the last line: {stdout}"
+    );
 
     // The key works against a server on the same Redis, with its scope.
     let mut config = test_config(StoreKind::Redis);
     config.redis_prefix = prefix.clone();
     config.bootstrap_api_key = None;
     let app = spawn_app_with(config).await;
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).basic_auth(&key, Some("")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .basic_auth(&key, Some(""))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     let out = vodgate(&env, &["api-key", "list"]);
     let listing = String::from_utf8(out.stdout).unwrap();
-    assert!(listing.contains("shop backend") && listing.contains("entitlements:read"), "{listing}");
+    assert!(
+        listing.contains("shop backend") && listing.contains("entitlements:read"),
+        "{listing}"
+    );
     assert!(!listing.contains(&key[20..]), "list never shows secrets");
     let id = listing.split('\t').next().unwrap().to_owned();
 
     // Only the argon2id hash is stored.
     let mut c = raw_redis().await;
-    let rec: String = redis::cmd("GET").arg(format!("{prefix}key:{{k:{id}}}")).query_async(&mut c).await.unwrap();
-    assert!(rec.contains("$argon2id$") && !rec.contains(&key[24..]), "{rec}");
+    let rec: String = redis::cmd("GET")
+        .arg(format!("{prefix}key:{{k:{id}}}"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        rec.contains("$argon2id$") && !rec.contains(&key[24..]),
+        "{rec}"
+    );
 
     let out = vodgate(&env, &["api-key", "revoke", &id]);
     assert!(out.status.success());
-    let r = app.client.get(app.url("/v1/entitlements?viewer_id=v")).basic_auth(&key, Some("")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .basic_auth(&key, Some(""))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let out = vodgate(&env, &["api-key", "revoke", &id]);
     assert!(!out.status.success(), "revoking an unknown key is an error");
@@ -55,7 +100,17 @@ fn api_key_commands_explain_that_they_need_redis() {
     let out = vodgate(&[], &["api-key", "list"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("REDIS_URL"));
-    let out = vodgate(&[], &["api-key", "create", "--name", "x", "--scopes", "videos:delete"]);
+    let out = vodgate(
+        &[],
+        &[
+            "api-key",
+            "create",
+            "--name",
+            "x",
+            "--scopes",
+            "videos:delete",
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
 }
@@ -65,7 +120,10 @@ fn a_bad_setting_stops_the_start_with_a_sentence_naming_it() {
     let out = vodgate(&[("VODGATE_LISTEN", "not-an-address")], &["serve"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("VODGATE_LISTEN") && err.contains("must be"), "{err}");
+    assert!(
+        err.contains("VODGATE_LISTEN") && err.contains("must be"),
+        "{err}"
+    );
     let out = vodgate(&[("VODGATE_CONFIG", "/nonexistent/vodgate.toml")], &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/vodgate.toml"));
 }
@@ -74,9 +132,29 @@ fn a_bad_setting_stops_the_start_with_a_sentence_naming_it() {
 async fn grant_and_revoke_from_the_command_line() {
     let url = redis_url();
     let prefix = random_prefix();
-    let env = [("REDIS_URL", url.as_str()), ("VODGATE_REDIS_PREFIX", prefix.as_str())];
-    let out = vodgate(&env, &["grant", "--viewer", "cli-viewer", "--video", "sample", "--order", "cli-1", "--watch-for", "600"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("VODGATE_REDIS_PREFIX", prefix.as_str()),
+    ];
+    let out = vodgate(
+        &env,
+        &[
+            "grant",
+            "--viewer",
+            "cli-viewer",
+            "--video",
+            "sample",
+            "--order",
+            "cli-1",
+            "--watch-for",
+            "600",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["status"], "active");
     assert_eq!(e["watch_for_s"], 600);
@@ -85,9 +163,15 @@ async fn grant_and_revoke_from_the_command_line() {
     let out = vodgate(&env, &["revoke", id, "--reason", "support ticket 9"]);
     assert!(out.status.success());
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((r["status"].as_str(), r["revocation_reason"].as_str()), (Some("revoked"), Some("support ticket 9")));
+    assert_eq!(
+        (r["status"].as_str(), r["revocation_reason"].as_str()),
+        (Some("revoked"), Some("support ticket 9"))
+    );
     let out = vodgate(&env, &["revoke", "--order", "cli-1"]);
-    assert!(out.status.success(), "refunding an order of revoked entitlements still answers");
+    assert!(
+        out.status.success(),
+        "refunding an order of revoked entitlements still answers"
+    );
     let out = vodgate(&env, &["revoke", "--order", "never"]);
     assert!(!out.status.success());
     let out = vodgate(&env, &["grant", "--viewer", "a{b}", "--video", "sample"]);
@@ -96,18 +180,26 @@ async fn grant_and_revoke_from_the_command_line() {
 
 #[test]
 fn check_config_prints_settings_with_secrets_masked_and_fails_on_a_bad_one() {
+    let bootstrap = mint_api_key();
     let out = vodgate(
         &[
             ("REDIS_URL", "redis://:hunter2-password@127.0.0.1:6379/0"),
-            ("VODGATE_BOOTSTRAP_API_KEY", "vg_key_00000000000000cc_do-not-print-me-do-not-print-me"),
+            ("VODGATE_BOOTSTRAP_API_KEY", bootstrap.as_str()),
             ("VODGATE_WEBHOOK_SECRET", "whsec_do_not_print_0123"),
         ],
         &["check-config"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("listen") && text.contains("127.0.0.1:8080") && text.contains("redis_prefix"), "{text}");
-    for secret in ["hunter2-password", "do-not-print-me", "whsec_do_not_print"] {
+    assert!(
+        text.contains("listen") && text.contains("127.0.0.1:8080") && text.contains("redis_prefix"),
+        "{text}"
+    );
+    for secret in ["hunter2-password", &bootstrap[24..], "whsec_do_not_print"] {
         assert!(!text.contains(secret), "{secret} printed:\n{text}");
     }
     assert!(text.contains("masked"));

@@ -15,19 +15,60 @@ async fn malformed_unknown_oversized_and_mistyped_bodies_are_4xx() {
             .body(body)
             .send()
     };
-    assert_eq!(problem(post("{", "application/json").await.unwrap(), 400).await, "invalid_body");
-    assert_eq!(problem(post("[]", "application/json").await.unwrap(), 400).await, "invalid_body");
-    assert_eq!(problem(post(r#"{"viewer_id":"v"}"#, "application/json").await.unwrap(), 400).await, "invalid_body");
     assert_eq!(
-        problem(post(r#"{"viewer_id":"v","video_id":"x","extra":1}"#, "application/json").await.unwrap(), 400).await,
+        problem(post("{", "application/json").await.unwrap(), 400).await,
         "invalid_body"
     );
     assert_eq!(
-        problem(post(r#"{"viewer_id":"v","video_id":"x"}"#, "text/plain").await.unwrap(), 415).await,
+        problem(post("[]", "application/json").await.unwrap(), 400).await,
+        "invalid_body"
+    );
+    assert_eq!(
+        problem(
+            post(r#"{"viewer_id":"v"}"#, "application/json")
+                .await
+                .unwrap(),
+            400
+        )
+        .await,
+        "invalid_body"
+    );
+    assert_eq!(
+        problem(
+            post(
+                r#"{"viewer_id":"v","video_id":"x","extra":1}"#,
+                "application/json"
+            )
+            .await
+            .unwrap(),
+            400
+        )
+        .await,
+        "invalid_body"
+    );
+    assert_eq!(
+        problem(
+            post(r#"{"viewer_id":"v","video_id":"x"}"#, "text/plain")
+                .await
+                .unwrap(),
+            415
+        )
+        .await,
         "unsupported_media_type"
     );
-    let huge = format!(r#"{{"viewer_id":"v","video_id":"x","order_id":"{}"}}"#, "a".repeat(40_000));
-    let r = app.client.post(app.url("/v1/entitlements")).basic_auth(&app.api_key, Some("")).header("content-type", "application/json").body(huge).send().await.unwrap();
+    let huge = format!(
+        r#"{{"viewer_id":"v","video_id":"x","order_id":"{}"}}"#,
+        "a".repeat(40_000)
+    );
+    let r = app
+        .client
+        .post(app.url("/v1/entitlements"))
+        .basic_auth(&app.api_key, Some(""))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 413).await, "body_too_large");
 }
 
@@ -44,47 +85,111 @@ async fn ids_and_windows_are_validated_at_the_boundary() {
         json!({"viewer_id": "v", "video_id": "x", "watch_for_s": -1}),
         json!({"viewer_id": "v", "video_id": "x", "watch_for_s": "long"}),
     ] {
-        let r = app.admin(Method::POST, "/v1/entitlements", Some(body.clone())).await;
+        let r = app
+            .admin(Method::POST, "/v1/entitlements", Some(body.clone()))
+            .await;
         assert_eq!(problem(r, 400).await, "invalid_body", "{body}");
     }
     for w in [0u64, 400 * 24 * 3600] {
-        let r = app.admin(Method::POST, "/v1/entitlements", Some(json!({"viewer_id": "v", "video_id": "x", "watch_for_s": w}))).await;
+        let r = app
+            .admin(
+                Method::POST,
+                "/v1/entitlements",
+                Some(json!({"viewer_id": "v", "video_id": "x", "watch_for_s": w})),
+            )
+            .await;
         assert_eq!(problem(r, 400).await, "invalid_watch_for");
     }
-    for path in ["/v1/entitlements/nope", "/v1/entitlements/ent_ZZZZ", "/v1/entitlements/ent_%7Bx%7D"] {
+    for path in [
+        "/v1/entitlements/nope",
+        "/v1/entitlements/ent_ZZZZ",
+        "/v1/entitlements/ent_%7Bx%7D",
+    ] {
         let r = app.admin(Method::GET, path, None).await;
         assert_eq!(problem(r, 400).await, "invalid_entitlement_id", "{path}");
     }
-    let r = app.admin(Method::POST, "/v1/entitlements/nope/revoke", None).await;
+    let r = app
+        .admin(Method::POST, "/v1/entitlements/nope/revoke", None)
+        .await;
     assert_eq!(problem(r, 400).await, "invalid_entitlement_id");
-    let r = app.admin(Method::POST, "/v1/orders/a%20b/refund", None).await;
+    let r = app
+        .admin(Method::POST, "/v1/orders/a%20b/refund", None)
+        .await;
     assert_eq!(problem(r, 400).await, "invalid_order_id");
     let r = app.admin(Method::GET, "/v1/entitlements", None).await;
     assert_eq!(problem(r, 400).await, "invalid_query");
-    let r = app.admin(Method::GET, "/v1/entitlements?viewer_id=a{b}", None).await;
+    let r = app
+        .admin(Method::GET, "/v1/entitlements?viewer_id=a{b}", None)
+        .await;
     assert_eq!(problem(r, 400).await, "invalid_query");
-    let id = app.grant(json!({"viewer_id": "v", "video_id": "x"})).await.1["id"].as_str().unwrap().to_owned();
-    let r = app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), Some(json!({"reason": 5}))).await;
+    let id = app
+        .grant(json!({"viewer_id": "v", "video_id": "x"}))
+        .await
+        .1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/v1/entitlements/{id}/revoke"),
+            Some(json!({"reason": 5})),
+        )
+        .await;
     assert_eq!(problem(r, 400).await, "invalid_body");
-    let r = app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), Some(json!({"reason": "x".repeat(600)}))).await;
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/v1/entitlements/{id}/revoke"),
+            Some(json!({"reason": "x".repeat(600)})),
+        )
+        .await;
     assert_eq!(problem(r, 400).await, "invalid_body");
 }
 
 #[tokio::test]
 async fn auth_endpoints_validate_their_bodies_too() {
     let app = spawn_app().await;
-    let r = app.client.post(app.url("/auth/api-key")).header("content-type", "application/json").body("{}").send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/api-key"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 400).await, "invalid_body");
-    let r = app.client.post(app.url("/auth/refresh")).json(&json!({"refresh_token": "x"})).send().await.unwrap();
-    assert_eq!(problem(r, 400).await, "invalid_body", "the body is camelCase, as api.video's");
-    let r = app.client.post(app.url("/auth/refresh")).json(&json!({"refreshToken": "vg_rt_unknown"})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .json(&json!({"refresh_token": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(r, 400).await,
+        "invalid_body",
+        "the body is camelCase, as api.video's"
+    );
+    let r = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .json(&json!({"refreshToken": "vg_rt_unknown"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 401).await, "invalid_refresh_token");
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_same_shape() {
     let app = spawn_app().await;
-    let r = app.client.get(app.url("/v2/whatever")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v2/whatever"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 404).await, "not_found");
 }
 
@@ -101,12 +206,24 @@ async fn health_and_readiness() {
 
     // A store that is not there: not ready, and admin calls get 503 store_unavailable.
     let mut config = test_config(StoreKind::Redis);
-    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    config.redis_url = Some(secrecy::SecretString::from(format!("redis://127.0.0.1:{dead_port}/")));
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    config.redis_url = Some(secrecy::SecretString::from(format!(
+        "redis://127.0.0.1:{dead_port}/"
+    )));
     config.bootstrap_api_key = None;
     let app = spawn_app_with(config).await;
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 503);
-    let r = app.client.post(app.url("/auth/api-key")).json(&json!({"apiKey": TEST_API_KEY})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/auth/api-key"))
+        .json(&json!({"apiKey": TEST_API_KEY.as_str()}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 503).await, "store_unavailable");
 }

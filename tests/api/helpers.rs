@@ -12,10 +12,24 @@ use std::time::Duration;
 use vodgate::config::Config;
 use vodgate::startup::Application;
 
-pub const TEST_API_KEY: &str = "vg_key_00000000000000aa_test-secret-test-secret-test-secret-0123";
+/// An API key in vodgate's format, minted per test process (never a literal in the repo).
+pub fn mint_api_key() -> String {
+    format!(
+        "vg_key_{}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16],
+        vodgate::token::Token::mint("").reveal()
+    )
+}
+
+/// The bootstrap key every test app accepts.
+pub static TEST_API_KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(mint_api_key);
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A redis-server that lives as long as this test process: a small shell watchdog kills
@@ -36,7 +50,9 @@ pub fn redis_url() -> String {
 /// may be `redis+cluster://…`), for tests that read or write keys behind vodgate's back.
 /// Keys given to it are not prefixed.
 pub async fn raw_redis() -> impl redis::aio::ConnectionLike + Clone {
-    vodgate::store::RedisStore::open(&redis_url(), "").expect("open the test Redis").raw_connection()
+    vodgate::store::RedisStore::open(&redis_url(), "")
+        .expect("open the test Redis")
+        .raw_connection()
 }
 
 /// Start a redis-server bound to this test process's lifetime. Returns its port and pid.
@@ -46,8 +62,14 @@ pub fn spawn_redis_server(extra: &[&str]) -> (u16, u32) {
 }
 
 pub fn spawn_redis_server_on(port: u16, extra: &[&str]) -> (u16, u32) {
-    if Command::new("redis-server").arg("--version").output().is_err() {
-        panic!("the tests need `redis-server` on PATH (Debian/Ubuntu: apt-get install redis-server), or VODGATE_TEST_REDIS_URL");
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!(
+            "the tests need `redis-server` on PATH (Debian/Ubuntu: apt-get install redis-server), or VODGATE_TEST_REDIS_URL"
+        );
     }
     let dir = std::env::temp_dir().join(format!("vodgate-test-redis-{port}"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -105,7 +127,7 @@ pub fn test_config(store: StoreKind) -> Config {
     let mut c = Config::from_sources(None, |_| None).unwrap();
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.public_url = "http://127.0.0.1:0/".parse().unwrap();
-    c.bootstrap_api_key = Some(SecretString::from(TEST_API_KEY));
+    c.bootstrap_api_key = Some(SecretString::from(TEST_API_KEY.as_str()));
     if store == StoreKind::Redis {
         c.redis_url = Some(SecretString::from(redis_url()));
         c.redis_prefix = random_prefix();
@@ -122,9 +144,22 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     let app = Application::build(config.clone()).await.expect("build app");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let api_key = config.bootstrap_api_key.as_ref().map(|k| secrecy::ExposeSecret::expose_secret(k).to_owned()).unwrap_or_default();
-    TestApp { address: format!("http://127.0.0.1:{port}"), port, client, api_key, config }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let api_key = config
+        .bootstrap_api_key
+        .as_ref()
+        .map(|k| secrecy::ExposeSecret::expose_secret(k).to_owned())
+        .unwrap_or_default();
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client,
+        api_key,
+        config,
+    }
 }
 
 impl TestApp {
@@ -133,18 +168,35 @@ impl TestApp {
     }
 
     pub async fn tokens(&self) -> Value {
-        let r = self.client.post(self.url("/auth/api-key")).json(&json!({"apiKey": self.api_key})).send().await.unwrap();
+        let r = self
+            .client
+            .post(self.url("/auth/api-key"))
+            .json(&json!({"apiKey": self.api_key}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
 
     pub async fn bearer(&self) -> String {
-        self.tokens().await["access_token"].as_str().unwrap().to_owned()
+        self.tokens().await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// An admin call with Basic auth (the API key as user name, empty password).
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
-        let mut req = self.client.request(method, self.url(path)).basic_auth(&self.api_key, Some(""));
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .basic_auth(&self.api_key, Some(""));
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -152,7 +204,9 @@ impl TestApp {
     }
 
     pub async fn grant(&self, body: Value) -> (u16, Value) {
-        let r = self.admin(reqwest::Method::POST, "/v1/entitlements", Some(body)).await;
+        let r = self
+            .admin(reqwest::Method::POST, "/v1/entitlements", Some(body))
+            .await;
         let status = r.status().as_u16();
         (status, r.json().await.unwrap())
     }
@@ -181,22 +235,43 @@ impl TestApp {
     pub async fn launch(&self, watch_url: &str) -> (u16, Viewer) {
         let r = self.client.get(watch_url).send().await.unwrap();
         let status = r.status().as_u16();
-        let cookie = r.headers().get("set-cookie").map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
         let entitlement_id = r
             .headers()
             .get("location")
             .map(|l| l.to_str().unwrap().trim_start_matches("/watch/").to_owned())
             .unwrap_or_default();
-        (status, Viewer { cookie, entitlement_id })
+        (
+            status,
+            Viewer {
+                cookie,
+                entitlement_id,
+            },
+        )
     }
 
     /// Grant `video_id` to a fresh viewer and open it: the viewer and the master playlist URL.
     pub async fn start_watching(&self, video_id: &str) -> (Viewer, String) {
-        let (_, e) = self.grant(json!({"viewer_id": "watcher", "video_id": video_id})).await;
+        let (_, e) = self
+            .grant(json!({"viewer_id": "watcher", "video_id": video_id}))
+            .await;
         let (status, viewer) = self.launch(e["watch_url"].as_str().unwrap()).await;
         assert_eq!(status, 303);
-        let html = self.get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id)).await.text().await.unwrap();
-        let master = html.split("data-src=\"").nth(1).and_then(|s| s.split('"').next()).expect("watch page has a player").to_owned();
+        let html = self
+            .get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let master = html
+            .split("data-src=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("watch page has a player")
+            .to_owned();
         (viewer, master)
     }
 
@@ -213,11 +288,23 @@ impl TestApp {
 /// (HTTP clients normalise `..` away before sending).
 pub async fn raw_get(port: u16, path: &str, cookie: Option<&str>) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie}Connection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut buf = vec![0u8; 64];
     let n = s.read(&mut buf).await.unwrap();
     let head = String::from_utf8_lossy(&buf[..n]);
-    head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    head.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }

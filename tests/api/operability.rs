@@ -12,13 +12,20 @@ async fn every_page_and_answer_carries_security_headers() {
     let app = spawn_app().await;
     let (viewer, master) = app.start_watching("sample").await;
     for r in [
-        app.get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id)).await,
+        app.get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id))
+            .await,
         app.get_as(&viewer, &master).await,
         app.client.get(app.url("/healthz")).send().await.unwrap(),
         app.client.get(app.url("/nope")).send().await.unwrap(),
     ] {
-        let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
         assert!(csp.contains("frame-ancestors 'self'"), "{csp}");
         assert_eq!(r.headers()["x-content-type-options"], "nosniff");
         assert_eq!(r.headers()["referrer-policy"], "no-referrer");
@@ -27,12 +34,20 @@ async fn every_page_and_answer_carries_security_headers() {
     config.frame_ancestors = "'self' https://shop.example".into();
     let app = spawn_app_with(config).await;
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'self' https://shop.example"));
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'self' https://shop.example")
+    );
 }
 
 #[test]
 fn frame_ancestors_is_validated() {
-    let e = vodgate::config::Config::from_sources(None, |k| (k == "VODGATE_FRAME_ANCESTORS").then(|| "javascript:x".to_owned())).unwrap_err();
+    let e = vodgate::config::Config::from_sources(None, |k| {
+        (k == "VODGATE_FRAME_ANCESTORS").then(|| "javascript:x".to_owned())
+    })
+    .unwrap_err();
     assert!(e.to_string().contains("VODGATE_FRAME_ANCESTORS"), "{e}");
 }
 
@@ -45,21 +60,59 @@ async fn metrics_are_served_apart_from_the_public_port() {
     let (port, mport) = (app.port(), app.metrics_port().expect("metrics listener"));
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
-    let r = client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap();
+    let r = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404, "not on the public port");
-    client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.unwrap();
-    let text = client.get(format!("http://127.0.0.1:{mport}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("vodgate_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"), "{text}");
-    assert!(text.contains("vodgate_active_playbacks"), "the gauge is exported");
+    client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let text = client
+        .get(format!("http://127.0.0.1:{mport}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            "vodgate_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("vodgate_active_playbacks"),
+        "the gauge is exported"
+    );
 }
 
 #[tokio::test]
 async fn oversized_headers_and_bodies_are_refused() {
     let app = spawn_app().await;
-    let r = app.client.get(app.url("/healthz")).header("x-junk", "a".repeat(20_000)).send().await.unwrap();
-    assert!(r.headers().contains_key("content-security-policy"), "refusals carry the headers too");
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-junk", "a".repeat(20_000))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers().contains_key("content-security-policy"),
+        "refusals carry the headers too"
+    );
     assert_eq!(problem(r, 431).await, "headers_too_large");
-    let r = app.client.get(app.url("/healthz")).header("x-fine", "a".repeat(4_000)).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-fine", "a".repeat(4_000))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = app
         .client
@@ -74,12 +127,16 @@ async fn oversized_headers_and_bodies_are_refused() {
 }
 
 fn spawn_binary(env: &[(&str, String)]) -> (std::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vodgate"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap())
         .env("VODGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("VODGATE_BOOTSTRAP_API_KEY", TEST_API_KEY)
+        .env("VODGATE_BOOTSTRAP_API_KEY", TEST_API_KEY.as_str())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -105,18 +162,49 @@ async fn a_full_run_logs_none_of_the_secrets_it_minted() {
         ("VODGATE_WEBHOOK_SECRET", "whsec_log_test_0123456789".into()),
     ]);
     let base = format!("http://127.0.0.1:{port}");
-    let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut secrets: Vec<String> = vec![TEST_API_KEY.to_owned(), "whsec_log_test_0123456789".into()];
-    let t: Value = c.post(format!("{base}/auth/api-key")).json(&json!({"apiKey": TEST_API_KEY})).send().await.unwrap().json().await.unwrap();
-    let t2: Value = c.post(format!("{base}/auth/refresh")).json(&json!({"refreshToken": t["refresh_token"]})).send().await.unwrap().json().await.unwrap();
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut secrets: Vec<String> = vec![
+        TEST_API_KEY.as_str().to_owned(),
+        "whsec_log_test_0123456789".into(),
+    ];
+    let t: Value = c
+        .post(format!("{base}/auth/api-key"))
+        .json(&json!({"apiKey": TEST_API_KEY.as_str()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t2: Value = c
+        .post(format!("{base}/auth/refresh"))
+        .json(&json!({"refreshToken": t["refresh_token"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     // A replayed refresh token is a security event that must be logged without the token.
-    c.post(format!("{base}/auth/refresh")).json(&json!({"refreshToken": t["refresh_token"]})).send().await.unwrap();
-    for v in [&t["access_token"], &t["refresh_token"], &t2["access_token"], &t2["refresh_token"]] {
+    c.post(format!("{base}/auth/refresh"))
+        .json(&json!({"refreshToken": t["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    for v in [
+        &t["access_token"],
+        &t["refresh_token"],
+        &t2["access_token"],
+        &t2["refresh_token"],
+    ] {
         secrets.push(v.as_str().unwrap().to_owned());
     }
     let e: Value = c
         .post(format!("{base}/v1/entitlements"))
-        .basic_auth(TEST_API_KEY, Some(""))
+        .basic_auth(TEST_API_KEY.as_str(), Some(""))
         .json(&json!({"viewer_id": "v", "video_id": "sample", "order_id": "log-order"}))
         .send()
         .await
@@ -127,35 +215,107 @@ async fn a_full_run_logs_none_of_the_secrets_it_minted() {
     let watch_url = e["watch_url"].as_str().unwrap().to_owned();
     secrets.push(watch_url.rsplit('/').next().unwrap().to_owned());
     let r = c.get(&watch_url).send().await.unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     secrets.push(cookie.split_once('=').unwrap().1.to_owned());
     c.get(&watch_url).send().await.unwrap(); // a second use, refused
     let id = e["id"].as_str().unwrap();
-    let html = c.get(format!("{base}/watch/{id}")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
-    let master = html.split("data-src=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let html = c
+        .get(format!("{base}/watch/{id}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let master = html
+        .split("data-src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let dir = master.rsplit_once('/').unwrap().0.to_owned();
-    for p in [master.clone(), format!("{dir}/360p/index.m3u8"), format!("{dir}/enc.key"), format!("{dir}/360p/seg0.ts")] {
-        assert_eq!(c.get(format!("{base}{p}")).header("cookie", &cookie).send().await.unwrap().status(), 200);
+    for p in [
+        master.clone(),
+        format!("{dir}/360p/index.m3u8"),
+        format!("{dir}/enc.key"),
+        format!("{dir}/360p/seg0.ts"),
+    ] {
+        assert_eq!(
+            c.get(format!("{base}{p}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
-    c.post(format!("{base}/v1/entitlements/{id}/revoke")).bearer_auth(t2["access_token"].as_str().unwrap()).send().await.unwrap();
-    c.post(format!("{base}/v1/entitlements/{id}/revoke")).basic_auth(TEST_API_KEY, Some("")).send().await.unwrap();
-    assert_eq!(c.get(format!("{base}{dir}/360p/seg1.ts")).header("cookie", &cookie).send().await.unwrap().status(), 403);
-    c.post(format!("{base}/webhooks/payments")).header("vodgate-signature", "t=1,v1=00").body("{}").send().await.unwrap();
+    c.post(format!("{base}/v1/entitlements/{id}/revoke"))
+        .bearer_auth(t2["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    c.post(format!("{base}/v1/entitlements/{id}/revoke"))
+        .basic_auth(TEST_API_KEY.as_str(), Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get(format!("{base}{dir}/360p/seg1.ts"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    c.post(format!("{base}/webhooks/payments"))
+        .header("vodgate-signature", "t=1,v1=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     // Stop and read everything it wrote.
     unsafe_kill(child.id(), "TERM");
     let out = child.wait_with_output().unwrap();
-    let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(logs.contains("entitlement revoked"), "the run was logged at all");
-    assert!(logs.contains("refresh_token_reuse"), "the security event was logged");
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        logs.contains("entitlement revoked"),
+        "the run was logged at all"
+    );
+    assert!(
+        logs.contains("refresh_token_reuse"),
+        "the security event was logged"
+    );
     for s in &secrets {
         // Any 16-character piece of a secret is enough to flag a leak.
         let probe = &s[s.len() - 16..];
-        assert!(!logs.contains(probe), "a secret ending in …{probe} reached the logs");
+        assert!(
+            !logs.contains(probe),
+            "a secret ending in …{probe} reached the logs"
+        );
     }
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {
-    Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -163,15 +323,25 @@ async fn shutdown_lets_an_in_flight_segment_finish() {
     // A title with one large segment, so the transfer is still running when SIGTERM comes.
     let media = std::env::temp_dir().join(format!("vodgate-big-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(media.join("big")).unwrap();
-    std::fs::write(media.join("big/master.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nbig.ts\n#EXT-X-ENDLIST\n").unwrap();
+    std::fs::write(
+        media.join("big/master.m3u8"),
+        "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nbig.ts\n#EXT-X-ENDLIST\n",
+    )
+    .unwrap();
     let size = 64 * 1024 * 1024;
     std::fs::write(media.join("big/big.ts"), vec![0x47u8; size]).unwrap();
-    let (child, port) = spawn_binary(&[("RUST_LOG", "warn".into()), ("VODGATE_MEDIA_DIR", media.display().to_string())]);
+    let (child, port) = spawn_binary(&[
+        ("RUST_LOG", "warn".into()),
+        ("VODGATE_MEDIA_DIR", media.display().to_string()),
+    ]);
     let base = format!("http://127.0.0.1:{port}");
-    let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let e: Value = c
         .post(format!("{base}/v1/entitlements"))
-        .basic_auth(TEST_API_KEY, Some(""))
+        .basic_auth(TEST_API_KEY.as_str(), Some(""))
         .json(&json!({"viewer_id": "v", "video_id": "big"}))
         .send()
         .await
@@ -179,10 +349,35 @@ async fn shutdown_lets_an_in_flight_segment_finish() {
         .json()
         .await
         .unwrap();
-    let r = c.get(e["watch_url"].as_str().unwrap()).send().await.unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let html = c.get(format!("{base}/watch/{}", e["id"].as_str().unwrap())).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
-    let master = html.split("data-src=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let r = c
+        .get(e["watch_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = c
+        .get(format!("{base}/watch/{}", e["id"].as_str().unwrap()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let master = html
+        .split("data-src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let seg = format!("{base}{}/big.ts", master.rsplit_once('/').unwrap().0);
     let mut resp = c.get(&seg).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -194,7 +389,13 @@ async fn shutdown_lets_an_in_flight_segment_finish() {
     unsafe_kill(child.id(), "TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
     // New connections are refused once shutdown began…
-    assert!(c.get(format!("{base}/healthz")).timeout(Duration::from_secs(2)).send().await.is_err());
+    assert!(
+        c.get(format!("{base}/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_err()
+    );
     // …but the segment in flight arrives whole.
     while let Some(chunk) = resp.chunk().await.unwrap() {
         got += chunk.len();

@@ -45,7 +45,9 @@ async fn spawn_origin() -> u16 {
 
 async fn app_on_origin(port: u16) -> TestApp {
     let mut config = test_config(StoreKind::Redis);
-    config.origin = OriginConfig::Http { url_template: format!("http://127.0.0.1:{port}/{{video_id}}/master.m3u8") };
+    config.origin = OriginConfig::Http {
+        url_template: format!("http://127.0.0.1:{port}/{{video_id}}/master.m3u8"),
+    };
     config.upstream_timeout = Duration::from_millis(700);
     spawn_app_with(config).await
 }
@@ -55,14 +57,27 @@ async fn an_http_origin_is_relayed_like_a_local_one() {
     let app = app_on_origin(spawn_origin().await).await;
     let (viewer, master) = app.start_watching("sample").await;
     let text = app.get_as(&viewer, &master).await.text().await.unwrap();
-    assert!(text.contains("/360p/index.m3u8") && text.contains("/play/pb_"), "{text}");
+    assert!(
+        text.contains("/360p/index.m3u8") && text.contains("/play/pb_"),
+        "{text}"
+    );
     let dir = master.rsplit_once('/').unwrap().0;
-    let r = app.client.get(app.url(&format!("{dir}/360p/seg0.ts"))).header("cookie", viewer.cookie.clone().unwrap()).header("range", "bytes=0-9").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!("{dir}/360p/seg0.ts")))
+        .header("cookie", viewer.cookie.clone().unwrap())
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.headers()["content-type"], "video/mp2t");
     assert_eq!(r.bytes().await.unwrap().len(), 10);
     let r = app.get_as(&viewer, &format!("{dir}/enc.key")).await;
-    assert_eq!(r.bytes().await.unwrap().as_ref(), std::fs::read("media/sample/enc.key").unwrap().as_slice());
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        std::fs::read("media/sample/enc.key").unwrap().as_slice()
+    );
 }
 
 #[tokio::test]
@@ -79,7 +94,10 @@ async fn a_misbehaving_origin_gets_a_clear_quick_gateway_error() {
         let (viewer, master) = app.start_watching(video).await;
         let started = std::time::Instant::now();
         let r = app.get_as(&viewer, &master).await;
-        assert!(started.elapsed() < Duration::from_secs(5), "{video}: no hang");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{video}: no hang"
+        );
         let body_status = r.status().as_u16();
         let got = problem(r, status).await;
         assert_eq!((body_status, got.as_str()), (status, code), "{video}");
@@ -88,7 +106,11 @@ async fn a_misbehaving_origin_gets_a_clear_quick_gateway_error() {
 
 #[tokio::test]
 async fn an_origin_that_is_down_is_a_502_not_a_hang() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let app = app_on_origin(dead).await;
     let (viewer, master) = app.start_watching("sample").await;
     let started = std::time::Instant::now();

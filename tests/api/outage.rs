@@ -25,11 +25,21 @@ struct Redis {
 impl Redis {
     /// A redis-server of this test's own, on a fresh data directory.
     fn start(args: &[&'static str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         // The data directory is per port: a previous run's AOF on this port must not load.
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("vodgate-test-redis-{port}")));
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("vodgate-test-redis-{port}")),
+        );
         let (port, pid) = spawn_redis_server_on(port, args);
-        Self { port, pid, args: args.to_vec() }
+        Self {
+            port,
+            pid,
+            args: args.to_vec(),
+        }
     }
 
     fn url(&self) -> String {
@@ -38,11 +48,19 @@ impl Redis {
 
     /// SIGKILL: no shutdown, no final save. Returns once the port is closed.
     fn kill(&self) {
-        let ok = std::process::Command::new("kill").arg("-KILL").arg(self.pid.to_string()).status().unwrap().success();
+        let ok = std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(self.pid.to_string())
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill redis-server {}", self.pid);
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            assert!(Instant::now() < deadline, "redis-server still accepts connections after SIGKILL");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server still accepts connections after SIGKILL"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -63,7 +81,10 @@ async fn app_on(redis: &Redis) -> TestApp {
 /// A GET that must answer within NO_HANG: its status and body.
 async fn timed(req: reqwest::RequestBuilder) -> (u16, Value) {
     let t = Instant::now();
-    let r = tokio::time::timeout(NO_HANG, req.send()).await.expect("a request hung while Redis was away").unwrap();
+    let r = tokio::time::timeout(NO_HANG, req.send())
+        .await
+        .expect("a request hung while Redis was away")
+        .unwrap();
     assert!(t.elapsed() < NO_HANG);
     let status = r.status().as_u16();
     let body = r.json().await.unwrap_or(Value::Null);
@@ -71,7 +92,9 @@ async fn timed(req: reqwest::RequestBuilder) -> (u16, Value) {
 }
 
 fn viewer_get(app: &TestApp, viewer: &Viewer, path: &str) -> reqwest::RequestBuilder {
-    app.client.get(app.url(path)).header("cookie", viewer.cookie.clone().unwrap())
+    app.client
+        .get(app.url(path))
+        .header("cookie", viewer.cookie.clone().unwrap())
 }
 
 #[tokio::test]
@@ -80,9 +103,18 @@ async fn a_redis_outage_fails_closed_and_heals_on_its_own() {
     let app = app_on(&redis).await;
     let (viewer, master) = app.start_watching("sample").await;
     let dir = master.rsplit_once('/').unwrap().0.to_owned();
-    let paths = [master.clone(), format!("{dir}/360p/index.m3u8"), format!("{dir}/enc.key"), format!("{dir}/360p/seg0.ts")];
+    let paths = [
+        master.clone(),
+        format!("{dir}/360p/index.m3u8"),
+        format!("{dir}/enc.key"),
+        format!("{dir}/360p/seg0.ts"),
+    ];
     for p in &paths {
-        assert_eq!(app.get_as(&viewer, p).await.status(), 200, "{p} before the outage");
+        assert_eq!(
+            app.get_as(&viewer, p).await.status(),
+            200,
+            "{p} before the outage"
+        );
     }
     let entitlement = format!("/v1/entitlements/{}", viewer.entitlement_id);
 
@@ -93,7 +125,11 @@ async fn a_redis_outage_fails_closed_and_heals_on_its_own() {
     // to the eviction, no cached entitlement outlives ENTITLEMENT_TTL, so every path is
     // refused by then at the latest, and stays refused.
     let (status, body) = timed(viewer_get(&app, &viewer, &format!("{dir}/360p/seg1.ts"))).await;
-    assert_eq!((status, body["code"].as_str()), (503, Some("store_unavailable")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{body}"
+    );
     let mut last_served = None;
     loop {
         let mut all_refused = true;
@@ -105,7 +141,10 @@ async fn a_redis_outage_fails_closed_and_heals_on_its_own() {
                 200 => {
                     all_refused = false;
                     last_served = Some(asked);
-                    assert!(asked < ENTITLEMENT_TTL, "{p} served {asked:?} after Redis died: a cached decision outlived ENTITLEMENT_TTL");
+                    assert!(
+                        asked < ENTITLEMENT_TTL,
+                        "{p} served {asked:?} after Redis died: a cached decision outlived ENTITLEMENT_TTL"
+                    );
                 }
                 other => panic!("{p} answered {other} while Redis was away: {body}"),
             }
@@ -117,18 +156,50 @@ async fn a_redis_outage_fails_closed_and_heals_on_its_own() {
     }
     eprintln!("last request served from the cache: {last_served:?} after Redis died");
     for p in &paths {
-        assert_eq!(timed(viewer_get(&app, &viewer, p)).await.0, 503, "{p} stays refused");
+        assert_eq!(
+            timed(viewer_get(&app, &viewer, p)).await.0,
+            503,
+            "{p} stays refused"
+        );
     }
-    let admin = app.client.get(app.url(&entitlement)).basic_auth(&app.api_key, Some(""));
+    let admin = app
+        .client
+        .get(app.url(&entitlement))
+        .basic_auth(&app.api_key, Some(""));
     let (status, body) = timed(admin).await;
-    assert_eq!((status, body["code"].as_str()), (503, Some("store_unavailable")), "{body}");
-    let grant = app.client.post(app.url("/v1/entitlements")).basic_auth(&app.api_key, Some("")).json(&json!({"viewer_id": "v", "video_id": "sample"}));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{body}"
+    );
+    let grant = app
+        .client
+        .post(app.url("/v1/entitlements"))
+        .basic_auth(&app.api_key, Some(""))
+        .json(&json!({"viewer_id": "v", "video_id": "sample"}));
     assert_eq!(timed(grant).await.0, 503);
-    let r = problem(app.client.get(app.url(&format!("{dir}/status"))).header("cookie", viewer.cookie.clone().unwrap()).send().await.unwrap(), 503).await;
+    let r = problem(
+        app.client
+            .get(app.url(&format!("{dir}/status")))
+            .header("cookie", viewer.cookie.clone().unwrap())
+            .send()
+            .await
+            .unwrap(),
+        503,
+    )
+    .await;
     assert_eq!(r, "store_unavailable");
     let (status, body) = timed(app.client.get(app.url("/readyz"))).await;
-    assert_eq!((status, body["status"].as_str()), (503, Some("not_ready")), "{body}");
-    assert_eq!(timed(app.client.get(app.url("/healthz"))).await.0, 200, "alive, just not ready");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (503, Some("not_ready")),
+        "{body}"
+    );
+    assert_eq!(
+        timed(app.client.get(app.url("/healthz"))).await.0,
+        200,
+        "alive, just not ready"
+    );
 
     // Stay down a moment longer than the store's reconnect back-off, so the recovery below
     // starts from a connection that has given up, not from one still retrying.
@@ -141,62 +212,138 @@ async fn a_redis_outage_fails_closed_and_heals_on_its_own() {
             break;
         }
         assert_eq!(status, 503);
-        assert!(up.elapsed() < Duration::from_secs(1), "still refused {:?} after Redis returned", up.elapsed());
+        assert!(
+            up.elapsed() < Duration::from_secs(1),
+            "still refused {:?} after Redis returned",
+            up.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!("serving again {:?} after Redis returned", up.elapsed());
     for p in &paths {
-        assert_eq!(app.get_as(&viewer, p).await.status(), 200, "{p} after the outage");
+        assert_eq!(
+            app.get_as(&viewer, p).await.status(),
+            200,
+            "{p} after the outage"
+        );
     }
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let r = app.admin(reqwest::Method::GET, &entitlement, None).await;
-    assert_eq!(r.status(), 200, "the entitlement survived the restart (appendonly)");
+    assert_eq!(
+        r.status(),
+        200,
+        "the entitlement survived the restart (appendonly)"
+    );
 }
 
 #[tokio::test]
 async fn an_idle_instance_is_ready_again_within_a_second_of_redis_returning() {
     let mut redis = Redis::start(&["--appendonly", "yes"]);
     let app = app_on(&redis).await;
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // Nothing asks the store during the outage: the first request after it must not be the
     // one that finds the old connection dead.
     redis.kill();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     redis.restart();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample"})).await;
-    assert_eq!(e["status"], "active", "the first request a second after Redis returned: {e}");
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample"}))
+        .await;
+    assert_eq!(
+        e["status"], "active",
+        "the first request a second after Redis returned: {e}"
+    );
 }
 
 #[tokio::test]
 async fn what_redis_acknowledged_with_appendfsync_always_survives_a_restart() {
     let mut redis = Redis::start(&["--appendonly", "yes", "--appendfsync", "always"]);
     let app = app_on(&redis).await;
-    let (status, granted) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "order-durable"})).await;
+    let (status, granted) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "order-durable"}))
+        .await;
     assert_eq!(status, 201);
-    let (_, refunded) = app.grant(json!({"viewer_id": "v", "video_id": "trailer", "order_id": "order-refunded"})).await;
-    let r = app.admin(reqwest::Method::POST, "/v1/orders/order-refunded/refund", None).await;
+    let (_, refunded) = app
+        .grant(json!({"viewer_id": "v", "video_id": "trailer", "order_id": "order-refunded"}))
+        .await;
+    let r = app
+        .admin(
+            reqwest::Method::POST,
+            "/v1/orders/order-refunded/refund",
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 200);
 
     // Killed right after the acknowledgements: no shutdown save.
     redis.kill();
     redis.restart();
     let deadline = Instant::now() + Duration::from_secs(3);
-    while app.client.get(app.url("/readyz")).send().await.unwrap().status() != 200 {
+    while app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
         assert!(Instant::now() < deadline, "not ready after the restart");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let r = app.admin(reqwest::Method::GET, &format!("/v1/entitlements/{}", granted["id"].as_str().unwrap()), None).await;
+    let r = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/entitlements/{}", granted["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 200, "an acknowledged grant is still there");
     let after: Value = r.json().await.unwrap();
-    for k in ["id", "status", "viewer_id", "video_id", "order_id", "created_at", "expires_at"] {
+    for k in [
+        "id",
+        "status",
+        "viewer_id",
+        "video_id",
+        "order_id",
+        "created_at",
+        "expires_at",
+    ] {
         assert_eq!(after[k], granted[k], "{k} unchanged");
     }
-    let r = app.admin(reqwest::Method::GET, &format!("/v1/entitlements/{}", refunded["id"].as_str().unwrap()), None).await;
+    let r = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/entitlements/{}", refunded["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
     let after: Value = r.json().await.unwrap();
-    assert_eq!(after["status"], "refunded", "an acknowledged refund is never undone by a restart: {after}");
+    assert_eq!(
+        after["status"], "refunded",
+        "an acknowledged refund is never undone by a restart: {after}"
+    );
     // The idempotency claim survived too: the same order + video is the same entitlement.
-    let (status, again) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "order-durable"})).await;
+    let (status, again) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "order-durable"}))
+        .await;
     assert_eq!((status, &again["id"]), (200, &granted["id"]));
 }
 
@@ -204,16 +351,33 @@ async fn what_redis_acknowledged_with_appendfsync_always_survives_a_restart() {
 fn start_cluster() -> (Vec<u16>, Vec<u32>, String) {
     let mut ports = vec![];
     while ports.len() < 3 {
-        let p = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let p = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         // Each node also listens on its cluster bus port, port + 10000.
-        if p < 55_000 && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() && !ports.contains(&p) {
+        if p < 55_000
+            && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok()
+            && !ports.contains(&p)
+        {
             ports.push(p);
         }
     }
-    let args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no"];
+    let args = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "1000",
+        "--cluster-require-full-coverage",
+        "no",
+    ];
     let mut pids = vec![];
     for &p in &ports {
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("vodgate-test-redis-{p}")));
+        let _ =
+            std::fs::remove_dir_all(std::env::temp_dir().join(format!("vodgate-test-redis-{p}")));
         pids.push(spawn_redis_server_on(p, &args).1);
     }
     let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
@@ -223,11 +387,18 @@ fn start_cluster() -> (Vec<u16>, Vec<u32>, String) {
         .args(["--cluster-replicas", "0", "--cluster-yes"])
         .output()
         .expect("the tests need redis-cli (it comes with redis-server)");
-    assert!(out.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "redis-cli --cluster create: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     for p in &ports {
         loop {
-            let info = std::process::Command::new("redis-cli").args(["-p", &p.to_string(), "cluster", "info"]).output().unwrap();
+            let info = std::process::Command::new("redis-cli")
+                .args(["-p", &p.to_string(), "cluster", "info"])
+                .output()
+                .unwrap();
             if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
                 break;
             }
@@ -245,24 +416,79 @@ async fn on_a_cluster_the_revocation_bus_moves_to_another_node_when_its_node_die
     let prefix = random_prefix();
     let store = Store::Redis(RedisStore::open(&url, &prefix).unwrap());
     let mut rx = store.subscribe();
-    assert_eq!(tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap(), Event::Resync, "subscribed");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        Event::Resync,
+        "subscribed"
+    );
     store.ping().await.unwrap();
-    store.set("k:{t}:1", "v", Duration::from_secs(30)).await.unwrap();
-    assert_eq!(store.mget(&["k:{t}:1", "k:{t}:2"]).await.unwrap(), vec![Some("v".into()), None]);
-    store.publish(&Event::Entitlement("ent_before".into())).await.unwrap();
-    assert_eq!(tokio::time::timeout(Duration::from_secs(3), rx.recv()).await.unwrap().unwrap(), Event::Entitlement("ent_before".into()));
+    store
+        .set("k:{t}:1", "v", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mget(&["k:{t}:1", "k:{t}:2"]).await.unwrap(),
+        vec![Some("v".into()), None]
+    );
+    store
+        .publish(&Event::Entitlement("ent_before".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(3), rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        Event::Entitlement("ent_before".into())
+    );
 
     // The bus listens through the first seed. Kill that node: the loss is announced, the
     // bus resubscribes through another node, and says so again.
-    std::process::Command::new("kill").arg("-KILL").arg(pids[0].to_string()).status().unwrap();
+    std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(pids[0].to_string())
+        .status()
+        .unwrap();
     let t = Instant::now();
-    assert_eq!(tokio::time::timeout(Duration::from_secs(3), rx.recv()).await.unwrap().unwrap(), Event::Resync, "connection loss");
-    assert_eq!(tokio::time::timeout(Duration::from_secs(3), rx.recv()).await.unwrap().unwrap(), Event::Resync, "resubscribed");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(3), rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        Event::Resync,
+        "connection loss"
+    );
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(3), rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        Event::Resync,
+        "resubscribed"
+    );
     eprintln!("revocation bus moved to another node in {:?}", t.elapsed());
     // An event published on a surviving node (PUBLISH is broadcast over the cluster bus)
     // reaches this instance.
-    let mut other = redis::Client::open(format!("redis://127.0.0.1:{}/", ports[1])).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut other = redis::Client::open(format!("redis://127.0.0.1:{}/", ports[1]))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
     let msg = serde_json::to_string(&Event::Entitlement("ent_after".into())).unwrap();
-    let _: () = redis::cmd("PUBLISH").arg(format!("{prefix}revocations")).arg(msg).query_async(&mut other).await.unwrap();
-    assert_eq!(tokio::time::timeout(Duration::from_secs(3), rx.recv()).await.unwrap().unwrap(), Event::Entitlement("ent_after".into()));
+    let _: () = redis::cmd("PUBLISH")
+        .arg(format!("{prefix}revocations"))
+        .arg(msg)
+        .query_async(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(3), rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        Event::Entitlement("ent_after".into())
+    );
 }

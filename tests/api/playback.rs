@@ -13,21 +13,37 @@ fn play_dir(master: &str) -> String {
 #[tokio::test]
 async fn a_launch_link_works_once_and_sets_a_locked_down_cookie() {
     let app = spawn_app().await;
-    let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample"})).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample"}))
+        .await;
     let url = e["watch_url"].as_str().unwrap();
     let r = app.client.get(url).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], format!("/watch/{}", e["id"].as_str().unwrap()));
+    assert_eq!(
+        r.headers()["location"],
+        format!("/watch/{}", e["id"].as_str().unwrap())
+    );
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http public URL: no Secure flag");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http public URL: no Secure flag"
+    );
     // Second use: a clear page, no session.
     let r = app.client.get(url).send().await.unwrap();
     assert_eq!(r.status(), 410);
     assert!(r.headers().get("set-cookie").is_none());
     assert!(r.text().await.unwrap().contains("launch_link_used"));
     // Garbage links are the same page.
-    let r = app.client.get(app.url("/w/vg_wl_nonsense")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/w/vg_wl_nonsense"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 410);
 }
 
@@ -36,25 +52,51 @@ async fn cookies_are_secure_behind_an_https_public_url() {
     let mut config = test_config(StoreKind::Redis);
     config.public_url = "https://watch.example/".parse().unwrap();
     let app = spawn_app_with(config).await;
-    let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample"})).await;
-    let url = e["watch_url"].as_str().unwrap().replace("https://watch.example", &app.address);
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample"}))
+        .await;
+    let url = e["watch_url"]
+        .as_str()
+        .unwrap()
+        .replace("https://watch.example", &app.address);
     let r = app.client.get(url).send().await.unwrap();
-    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Secure")
+    );
 }
 
 #[tokio::test]
 async fn the_watch_page_needs_the_session_of_that_entitlement() {
     let app = spawn_app().await;
     let (viewer, _) = app.start_watching("sample").await;
-    let stranger = Viewer { cookie: None, entitlement_id: viewer.entitlement_id.clone() };
-    let r = app.get_as(&stranger, &format!("/watch/{}", viewer.entitlement_id)).await;
+    let stranger = Viewer {
+        cookie: None,
+        entitlement_id: viewer.entitlement_id.clone(),
+    };
+    let r = app
+        .get_as(&stranger, &format!("/watch/{}", viewer.entitlement_id))
+        .await;
     assert_eq!(r.status(), 403);
     let html = r.text().await.unwrap();
-    assert!(html.contains("session_mismatch") && !html.contains("data-src"), "a deny page, not the video");
+    assert!(
+        html.contains("session_mismatch") && !html.contains("data-src"),
+        "a deny page, not the video"
+    );
     // A session of another rental does not open this one.
     let (other, _) = app.start_watching("trailer").await;
-    let borrowed = Viewer { cookie: other.cookie.clone(), entitlement_id: viewer.entitlement_id.clone() };
-    assert_eq!(app.get_as(&borrowed, &format!("/watch/{}", viewer.entitlement_id)).await.status(), 403);
+    let borrowed = Viewer {
+        cookie: other.cookie.clone(),
+        entitlement_id: viewer.entitlement_id.clone(),
+    };
+    assert_eq!(
+        app.get_as(&borrowed, &format!("/watch/{}", viewer.entitlement_id))
+            .await
+            .status(),
+        403
+    );
 }
 
 #[tokio::test]
@@ -67,22 +109,50 @@ async fn playlists_are_rewritten_and_segments_and_keys_stream_with_range() {
     assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let text = r.text().await.unwrap();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         assert!(line.starts_with(&format!("{dir}/")), "{line}");
     }
-    let media = app.get_as(&viewer, &format!("{dir}/360p/index.m3u8")).await.text().await.unwrap();
+    let media = app
+        .get_as(&viewer, &format!("{dir}/360p/index.m3u8"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(media.contains(&format!("URI=\"{dir}/enc.key\"")), "{media}");
 
     let r = app.get_as(&viewer, &format!("{dir}/360p/seg0.ts")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "video/mp2t");
-    assert!(r.headers()["cache-control"].to_str().unwrap().starts_with("private"));
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("private")
+    );
     let full = r.bytes().await.unwrap();
-    assert_eq!(full.as_ref(), std::fs::read("media/sample/360p/seg0.ts").unwrap().as_slice());
+    assert_eq!(
+        full.as_ref(),
+        std::fs::read("media/sample/360p/seg0.ts")
+            .unwrap()
+            .as_slice()
+    );
 
-    let r = app.client.get(app.url(&format!("{dir}/360p/seg0.ts"))).header("cookie", viewer.cookie.clone().unwrap()).header("range", "bytes=100-199").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!("{dir}/360p/seg0.ts")))
+        .header("cookie", viewer.cookie.clone().unwrap())
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
-    assert_eq!(r.headers()["content-range"], format!("bytes 100-199/{}", full.len()));
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 100-199/{}", full.len())
+    );
     assert_eq!(r.bytes().await.unwrap().as_ref(), &full[100..200]);
 
     let r = app.get_as(&viewer, &format!("{dir}/enc.key")).await;
@@ -96,8 +166,16 @@ async fn without_the_session_cookie_nothing_is_served() {
     let app = spawn_app().await;
     let (viewer, master) = app.start_watching("sample").await;
     let dir = play_dir(&master);
-    let nobody = Viewer { cookie: None, entitlement_id: viewer.entitlement_id.clone() };
-    for path in [master.clone(), format!("{dir}/360p/index.m3u8"), format!("{dir}/enc.key"), format!("{dir}/360p/seg0.ts")] {
+    let nobody = Viewer {
+        cookie: None,
+        entitlement_id: viewer.entitlement_id.clone(),
+    };
+    for path in [
+        master.clone(),
+        format!("{dir}/360p/index.m3u8"),
+        format!("{dir}/enc.key"),
+        format!("{dir}/360p/seg0.ts"),
+    ] {
         let r = app.get_as(&nobody, &path).await;
         assert_eq!(problem(r, 403).await, "session_mismatch", "{path}");
     }
@@ -111,16 +189,35 @@ async fn after_a_revoke_the_very_next_playlist_key_and_segment_are_refused() {
     let (viewer, master) = app.start_watching("sample").await;
     let dir = play_dir(&master);
     // Warm every cache first.
-    for p in [master.clone(), format!("{dir}/enc.key"), format!("{dir}/360p/seg0.ts")] {
+    for p in [
+        master.clone(),
+        format!("{dir}/enc.key"),
+        format!("{dir}/360p/seg0.ts"),
+    ] {
         assert_eq!(app.get_as(&viewer, &p).await.status(), 200);
     }
-    let r = app.admin(Method::POST, &format!("/v1/entitlements/{}/revoke", viewer.entitlement_id), None).await;
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/v1/entitlements/{}/revoke", viewer.entitlement_id),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 200);
-    for p in [master.clone(), format!("{dir}/enc.key"), format!("{dir}/360p/seg1.ts")] {
+    for p in [
+        master.clone(),
+        format!("{dir}/enc.key"),
+        format!("{dir}/360p/seg1.ts"),
+    ] {
         let r = app.get_as(&viewer, &p).await;
         assert_eq!(problem(r, 403).await, "revoked", "{p}");
     }
-    let status: Value = app.get_as(&viewer, &format!("{dir}/status")).await.json().await.unwrap();
+    let status: Value = app
+        .get_as(&viewer, &format!("{dir}/status"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["state"], "denied");
     assert_eq!(status["code"], "revoked");
     assert!(status["message"].as_str().unwrap().contains("withdrawn"));
@@ -129,24 +226,59 @@ async fn after_a_revoke_the_very_next_playlist_key_and_segment_are_refused() {
 #[tokio::test]
 async fn a_refund_reads_as_refunded_to_the_player() {
     let app = spawn_app().await;
-    let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-5"})).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-5"}))
+        .await;
     let (_, viewer) = app.launch(e["watch_url"].as_str().unwrap()).await;
-    let html = app.get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id)).await.text().await.unwrap();
-    let master = html.split("data-src=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    app.admin(Method::POST, "/v1/orders/ord-5/refund", None).await;
-    assert_eq!(problem(app.get_as(&viewer, &master).await, 403).await, "refunded");
+    let html = app
+        .get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let master = html
+        .split("data-src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    app.admin(Method::POST, "/v1/orders/ord-5/refund", None)
+        .await;
+    assert_eq!(
+        problem(app.get_as(&viewer, &master).await, 403).await,
+        "refunded"
+    );
 }
 
 #[tokio::test]
 async fn an_expired_rental_stops_by_itself() {
     let app = spawn_app().await;
-    let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "watch_for_s": 2})).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "watch_for_s": 2}))
+        .await;
     let (_, viewer) = app.launch(e["watch_url"].as_str().unwrap()).await;
-    let html = app.get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id)).await.text().await.unwrap();
-    let master = html.split("data-src=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let html = app
+        .get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let master = html
+        .split("data-src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(problem(app.get_as(&viewer, &master).await, 403).await, "expired");
+    assert_eq!(
+        problem(app.get_as(&viewer, &master).await, 403).await,
+        "expired"
+    );
 }
 
 #[tokio::test]
@@ -155,19 +287,50 @@ async fn a_revocation_through_one_instance_stops_playback_on_another() {
     let mut config_b = test_config(StoreKind::Redis);
     config_b.redis_prefix = a.config.redis_prefix.clone();
     let b = spawn_app_with(config_b).await;
-    let (_, e) = a.grant(json!({"viewer_id": "v", "video_id": "sample"})).await;
+    let (_, e) = a
+        .grant(json!({"viewer_id": "v", "video_id": "sample"}))
+        .await;
     // The viewer lands on instance B (a load balancer would pick any).
-    let url = e["watch_url"].as_str().unwrap().replace(&a.address, &b.address);
+    let url = e["watch_url"]
+        .as_str()
+        .unwrap()
+        .replace(&a.address, &b.address);
     let (_, viewer) = b.launch(&url).await;
-    let html = b.get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id)).await.text().await.unwrap();
-    let master = html.split("data-src=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let html = b
+        .get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let master = html
+        .split("data-src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let dir = play_dir(&master);
-    assert_eq!(b.get_as(&viewer, &format!("{dir}/360p/seg0.ts")).await.status(), 200);
-    a.admin(Method::POST, &format!("/v1/entitlements/{}/revoke", viewer.entitlement_id), None).await;
+    assert_eq!(
+        b.get_as(&viewer, &format!("{dir}/360p/seg0.ts"))
+            .await
+            .status(),
+        200
+    );
+    a.admin(
+        Method::POST,
+        &format!("/v1/entitlements/{}/revoke", viewer.entitlement_id),
+        None,
+    )
+    .await;
     // The event travels through Redis pub/sub; allow it a moment, far below the cache TTL.
     let mut refused = false;
     for _ in 0..20 {
-        if b.get_as(&viewer, &format!("{dir}/360p/seg1.ts")).await.status() == 403 {
+        if b.get_as(&viewer, &format!("{dir}/360p/seg1.ts"))
+            .await
+            .status()
+            == 403
+        {
             refused = true;
             break;
         }
@@ -183,18 +346,34 @@ async fn no_cached_decision_outlives_its_ttl_even_if_the_event_is_lost() {
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
     // Write a revocation behind the bus's back: no event is published.
     let mut c = raw_redis().await;
-    let key = format!("{}ent:{{e:{}}}:revoked", app.config.redis_prefix, viewer.entitlement_id);
+    let key = format!(
+        "{}ent:{{e:{}}}:revoked",
+        app.config.redis_prefix, viewer.entitlement_id
+    );
     let rev = json!({"kind": "revoke", "at": chrono::Utc::now(), "reason": null}).to_string();
-    let _: () = redis::cmd("SET").arg(&key).arg(rev).arg("EX").arg(60).query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(rev)
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     tokio::time::sleep(vodgate::access::ENTITLEMENT_TTL + Duration::from_millis(200)).await;
-    assert_eq!(problem(app.get_as(&viewer, &master).await, 403).await, "revoked");
+    assert_eq!(
+        problem(app.get_as(&viewer, &master).await, 403).await,
+        "revoked"
+    );
 }
 
 #[tokio::test]
 async fn ffmpeg_reads_the_whole_stream_through_vodgate() {
     let app = spawn_app().await;
     let (viewer, master) = app.start_watching("sample").await;
-    let out = std::env::temp_dir().join(format!("vodgate-ffmpeg-{}.ts", uuid::Uuid::new_v4().simple()));
+    let out = std::env::temp_dir().join(format!(
+        "vodgate-ffmpeg-{}.ts",
+        uuid::Uuid::new_v4().simple()
+    ));
     let url = app.url(&master);
     let cookie = viewer.cookie.clone().unwrap();
     let status = tokio::process::Command::new("ffmpeg")
@@ -207,18 +386,43 @@ async fn ffmpeg_reads_the_whole_stream_through_vodgate() {
         .expect("ffmpeg is installed (apt-get install ffmpeg)");
     assert!(status.success(), "ffmpeg failed");
     let probe = tokio::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(&out)
         .output()
         .await
         .unwrap();
-    let duration: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap();
-    assert!((duration - 16.0).abs() <= 4.0, "duration {duration} s vs 16 s source");
+    let duration: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (duration - 16.0).abs() <= 4.0,
+        "duration {duration} s vs 16 s source"
+    );
     let _ = std::fs::remove_file(out);
 
     // The same command without the cookie gets nothing.
     let status = tokio::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "quiet", "-y", "-i", &url, "-c", "copy", "-f", "null", "-"])
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "quiet",
+            "-y",
+            "-i",
+            &url,
+            "-c",
+            "copy",
+            "-f",
+            "null",
+            "-",
+        ])
         .status()
         .await
         .unwrap();
@@ -243,7 +447,10 @@ async fn bad_asset_paths_and_playback_ids_are_refused() {
         (format!("{dir}/{long}"), 400),
         (format!("{dir}/360p/nope.ts"), 404),
         (format!("{dir}/title.txt"), 404),
-        ("/play/pb_00000000000000000000000000000000/master.m3u8".to_owned(), 404),
+        (
+            "/play/pb_00000000000000000000000000000000/master.m3u8".to_owned(),
+            404,
+        ),
         ("/play/not-a-playback/master.m3u8".to_owned(), 404),
     ] {
         assert_eq!(raw_get(app.port, &path, cookie).await, want, "{path}");
@@ -252,18 +459,30 @@ async fn bad_asset_paths_and_playback_ids_are_refused() {
 
 #[tokio::test]
 async fn a_symlink_out_of_the_media_folder_is_not_followed() {
-    let media = std::env::temp_dir().join(format!("vodgate-media-{}", uuid::Uuid::new_v4().simple()));
+    let media =
+        std::env::temp_dir().join(format!("vodgate-media-{}", uuid::Uuid::new_v4().simple()));
     let title = media.join("linked");
     std::fs::create_dir_all(&title).unwrap();
-    std::fs::write(title.join("master.m3u8"), "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nsecret.ts\n#EXT-X-ENDLIST\n").unwrap();
-    let outside = std::env::temp_dir().join(format!("vodgate-secret-{}.ts", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        title.join("master.m3u8"),
+        "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nsecret.ts\n#EXT-X-ENDLIST\n",
+    )
+    .unwrap();
+    let outside = std::env::temp_dir().join(format!(
+        "vodgate-secret-{}.ts",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::write(&outside, b"secret bytes").unwrap();
     std::os::unix::fs::symlink(&outside, title.join("secret.ts")).unwrap();
     let mut config = test_config(StoreKind::Redis);
-    config.origin = vodgate::config::OriginConfig::Local { media_dir: media.clone() };
+    config.origin = vodgate::config::OriginConfig::Local {
+        media_dir: media.clone(),
+    };
     let app = spawn_app_with(config).await;
     let (viewer, master) = app.start_watching("linked").await;
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
-    let r = app.get_as(&viewer, &format!("{}/secret.ts", play_dir(&master))).await;
+    let r = app
+        .get_as(&viewer, &format!("{}/secret.ts", play_dir(&master)))
+        .await;
     assert_eq!(r.status(), 404);
 }

@@ -7,14 +7,27 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn get_ent(app: &TestApp, id: &str) -> Value {
-    app.admin(Method::GET, &format!("/v1/entitlements/{id}"), None).await.json().await.unwrap()
+    app.admin(Method::GET, &format!("/v1/entitlements/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn open_player(app: &TestApp, watch_url: &str) -> (Viewer, String) {
     let (status, viewer) = app.launch(watch_url).await;
     assert_eq!(status, 303);
-    let html = app.get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id)).await.text().await.unwrap();
-    let master = html.split("data-src=\"").nth(1).map(|s| s.split('"').next().unwrap().to_owned()).unwrap_or_default();
+    let html = app
+        .get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let master = html
+        .split("data-src=\"")
+        .nth(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .unwrap_or_default();
     (viewer, master)
 }
 
@@ -23,14 +36,28 @@ fn dir(master: &str) -> String {
 }
 
 async fn audit_kinds(app: &TestApp, query: &str) -> Vec<String> {
-    let body: Value = app.admin(Method::GET, &format!("/v1/audit?{query}"), None).await.json().await.unwrap();
-    body["data"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+    let body: Value = app
+        .admin(Method::GET, &format!("/v1/audit?{query}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
 async fn the_rental_clock_starts_at_the_first_segment_served() {
     let app = spawn_app().await;
-    let (s, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "start_within_s": 30, "watch_for_s": 3})).await;
+    let (s, e) = app
+        .grant(
+            json!({"viewer_id": "v", "video_id": "sample", "start_within_s": 30, "watch_for_s": 3}),
+        )
+        .await;
     assert_eq!(s, 201);
     assert_eq!(e["expires_at"], Value::Null, "not started: no end yet");
     assert!(e["start_by"].is_string());
@@ -41,22 +68,39 @@ async fn the_rental_clock_starts_at_the_first_segment_served() {
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
     assert_eq!(get_ent(&app, id).await["first_played_at"], Value::Null);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(app.get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master))).await.status(), 200);
+    assert_eq!(
+        app.get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
+            .await
+            .status(),
+        200
+    );
     let got = get_ent(&app, id).await;
-    let first = chrono::DateTime::parse_from_rfc3339(got["first_played_at"].as_str().unwrap()).unwrap();
+    let first =
+        chrono::DateTime::parse_from_rfc3339(got["first_played_at"].as_str().unwrap()).unwrap();
     let end = chrono::DateTime::parse_from_rfc3339(got["expires_at"].as_str().unwrap()).unwrap();
-    assert_eq!((end - first).num_seconds(), 3, "the window runs from the first play: {got}");
+    assert_eq!(
+        (end - first).num_seconds(),
+        3,
+        "the window runs from the first play: {got}"
+    );
     tokio::time::sleep(Duration::from_millis(3300)).await;
-    let r = app.get_as(&viewer, &format!("{}/360p/seg1.ts", dir(&master))).await;
+    let r = app
+        .get_as(&viewer, &format!("{}/360p/seg1.ts", dir(&master)))
+        .await;
     assert_eq!(problem(r, 403).await, "expired");
 }
 
 #[tokio::test]
 async fn a_start_window_that_passed_refuses_with_its_own_reason() {
     let app = spawn_app().await;
-    let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "start_within_s": 1})).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "start_within_s": 1}))
+        .await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(get_ent(&app, e["id"].as_str().unwrap()).await["status"], "start_window_passed");
+    assert_eq!(
+        get_ent(&app, e["id"].as_str().unwrap()).await["status"],
+        "start_window_passed"
+    );
     let (status, _) = app.launch(e["watch_url"].as_str().unwrap()).await;
     assert_eq!(status, 403, "the launch page refuses with the reason");
 }
@@ -71,18 +115,26 @@ async fn a_revoke_racing_the_first_play_is_never_lost() {
         let id = viewer.entitlement_id.clone();
         let a = app.clone();
         let play = tokio::spawn(async move { a.get_as(&viewer, &seg).await.status().as_u16() });
-        let revoke = app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None).await;
+        let revoke = app
+            .admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None)
+            .await;
         assert_eq!(revoke.status(), 200);
         let played = play.await.unwrap();
         assert!(played == 200 || played == 403);
         let got = get_ent(&app, &id).await;
-        assert_eq!(got["status"], "revoked", "the revoke stands whatever the order: {got}");
+        assert_eq!(
+            got["status"], "revoked",
+            "the revoke stands whatever the order: {got}"
+        );
     }
 }
 
 fn sign(secret: &str, body: &str) -> String {
     let t = chrono::Utc::now().timestamp();
-    format!("t={t},v1={}", vodgate::webhook::sign(secret, t, body.as_bytes()))
+    format!(
+        "t={t},v1={}",
+        vodgate::webhook::sign(secret, t, body.as_bytes())
+    )
 }
 
 const SECRET: &str = "whsec_test_0123456789abcdef";
@@ -107,8 +159,12 @@ async fn post_webhook(app: &TestApp, body: &str, signature: &str) -> reqwest::Re
 #[tokio::test]
 async fn a_signed_refund_webhook_revokes_the_order_once() {
     let app = webhook_app().await;
-    let (_, a) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-w1"})).await;
-    let (_, b) = app.grant(json!({"viewer_id": "v", "video_id": "trailer", "order_id": "ord-w1"})).await;
+    let (_, a) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-w1"}))
+        .await;
+    let (_, b) = app
+        .grant(json!({"viewer_id": "v", "video_id": "trailer", "order_id": "ord-w1"}))
+        .await;
     let (viewer, master) = open_player(&app, a["watch_url"].as_str().unwrap()).await;
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
 
@@ -119,9 +175,15 @@ async fn a_signed_refund_webhook_revokes_the_order_once() {
     assert_eq!(out["status"], "processed");
     assert_eq!(out["revoked"].as_array().unwrap().len(), 2);
     for e in [&a, &b] {
-        assert_eq!(get_ent(&app, e["id"].as_str().unwrap()).await["status"], "refunded");
+        assert_eq!(
+            get_ent(&app, e["id"].as_str().unwrap()).await["status"],
+            "refunded"
+        );
     }
-    assert_eq!(problem(app.get_as(&viewer, &master).await, 403).await, "refunded");
+    assert_eq!(
+        problem(app.get_as(&viewer, &master).await, 403).await,
+        "refunded"
+    );
     // The same event again: 200, nothing changes.
     let r = post_webhook(&app, body, &sign(SECRET, body)).await;
     assert_eq!(r.status(), 200);
@@ -133,42 +195,69 @@ async fn a_signed_refund_webhook_revokes_the_order_once() {
     let got = get_ent(&app, a["id"].as_str().unwrap()).await;
     assert_eq!(got["revocation_reason"], "chargeback evt_100");
     let kinds = audit_kinds(&app, "order_id=ord-w1").await;
-    assert!(kinds.iter().filter(|k| *k == "refund").count() >= 2, "{kinds:?}");
+    assert!(
+        kinds.iter().filter(|k| *k == "refund").count() >= 2,
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
 async fn bad_stale_and_unknown_webhooks() {
     let app = webhook_app().await;
-    let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-w2"})).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-w2"}))
+        .await;
     let body = r#"{"id":"evt_200","type":"refund","order_id":"ord-w2"}"#;
     // Wrong secret.
     let r = post_webhook(&app, body, &sign("whsec_wrong_0123456789abc", body)).await;
     assert_eq!(problem(r, 400).await, "invalid_signature");
     // Missing header, tampered body.
-    let r = app.client.post(app.url("/webhooks/payments")).body(body).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/webhooks/payments"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 400).await, "invalid_signature");
     let r = post_webhook(&app, &body.replace("ord-w2", "ord-xx"), &sign(SECRET, body)).await;
     assert_eq!(problem(r, 400).await, "invalid_signature");
     // Older than five minutes.
     let t = chrono::Utc::now().timestamp() - 301;
-    let stale = format!("t={t},v1={}", vodgate::webhook::sign(SECRET, t, body.as_bytes()));
+    let stale = format!(
+        "t={t},v1={}",
+        vodgate::webhook::sign(SECRET, t, body.as_bytes())
+    );
     let r = post_webhook(&app, body, &stale).await;
     assert_eq!(problem(r, 400).await, "signature_expired");
     // Nothing changed, and every refusal is in the order's trail.
-    assert_eq!(get_ent(&app, e["id"].as_str().unwrap()).await["status"], "active");
+    assert_eq!(
+        get_ent(&app, e["id"].as_str().unwrap()).await["status"],
+        "active"
+    );
     let kinds = audit_kinds(&app, "order_id=ord-w2").await;
-    assert_eq!(kinds.iter().filter(|k| *k == "webhook_refused").count(), 3, "wrong secret, no header, stale: {kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "webhook_refused").count(),
+        3,
+        "wrong secret, no header, stale: {kinds:?}"
+    );
     // A refund for an order vodgate never saw: 200, nothing changed, audited.
     let body = r#"{"id":"evt_201","type":"refund","order_id":"never-sold"}"#;
     let r = post_webhook(&app, body, &sign(SECRET, body)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["revoked"], json!([]));
-    assert_eq!(audit_kinds(&app, "order_id=never-sold").await, vec!["webhook_unmatched"]);
+    assert_eq!(
+        audit_kinds(&app, "order_id=never-sold").await,
+        vec!["webhook_unmatched"]
+    );
     // Other event types are acknowledged and ignored.
     let body = r#"{"id":"evt_202","type":"payment_succeeded","order_id":"ord-w2"}"#;
     let r = post_webhook(&app, body, &sign(SECRET, body)).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ignored");
-    assert_eq!(get_ent(&app, e["id"].as_str().unwrap()).await["status"], "active");
+    assert_eq!(
+        get_ent(&app, e["id"].as_str().unwrap()).await["status"],
+        "active"
+    );
 }
 
 #[tokio::test]
@@ -183,118 +272,300 @@ async fn stream_limits_refuse_an_extra_screen_and_operators_can_stop_one() {
     let mut config = test_config(StoreKind::Redis);
     config.stream_idle = Duration::from_secs(2);
     let app = spawn_app_with(config).await;
-    let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "max_streams": 1})).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "max_streams": 1}))
+        .await;
     let id = e["id"].as_str().unwrap().to_owned();
     let (phone, phone_master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
     assert!(!phone_master.is_empty());
     // The same browser reloading takes over its own place.
-    let html = app.get_as(&phone, &format!("/watch/{id}")).await.text().await.unwrap();
-    let phone_master = html.split("data-src=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    assert_eq!(app.get_as(&phone, &format!("{}/360p/seg0.ts", dir(&phone_master))).await.status(), 200);
+    let html = app
+        .get_as(&phone, &format!("/watch/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let phone_master = html
+        .split("data-src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get_as(&phone, &format!("{}/360p/seg0.ts", dir(&phone_master)))
+            .await
+            .status(),
+        200
+    );
     // A second device: over the limit.
-    let launch: Value = app.admin(Method::POST, &format!("/v1/entitlements/{id}/launch"), None).await.json().await.unwrap();
+    let launch: Value = app
+        .admin(Method::POST, &format!("/v1/entitlements/{id}/launch"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
     let (tv, tv_master) = open_player(&app, launch["watch_url"].as_str().unwrap()).await;
     assert!(tv_master.is_empty(), "no player for the second screen");
     let r = app.get_as(&tv, &format!("/watch/{id}")).await;
     assert_eq!(r.status(), 403);
     let html = r.text().await.unwrap();
-    assert!(html.contains("too_many_streams") && html.contains("Close the player"), "the page says how to free a place");
+    assert!(
+        html.contains("too_many_streams") && html.contains("Close the player"),
+        "the page says how to free a place"
+    );
     // The operator sees the phone's playback and stops it.
-    let list: Value = app.admin(Method::GET, &format!("/v1/entitlements/{id}/playbacks"), None).await.json().await.unwrap();
+    let list: Value = app
+        .admin(
+            Method::GET,
+            &format!("/v1/entitlements/{id}/playbacks"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let playbacks = list["data"].as_array().unwrap();
     assert_eq!(playbacks.len(), 1, "{list}");
     let pb = playbacks[0]["id"].as_str().unwrap().to_owned();
     assert!(phone_master.contains(&pb));
-    let r = app.admin(Method::DELETE, &format!("/v1/entitlements/{id}/playbacks/{pb}"), None).await;
+    let r = app
+        .admin(
+            Method::DELETE,
+            &format!("/v1/entitlements/{id}/playbacks/{pb}"),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 204);
-    let r = app.get_as(&phone, &format!("{}/360p/seg1.ts", dir(&phone_master))).await;
+    let r = app
+        .get_as(&phone, &format!("{}/360p/seg1.ts", dir(&phone_master)))
+        .await;
     assert_eq!(problem(r, 403).await, "playback_stopped");
     // Now the TV gets the place.
-    let html = app.get_as(&tv, &format!("/watch/{id}")).await.text().await.unwrap();
-    let tv_master = html.split("data-src=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    assert_eq!(app.get_as(&tv, &format!("{}/360p/seg0.ts", dir(&tv_master))).await.status(), 200);
+    let html = app
+        .get_as(&tv, &format!("/watch/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let tv_master = html
+        .split("data-src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get_as(&tv, &format!("{}/360p/seg0.ts", dir(&tv_master)))
+            .await
+            .status(),
+        200
+    );
     // An idle playback stops counting after the idle gap: the phone (reloaded) gets back in.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let html = app.get_as(&phone, &format!("/watch/{id}")).await.text().await.unwrap();
-    assert!(html.contains("data-src"), "the TV idled out, so the phone may play again");
-    let r = app.admin(Method::DELETE, &format!("/v1/entitlements/{id}/playbacks/pb_{}", "0".repeat(32)), None).await;
+    let html = app
+        .get_as(&phone, &format!("/watch/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("data-src"),
+        "the TV idled out, so the phone may play again"
+    );
+    let r = app
+        .admin(
+            Method::DELETE,
+            &format!("/v1/entitlements/{id}/playbacks/pb_{}", "0".repeat(32)),
+            None,
+        )
+        .await;
     assert_eq!(problem(r, 404).await, "playback_not_found");
 }
 
 #[tokio::test]
 async fn a_self_declared_age_gate_needs_a_confirmation_with_a_valid_csrf_token() {
     let app = spawn_app().await;
-    let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "age_gate": "self_declared"})).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "age_gate": "self_declared"}))
+        .await;
     assert_eq!(e["age_gate"], "self_declared");
     let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
     assert!(master.is_empty(), "no player before the confirmation");
     let id = viewer.entitlement_id.clone();
-    let html = app.get_as(&viewer, &format!("/watch/{id}")).await.text().await.unwrap();
+    let html = app
+        .get_as(&viewer, &format!("/watch/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("age_gate_required"));
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let post = |form: Vec<(&'static str, String)>, cookie: Option<String>| {
-        let body = form.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
-        let mut r = app.client.post(app.url(&format!("/watch/{id}/age"))).header("content-type", "application/x-www-form-urlencoded").body(body);
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut r = app
+            .client
+            .post(app.url(&format!("/watch/{id}/age")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
         if let Some(c) = cookie {
             r = r.header("cookie", c);
         }
         r.send()
     };
-    let r = post(vec![("csrf", "0".repeat(32)), ("confirm", "yes".into())], viewer.cookie.clone()).await.unwrap();
+    let r = post(
+        vec![("csrf", "0".repeat(32)), ("confirm", "yes".into())],
+        viewer.cookie.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(problem(r, 403).await, "invalid_csrf_token");
-    let r = post(vec![("csrf", csrf.clone()), ("confirm", "yes".into())], None).await.unwrap();
+    let r = post(
+        vec![("csrf", csrf.clone()), ("confirm", "yes".into())],
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 403, "no session, no confirmation");
-    let r = post(vec![("csrf", csrf), ("confirm", "yes".into())], viewer.cookie.clone()).await.unwrap();
+    let r = post(
+        vec![("csrf", csrf), ("confirm", "yes".into())],
+        viewer.cookie.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 303);
-    let html = app.get_as(&viewer, &format!("/watch/{id}")).await.text().await.unwrap();
+    let html = app
+        .get_as(&viewer, &format!("/watch/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("data-src"), "plays after the confirmation");
-    assert!(audit_kinds(&app, &format!("entitlement_id={id}")).await.contains(&"age_confirmed".to_string()));
+    assert!(
+        audit_kinds(&app, &format!("entitlement_id={id}"))
+            .await
+            .contains(&"age_confirmed".to_string())
+    );
 }
 
 #[tokio::test]
 async fn a_verified_age_gate_needs_the_proof_in_the_grant() {
     let app = spawn_app().await;
-    let r = app.admin(Method::POST, "/v1/entitlements", Some(json!({"viewer_id": "v", "video_id": "sample", "age_gate": "verified"}))).await;
+    let r = app
+        .admin(
+            Method::POST,
+            "/v1/entitlements",
+            Some(json!({"viewer_id": "v", "video_id": "sample", "age_gate": "verified"})),
+        )
+        .await;
     assert_eq!(problem(r, 422).await, "age_verification_required");
     let proof = json!({"method": "id_document", "verified_at": "2026-01-02T03:04:05Z", "reference": "kyc-778"});
     let (s, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "age_gate": "verified", "age_verification": proof})).await;
     assert_eq!(s, 201);
-    assert_eq!(get_ent(&app, e["id"].as_str().unwrap()).await["age_verification"], proof);
+    assert_eq!(
+        get_ent(&app, e["id"].as_str().unwrap()).await["age_verification"],
+        proof
+    );
     let r = app.admin(Method::POST, "/v1/entitlements", Some(json!({"viewer_id": "v", "video_id": "sample", "age_gate": "verified",
         "age_verification": {"method": "", "verified_at": "2026-01-02T03:04:05Z", "reference": "x"}}))).await;
     assert_eq!(problem(r, 422).await, "invalid_age_verification");
-    let r = app.admin(Method::POST, "/v1/entitlements", Some(json!({"viewer_id": "v", "video_id": "sample", "age_gate": "maybe"}))).await;
+    let r = app
+        .admin(
+            Method::POST,
+            "/v1/entitlements",
+            Some(json!({"viewer_id": "v", "video_id": "sample", "age_gate": "maybe"})),
+        )
+        .await;
     assert_eq!(problem(r, 400).await, "invalid_body");
 }
 
 #[tokio::test]
 async fn the_audit_trail_tells_the_story_of_a_rental_oldest_first_in_pages() {
     let app = spawn_app().await;
-    let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-audit"})).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-audit"}))
+        .await;
     let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
     let id = viewer.entitlement_id.clone();
-    app.get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master))).await;
-    app.admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), Some(json!({"reason": "abuse"}))).await;
-    app.get_as(&viewer, &format!("{}/360p/seg1.ts", dir(&master))).await;
-    app.get_as(&viewer, &format!("{}/360p/seg2.ts", dir(&master))).await;
+    app.get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
+        .await;
+    app.admin(
+        Method::POST,
+        &format!("/v1/entitlements/{id}/revoke"),
+        Some(json!({"reason": "abuse"})),
+    )
+    .await;
+    app.get_as(&viewer, &format!("{}/360p/seg1.ts", dir(&master)))
+        .await;
+    app.get_as(&viewer, &format!("{}/360p/seg2.ts", dir(&master)))
+        .await;
     let kinds = audit_kinds(&app, &format!("entitlement_id={id}")).await;
-    assert_eq!(kinds, vec!["grant", "launch", "first_play", "revoke", "deny"], "one deny per playback and reason");
-    let body: Value = app.admin(Method::GET, &format!("/v1/audit?entitlement_id={id}"), None).await.json().await.unwrap();
+    assert_eq!(
+        kinds,
+        vec!["grant", "launch", "first_play", "revoke", "deny"],
+        "one deny per playback and reason"
+    );
+    let body: Value = app
+        .admin(Method::GET, &format!("/v1/audit?entitlement_id={id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
     let deny = &body["data"][4];
     assert_eq!(deny["reason"], "revoked");
     assert_eq!(deny["order_id"], "ord-audit");
     assert_eq!(deny["viewer_id"], "v");
     let ip = deny["client_ip_hash"].as_str().unwrap();
-    assert!(ip.len() == 32 && !ip.contains("127.0.0.1"), "a keyed hash, never the address");
+    assert!(
+        ip.len() == 32 && !ip.contains("127.0.0.1"),
+        "a keyed hash, never the address"
+    );
     assert_eq!(body["data"][3]["reason"], "abuse");
     // Pages of two.
-    let p1: Value = app.admin(Method::GET, &format!("/v1/audit?entitlement_id={id}&limit=2"), None).await.json().await.unwrap();
+    let p1: Value = app
+        .admin(
+            Method::GET,
+            &format!("/v1/audit?entitlement_id={id}&limit=2"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(p1["data"].as_array().unwrap().len(), 2);
     let cursor = p1["next_cursor"].as_str().unwrap();
-    let p2: Value = app.admin(Method::GET, &format!("/v1/audit?entitlement_id={id}&limit=2&after={cursor}"), None).await.json().await.unwrap();
+    let p2: Value = app
+        .admin(
+            Method::GET,
+            &format!("/v1/audit?entitlement_id={id}&limit=2&after={cursor}"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(p2["data"][0]["kind"], "first_play");
     // By order.
-    assert_eq!(audit_kinds(&app, "order_id=ord-audit").await.first().map(String::as_str), Some("grant"));
+    assert_eq!(
+        audit_kinds(&app, "order_id=ord-audit")
+            .await
+            .first()
+            .map(String::as_str),
+        Some("grant")
+    );
     let r = app.admin(Method::GET, "/v1/audit", None).await;
     assert_eq!(problem(r, 400).await, "invalid_query");
 }

@@ -46,7 +46,10 @@ impl AccessToken {
 
 impl std::fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessToken").field("secret", &"[REDACTED]").field("lifetime", &self.lifetime).finish()
+        f.debug_struct("AccessToken")
+            .field("secret", &"[REDACTED]")
+            .field("lifetime", &self.lifetime)
+            .finish()
     }
 }
 
@@ -81,7 +84,13 @@ pub struct Bearer {
 }
 
 impl Bearer {
-    pub fn new(http: reqwest::Client, base: Url, api_key: SecretString, timeout: Duration, gate: Arc<RateGate>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        base: Url,
+        api_key: SecretString,
+        timeout: Duration,
+        gate: Arc<RateGate>,
+    ) -> Self {
         Self {
             http,
             base,
@@ -95,7 +104,10 @@ impl Bearer {
     }
 
     fn current(&self) -> Option<Arc<AccessToken>> {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A usable access token, renewing it first when 80 % of its life has passed.
@@ -110,10 +122,18 @@ impl Bearer {
             return Ok(t.clone());
         }
         let answer = match refresh.take() {
-            Some(rt) => match self.call("auth/refresh", serde_json::json!({"refreshToken": rt.expose_secret()})).await {
+            Some(rt) => match self
+                .call(
+                    "auth/refresh",
+                    serde_json::json!({"refreshToken": rt.expose_secret()}),
+                )
+                .await
+            {
                 Ok(a) => Ok(a),
                 Err(AuthCallError::Refused) => {
-                    tracing::info!("api.video refused the refresh token; exchanging the API key again");
+                    tracing::info!(
+                        "api.video refused the refresh token; exchanging the API key again"
+                    );
                     self.exchange_key().await
                 }
                 Err(AuthCallError::Other(e)) => {
@@ -125,14 +145,29 @@ impl Bearer {
         };
         match answer {
             Ok(a) => {
-                if !a.token_type.as_deref().unwrap_or("bearer").eq_ignore_ascii_case("bearer") {
-                    tracing::warn!("api.video answered a token type other than Bearer; using it as a bearer anyway");
+                if !a
+                    .token_type
+                    .as_deref()
+                    .unwrap_or("bearer")
+                    .eq_ignore_ascii_case("bearer")
+                {
+                    tracing::warn!(
+                        "api.video answered a token type other than Bearer; using it as a bearer anyway"
+                    );
                 }
-                let lifetime = Duration::from_secs(a.expires_in.unwrap_or(3600).clamp(1, 24 * 3600));
+                let lifetime =
+                    Duration::from_secs(a.expires_in.unwrap_or(3600).clamp(1, 24 * 3600));
                 *refresh = a.refresh_token.map(SecretString::from);
-                let token = Arc::new(AccessToken { secret: SecretString::from(a.access_token), obtained: Instant::now(), lifetime });
+                let token = Arc::new(AccessToken {
+                    secret: SecretString::from(a.access_token),
+                    obtained: Instant::now(),
+                    lifetime,
+                });
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
-                tracing::debug!(lifetime_s = lifetime.as_secs(), "api.video access token renewed");
+                tracing::debug!(
+                    lifetime_s = lifetime.as_secs(),
+                    "api.video access token renewed"
+                );
                 Ok(token)
             }
             // A failed renewal does not throw away a token that still works.
@@ -150,14 +185,21 @@ impl Bearer {
     /// refresh token). A token renewed by someone else in the meantime is kept.
     pub fn invalidate(&self, stale: &AccessToken) {
         let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
-        if cur.as_ref().is_some_and(|c| std::ptr::eq(c.as_ref(), stale)) {
+        if cur
+            .as_ref()
+            .is_some_and(|c| std::ptr::eq(c.as_ref(), stale))
+        {
             *cur = None;
         }
     }
 
     /// For readiness: can a bearer be obtained? The answer is reused for a few seconds.
     pub async fn check(&self) -> Result<(), String> {
-        if let Some((at, r)) = self.ready.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        if let Some((at, r)) = self
+            .ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
             && at.elapsed() < READY_CACHE
         {
             return r.clone();
@@ -168,41 +210,78 @@ impl Bearer {
     }
 
     async fn exchange_key(&self) -> Result<TokenAnswer, UpstreamError> {
-        match self.call("auth/api-key", serde_json::json!({"apiKey": self.api_key.expose_secret()})).await {
+        match self
+            .call(
+                "auth/api-key",
+                serde_json::json!({"apiKey": self.api_key.expose_secret()}),
+            )
+            .await
+        {
             Ok(a) => Ok(a),
-            Err(AuthCallError::Refused) => Err(UpstreamError::AuthFailed("api.video refused the API key (check APIVIDEO_API_KEY and APIVIDEO_BASE_URL)".into())),
+            Err(AuthCallError::Refused) => Err(UpstreamError::AuthFailed(
+                "api.video refused the API key (check APIVIDEO_API_KEY and APIVIDEO_BASE_URL)"
+                    .into(),
+            )),
             Err(AuthCallError::Other(e)) => Err(e),
         }
     }
 
     /// One `/auth/*` call with bounded time, retries on 5xx and connection errors (minting
     /// a token twice is harmless), and 429 handled through the shared back-off gate.
-    async fn call(&self, path: &str, body: serde_json::Value) -> Result<TokenAnswer, AuthCallError> {
-        let url = self.base.join(path).map_err(|e| AuthCallError::Other(UpstreamError::Unavailable(e.to_string())))?;
+    async fn call(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<TokenAnswer, AuthCallError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| AuthCallError::Other(UpstreamError::Unavailable(e.to_string())))?;
         let mut attempt = 0;
         let mut waited = false;
         loop {
             self.gate.pass().await.map_err(AuthCallError::Other)?;
-            let sent = tokio::time::timeout(self.timeout, self.http.post(url.clone()).json(&body).send()).await;
+            let sent =
+                tokio::time::timeout(self.timeout, self.http.post(url.clone()).json(&body).send())
+                    .await;
             let label = match &sent {
                 Ok(Ok(r)) => r.status().as_u16().to_string(),
                 Ok(Err(e)) if !e.is_timeout() => "connection_error".into(),
                 _ => "timeout".into(),
             };
-            let endpoint = if path.contains("refresh") { "auth_refresh" } else { "auth_api_key" };
-            crate::metrics::METRICS.upstream_requests.with_label_values(&["apivideo", endpoint, &label]).inc();
-            let outcome = if label.starts_with('2') { "ok" } else { "failed" };
-            crate::metrics::METRICS.token_renewals.with_label_values(&[endpoint, outcome]).inc();
+            let endpoint = if path.contains("refresh") {
+                "auth_refresh"
+            } else {
+                "auth_api_key"
+            };
+            crate::metrics::METRICS
+                .upstream_requests
+                .with_label_values(&["apivideo", endpoint, &label])
+                .inc();
+            let outcome = if label.starts_with('2') {
+                "ok"
+            } else {
+                "failed"
+            };
+            crate::metrics::METRICS
+                .token_renewals
+                .with_label_values(&[endpoint, outcome])
+                .inc();
             let resp = match sent {
                 Err(_) => return Err(AuthCallError::Other(UpstreamError::Timeout)),
-                Ok(Err(e)) if e.is_timeout() => return Err(AuthCallError::Other(UpstreamError::Timeout)),
+                Ok(Err(e)) if e.is_timeout() => {
+                    return Err(AuthCallError::Other(UpstreamError::Timeout));
+                }
                 Ok(Err(e)) => {
                     if attempt < RETRIES {
                         attempt += 1;
                         backoff(attempt).await;
                         continue;
                     }
-                    return Err(AuthCallError::Other(UpstreamError::Unavailable(format!("api.video {path}: {}", e.without_url()))));
+                    return Err(AuthCallError::Other(UpstreamError::Unavailable(format!(
+                        "api.video {path}: {}",
+                        e.without_url()
+                    ))));
                 }
                 Ok(Ok(r)) => r,
             };
@@ -212,7 +291,9 @@ impl Bearer {
                     let read = tokio::time::timeout(self.timeout, resp.json::<TokenAnswer>()).await;
                     return match read {
                         Err(_) => Err(AuthCallError::Other(UpstreamError::Timeout)),
-                        Ok(Err(_)) => Err(AuthCallError::Other(UpstreamError::Invalid(format!("api.video {path} answered an unreadable token")))),
+                        Ok(Err(_)) => Err(AuthCallError::Other(UpstreamError::Invalid(format!(
+                            "api.video {path} answered an unreadable token"
+                        )))),
                         Ok(Ok(a)) => Ok(a),
                     };
                 }
@@ -225,13 +306,19 @@ impl Bearer {
                         waited = true;
                         continue;
                     }
-                    return Err(AuthCallError::Other(UpstreamError::RateLimited { retry_after_s: wait.as_secs().max(1) }));
+                    return Err(AuthCallError::Other(UpstreamError::RateLimited {
+                        retry_after_s: wait.as_secs().max(1),
+                    }));
                 }
                 s if s >= 500 && attempt < RETRIES => {
                     attempt += 1;
                     backoff(attempt).await;
                 }
-                s => return Err(AuthCallError::Other(UpstreamError::Unavailable(format!("api.video {path} answered {s}")))),
+                s => {
+                    return Err(AuthCallError::Other(UpstreamError::Unavailable(format!(
+                        "api.video {path} answered {s}"
+                    ))));
+                }
             }
         }
     }

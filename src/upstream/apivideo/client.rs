@@ -30,7 +30,15 @@ pub async fn backoff(attempt: u32) {
 pub fn retry_after(resp: &reqwest::Response) -> Duration {
     ["x-ratelimit-retry-after", "retry-after"]
         .iter()
-        .find_map(|h| resp.headers().get(*h)?.to_str().ok()?.trim().parse::<u64>().ok())
+        .find_map(|h| {
+            resp.headers()
+                .get(*h)?
+                .to_str()
+                .ok()?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map(|s| Duration::from_secs(s.clamp(1, 3600)))
         .unwrap_or(Duration::from_secs(1))
 }
@@ -43,7 +51,10 @@ pub struct RateGate {
 
 impl RateGate {
     pub fn new(max_wait: Duration) -> Self {
-        Self { until: std::sync::Mutex::new(None), max_wait }
+        Self {
+            until: std::sync::Mutex::new(None),
+            max_wait,
+        }
     }
 
     /// The longest a request waits for the gate instead of failing.
@@ -71,7 +82,9 @@ impl RateGate {
             tokio::time::sleep(left).await;
             return Ok(());
         }
-        Err(UpstreamError::RateLimited { retry_after_s: left.as_secs_f64().ceil() as u64 })
+        Err(UpstreamError::RateLimited {
+            retry_after_s: left.as_secs_f64().ceil() as u64,
+        })
     }
 }
 
@@ -107,8 +120,21 @@ impl Client {
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let max_wait = timeout.min(Duration::from_secs(2));
         let api_gate = Arc::new(RateGate::new(max_wait));
-        let bearer = Bearer::new(http.clone(), base.clone(), api_key, timeout, api_gate.clone());
-        Ok(Self { http, base, timeout, bearer, api_gate, vod_gate: RateGate::new(max_wait) })
+        let bearer = Bearer::new(
+            http.clone(),
+            base.clone(),
+            api_key,
+            timeout,
+            api_gate.clone(),
+        );
+        Ok(Self {
+            http,
+            base,
+            timeout,
+            bearer,
+            api_gate,
+            vod_gate: RateGate::new(max_wait),
+        })
     }
 
     /// A call to the API (`ws.api.video`) with the bearer. Answers other than 401, 429 and
@@ -120,7 +146,10 @@ impl Client {
         body: Option<&serde_json::Value>,
         retry: Retry,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let url = self.base.join(path).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         // For logs and errors: upload tokens in paths are credentials of their own.
         let shown = match url.path().split_once("/upload-tokens/") {
             Some((before, _)) => format!("{before}/upload-tokens/{{token}}"),
@@ -132,7 +161,10 @@ impl Client {
         loop {
             self.api_gate.pass().await?;
             let token = self.bearer.get().await?;
-            let mut r = self.http.request(method.clone(), url.clone()).bearer_auth(token.expose());
+            let mut r = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.expose());
             if let Some(b) = body {
                 r = r.json(b);
             }
@@ -147,7 +179,11 @@ impl Client {
                     self.bearer.invalidate(&token);
                     reauthed = true;
                 }
-                401 | 403 => return Err(UpstreamError::AuthFailed(format!("api.video refused {what} with a fresh token"))),
+                401 | 403 => {
+                    return Err(UpstreamError::AuthFailed(format!(
+                        "api.video refused {what} with a fresh token"
+                    )));
+                }
                 429 => state.rate_limited(&resp, &self.api_gate)?,
                 s if s >= 500 => state.server_error(s, retry, &what).await?,
                 _ => return Ok(resp),
@@ -212,7 +248,13 @@ struct Attempts {
 
 impl Attempts {
     /// Send once. `Ok(None)`: a retryable connection failure, already backed off.
-    async fn send(&mut self, r: reqwest::RequestBuilder, timeout: Duration, retry: Retry, what: &str) -> Result<Option<reqwest::Response>, UpstreamError> {
+    async fn send(
+        &mut self,
+        r: reqwest::RequestBuilder,
+        timeout: Duration,
+        retry: Retry,
+        what: &str,
+    ) -> Result<Option<reqwest::Response>, UpstreamError> {
         let sent = tokio::time::timeout(timeout, r.send()).await;
         let status = match &sent {
             Ok(Ok(resp)) => resp.status().as_u16().to_string(),
@@ -220,7 +262,10 @@ impl Attempts {
             Err(_) => "timeout".into(),
             Ok(Err(_)) => "connection_error".into(),
         };
-        crate::metrics::METRICS.upstream_requests.with_label_values(&["apivideo", endpoint_label(what), &status]).inc();
+        crate::metrics::METRICS
+            .upstream_requests
+            .with_label_values(&["apivideo", endpoint_label(what), &status])
+            .inc();
         match sent {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout),
@@ -236,7 +281,10 @@ impl Attempts {
                     return Ok(None);
                 }
                 // `without_url`: the URL may hold a private or session token.
-                Err(UpstreamError::Unavailable(format!("api.video {what}: {}", e.without_url())))
+                Err(UpstreamError::Unavailable(format!(
+                    "api.video {what}: {}",
+                    e.without_url()
+                )))
             }
             Ok(Ok(resp)) => Ok(Some(resp)),
         }
@@ -244,24 +292,40 @@ impl Attempts {
 
     /// A 429: close the gate; go round again (waiting at the gate) once when the wait is
     /// short, else fail with when to come back.
-    fn rate_limited(&mut self, resp: &reqwest::Response, gate: &RateGate) -> Result<(), UpstreamError> {
+    fn rate_limited(
+        &mut self,
+        resp: &reqwest::Response,
+        gate: &RateGate,
+    ) -> Result<(), UpstreamError> {
         let wait = retry_after(resp);
         gate.close(wait);
-        tracing::warn!(retry_after_s = wait.as_secs(), "api.video rate limit reached; backing off");
+        tracing::warn!(
+            retry_after_s = wait.as_secs(),
+            "api.video rate limit reached; backing off"
+        );
         if !self.waited_for_rate_limit && wait <= gate.max_wait() {
             self.waited_for_rate_limit = true;
             return Ok(());
         }
-        Err(UpstreamError::RateLimited { retry_after_s: wait.as_secs().max(1) })
+        Err(UpstreamError::RateLimited {
+            retry_after_s: wait.as_secs().max(1),
+        })
     }
 
-    async fn server_error(&mut self, status: u16, retry: Retry, what: &str) -> Result<(), UpstreamError> {
+    async fn server_error(
+        &mut self,
+        status: u16,
+        retry: Retry,
+        what: &str,
+    ) -> Result<(), UpstreamError> {
         if retry == Retry::Idempotent && self.retries < RETRIES {
             self.retries += 1;
             tracing::info!(call = %what, status, attempt = self.retries, "api.video failed; retrying");
             backoff(self.retries).await;
             return Ok(());
         }
-        Err(UpstreamError::Unavailable(format!("api.video answered {status} to {what}")))
+        Err(UpstreamError::Unavailable(format!(
+            "api.video answered {status} to {what}"
+        )))
     }
 }

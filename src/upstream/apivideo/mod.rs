@@ -75,8 +75,12 @@ impl std::fmt::Debug for UpstreamSession {
 impl UpstreamSession {
     /// The embed URL: `player` as returned, plus `avh`.
     fn embed_url(&self) -> Result<String, UpstreamError> {
-        let player = self.player_url.as_deref().ok_or_else(|| UpstreamError::Invalid("the video has no player URL".into()))?;
-        let mut url = Url::parse(player).map_err(|_| UpstreamError::Invalid("the player URL is not a URL".into()))?;
+        let player = self
+            .player_url
+            .as_deref()
+            .ok_or_else(|| UpstreamError::Invalid("the video has no player URL".into()))?;
+        let mut url = Url::parse(player)
+            .map_err(|_| UpstreamError::Invalid("the player URL is not a URL".into()))?;
         if let Some(s) = &self.session_token {
             url.query_pairs_mut().append_pair("avh", s);
         }
@@ -85,7 +89,11 @@ impl UpstreamSession {
 
     /// Strings that must never reach a viewer in relay mode.
     fn secrets(&self) -> impl Iterator<Item = &str> {
-        self.private_token.iter().chain(self.session_token.iter()).map(String::as_str).filter(|s| s.len() >= 8)
+        self.private_token
+            .iter()
+            .chain(self.session_token.iter())
+            .map(String::as_str)
+            .filter(|s| s.len() >= 8)
     }
 }
 
@@ -112,7 +120,12 @@ struct Inner {
 }
 
 impl ApiVideoOrigin {
-    pub fn new(config: &ApiVideoConfig, api_key: SecretString, timeout: Duration, store: Store) -> Result<Self, String> {
+    pub fn new(
+        config: &ApiVideoConfig,
+        api_key: SecretString,
+        timeout: Duration,
+        store: Store,
+    ) -> Result<Self, String> {
         let client = Client::new(config.base_url.clone(), api_key, timeout)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -134,19 +147,41 @@ impl ApiVideoOrigin {
         self.inner.client.bearer.check().await
     }
 
-    pub async fn open(&self, video: &VideoId, start: &PlaybackStart<'_>) -> Result<Opened, UpstreamError> {
-        let s = self.session(start.entitlement_id, video, start.until).await?;
+    pub async fn open(
+        &self,
+        video: &VideoId,
+        start: &PlaybackStart<'_>,
+    ) -> Result<Opened, UpstreamError> {
+        let s = self
+            .session(start.entitlement_id, video, start.until)
+            .await?;
         let embed_url = match self.inner.config.mode {
             ApiVideoMode::Embed => Some(s.embed_url()?),
             ApiVideoMode::Relay => None,
         };
-        Ok(Opened { source: Source { asset_base: s.asset_base.clone(), entry: s.entry.clone() }, embed_url, title: s.title.clone() })
+        Ok(Opened {
+            source: Source {
+                asset_base: s.asset_base.clone(),
+                entry: s.entry.clone(),
+            },
+            embed_url,
+            title: s.title.clone(),
+        })
     }
 
     /// The entitlement's live upstream session, or a new one (single flight).
-    async fn session(&self, id: &EntitlementId, video: &VideoId, until: DateTime<Utc>) -> Result<Arc<UpstreamSession>, UpstreamError> {
+    async fn session(
+        &self,
+        id: &EntitlementId,
+        video: &VideoId,
+        until: DateTime<Utc>,
+    ) -> Result<Arc<UpstreamSession>, UpstreamError> {
         let local = {
-            let mut m = self.inner.starting.lock().unwrap_or_else(|p| p.into_inner());
+            let mut m = self
+                .inner
+                .starting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             m.entry(id.clone()).or_default().clone()
         };
         let result = {
@@ -154,7 +189,11 @@ impl ApiVideoOrigin {
             self.session_locked(id, video, until).await
         };
         // Forget the guard when nobody else holds it.
-        let mut m = self.inner.starting.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self
+            .inner
+            .starting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if m.get(id).is_some_and(|g| Arc::strong_count(g) <= 2) {
             m.remove(id);
         }
@@ -162,7 +201,12 @@ impl ApiVideoOrigin {
         result
     }
 
-    async fn session_locked(&self, id: &EntitlementId, video: &VideoId, until: DateTime<Utc>) -> Result<Arc<UpstreamSession>, UpstreamError> {
+    async fn session_locked(
+        &self,
+        id: &EntitlementId,
+        video: &VideoId,
+        until: DateTime<Utc>,
+    ) -> Result<Arc<UpstreamSession>, UpstreamError> {
         let store = &self.inner.store;
         let key = session_key(id);
         let claim = claim_key(id);
@@ -177,7 +221,11 @@ impl ApiVideoOrigin {
                 return Ok(self.remember(s));
             }
             let nonce = uuid::Uuid::new_v4().to_string();
-            if store.set_nx(&claim, &nonce, claim_ttl).await.map_err(store_err)? {
+            if store
+                .set_nx(&claim, &nonce, claim_ttl)
+                .await
+                .map_err(store_err)?
+            {
                 // Another instance may have finished between our read and our claim.
                 if let Some(s) = self.load(&key).await?
                     && s.video_id == video.as_str()
@@ -190,7 +238,8 @@ impl ApiVideoOrigin {
                 let result = match started {
                     Ok(s) => {
                         let ttl = self.record_ttl(&s, until);
-                        let json = serde_json::to_string(&s).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+                        let json = serde_json::to_string(&s)
+                            .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
                         store.set(&key, &json, ttl).await.map_err(store_err)?;
                         tracing::info!(entitlement.id = %id, video.id = %video, ttl_s = ttl.as_secs(), "api.video session started");
                         Ok(self.remember(Arc::new(s)))
@@ -218,7 +267,9 @@ impl ApiVideoOrigin {
     }
 
     async fn load(&self, key: &str) -> Result<Option<Arc<UpstreamSession>>, UpstreamError> {
-        let Some(json) = self.inner.store.get(key).await.map_err(store_err)? else { return Ok(None) };
+        let Some(json) = self.inner.store.get(key).await.map_err(store_err)? else {
+            return Ok(None);
+        };
         match serde_json::from_str::<UpstreamSession>(&json) {
             Ok(s) => Ok(Some(Arc::new(s))),
             Err(e) => {
@@ -238,20 +289,31 @@ impl ApiVideoOrigin {
     }
 
     fn forget(&self, asset_base: &Url) {
-        self.inner.cache.write().unwrap_or_else(|p| p.into_inner()).remove(asset_base.as_str());
+        self.inner
+            .cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(asset_base.as_str());
     }
 
     /// The upstream session a running playback was started with.
     async fn session_of(&self, playback: &Playback) -> Result<Arc<UpstreamSession>, UpstreamError> {
         let base = &playback.source.asset_base;
-        if let Some((at, s)) = self.inner.cache.read().unwrap_or_else(|p| p.into_inner()).get(base.as_str())
+        if let Some((at, s)) = self
+            .inner
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(base.as_str())
             && at.elapsed() < LOCAL_CACHE
             && s.session_expires_at > Utc::now()
         {
             return Ok(s.clone());
         }
         match self.load(&session_key(&playback.entitlement_id)).await? {
-            Some(s) if &s.asset_base == base && s.session_expires_at > Utc::now() => Ok(self.remember(s)),
+            Some(s) if &s.asset_base == base && s.session_expires_at > Utc::now() => {
+                Ok(self.remember(s))
+            }
             // Gone (TTL) or replaced by a newer session: this playback's session is over.
             _ => {
                 self.forget(base);
@@ -275,46 +337,89 @@ impl ApiVideoOrigin {
     /// `GET /videos/{id}` once, then `/session` once with the token it carries.
     async fn start(&self, video: &VideoId) -> Result<UpstreamSession, UpstreamError> {
         let client = &self.inner.client;
-        let resp = client.api(reqwest::Method::GET, &format!("videos/{}", video.as_str()), None, Retry::Idempotent).await?;
+        let resp = client
+            .api(
+                reqwest::Method::GET,
+                &format!("videos/{}", video.as_str()),
+                None,
+                Retry::Idempotent,
+            )
+            .await?;
         let v: Value = match resp.status().as_u16() {
             200 => read_json(resp, client.timeout).await?,
             404 => return Err(UpstreamError::NotFound),
-            s => return Err(UpstreamError::Unavailable(format!("api.video answered {s} to GET /videos/{{id}}"))),
+            s => {
+                return Err(UpstreamError::Unavailable(format!(
+                    "api.video answered {s} to GET /videos/{{id}}"
+                )));
+            }
         };
-        let hls = v["assets"]["hls"].as_str().ok_or_else(|| UpstreamError::Invalid("the video has no HLS asset (not encoded yet?)".into()))?;
-        let hls = Url::parse(hls).map_err(|_| UpstreamError::Invalid("the video's HLS asset is not a URL".into()))?;
+        let hls = v["assets"]["hls"].as_str().ok_or_else(|| {
+            UpstreamError::Invalid("the video has no HLS asset (not encoded yet?)".into())
+        })?;
+        let hls = Url::parse(hls)
+            .map_err(|_| UpstreamError::Invalid("the video's HLS asset is not a URL".into()))?;
         if !matches!(hls.scheme(), "http" | "https") || hls.cannot_be_a_base() {
-            return Err(UpstreamError::Invalid("the video's HLS asset is not an http(s) URL".into()));
+            return Err(UpstreamError::Invalid(
+                "the video's HLS asset is not an http(s) URL".into(),
+            ));
         }
         let token = private_token_of(&hls);
         let public = v["public"].as_bool().unwrap_or(token.is_none());
         if public && !self.inner.config.allow_public {
             return Err(UpstreamError::PublicVideo);
         }
-        let asset_base = hls.join("./").map_err(|e| UpstreamError::Invalid(e.to_string()))?;
-        let entry = hls.path_segments().and_then(|mut s| s.next_back()).filter(|e| !e.is_empty()).unwrap_or("manifest.m3u8").to_owned();
+        let asset_base = hls
+            .join("./")
+            .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+        let entry = hls
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .filter(|e| !e.is_empty())
+            .unwrap_or("manifest.m3u8")
+            .to_owned();
         let player_url = v["assets"]["player"].as_str().map(str::to_owned);
-        let title = v["title"].as_str().map(|t| t.trim().chars().take(200).collect::<String>()).filter(|t| !t.is_empty());
+        let title = v["title"]
+            .as_str()
+            .map(|t| t.trim().chars().take(200).collect::<String>())
+            .filter(|t| !t.is_empty());
         let started_at = Utc::now();
         let ttl = self.inner.config.session_ttl;
         // A film started just before the session ends must still end inside it.
         let margin = (ttl / 10).min(Duration::from_secs(2 * 3600));
-        let session_expires_at = started_at + chrono::Duration::from_std(ttl - margin).unwrap_or_default();
+        let session_expires_at =
+            started_at + chrono::Duration::from_std(ttl - margin).unwrap_or_default();
 
         let (private_token, session_token) = match (public, token) {
             (true, _) => (None, None),
-            (false, None) => return Err(UpstreamError::Invalid("a private video's HLS URL carries no /token/".into())),
+            (false, None) => {
+                return Err(UpstreamError::Invalid(
+                    "a private video's HLS URL carries no /token/".into(),
+                ));
+            }
             (false, Some(t)) => {
                 let url = session_url(&hls, &t)?;
                 // Consumes the private token: never repeated once it may have been seen.
                 let resp = client.vod(&url, None, None, Retry::ConnectOnly).await?;
                 let s = match resp.status().as_u16() {
                     200 => read_json(resp, client.timeout).await?,
-                    404 => return Err(UpstreamError::Unavailable("api.video refused a fresh private token (404 on /session)".into())),
-                    s => return Err(UpstreamError::Unavailable(format!("api.video answered {s} to /session"))),
+                    404 => {
+                        return Err(UpstreamError::Unavailable(
+                            "api.video refused a fresh private token (404 on /session)".into(),
+                        ));
+                    }
+                    s => {
+                        return Err(UpstreamError::Unavailable(format!(
+                            "api.video answered {s} to /session"
+                        )));
+                    }
                 };
-                let session = s["session_token"].as_str().filter(|s| !s.is_empty() && s.len() <= 512);
-                let session = session.ok_or_else(|| UpstreamError::Invalid("/session answered no session_token".into()))?;
+                let session = s["session_token"]
+                    .as_str()
+                    .filter(|s| !s.is_empty() && s.len() <= 512);
+                let session = session.ok_or_else(|| {
+                    UpstreamError::Invalid("/session answered no session_token".into())
+                })?;
                 (Some(t), Some(session.to_owned()))
             }
         };
@@ -331,10 +436,21 @@ impl ApiVideoOrigin {
         })
     }
 
-    pub async fn playlist(&self, playback: &Playback, path: &AssetPath) -> Result<String, UpstreamError> {
+    pub async fn playlist(
+        &self,
+        playback: &Playback,
+        path: &AssetPath,
+    ) -> Result<String, UpstreamError> {
         let s = self.session_of(playback).await?;
-        let url = s.asset_base.join(path.as_str()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
-        let resp = self.inner.client.vod(&url, s.session_token.as_deref(), None, Retry::Idempotent).await?;
+        let url = s
+            .asset_base
+            .join(path.as_str())
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let resp = self
+            .inner
+            .client
+            .vod(&url, s.session_token.as_deref(), None, Retry::Idempotent)
+            .await?;
         let resp = self.check_status(resp, playback, &s, path).await?;
         let text = relay::read_playlist(resp, self.inner.client.timeout).await?;
         let text = strip_avh(&text);
@@ -342,20 +458,45 @@ impl ApiVideoOrigin {
         // an upstream token anywhere else would reach the viewer.
         let outside_base = text.replace(s.asset_base.as_str(), "");
         if s.secrets().any(|secret| outside_base.contains(secret)) {
-            return Err(UpstreamError::Invalid("the playlist names an upstream token outside its URIs".into()));
+            return Err(UpstreamError::Invalid(
+                "the playlist names an upstream token outside its URIs".into(),
+            ));
         }
         Ok(text)
     }
 
-    pub async fn media(&self, req: &HttpRequest, playback: &Playback, path: &AssetPath) -> Result<HttpResponse, UpstreamError> {
+    pub async fn media(
+        &self,
+        req: &HttpRequest,
+        playback: &Playback,
+        path: &AssetPath,
+    ) -> Result<HttpResponse, UpstreamError> {
         let s = self.session_of(playback).await?;
-        let url = s.asset_base.join(path.as_str()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
-        let resp = self.inner.client.vod(&url, s.session_token.as_deref(), Some(req), Retry::Idempotent).await?;
+        let url = s
+            .asset_base
+            .join(path.as_str())
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let resp = self
+            .inner
+            .client
+            .vod(
+                &url,
+                s.session_token.as_deref(),
+                Some(req),
+                Retry::Idempotent,
+            )
+            .await?;
         let resp = self.check_status(resp, playback, &s, path).await?;
         Ok(relay::stream_media(resp, path))
     }
 
-    async fn check_status(&self, resp: reqwest::Response, playback: &Playback, s: &UpstreamSession, path: &AssetPath) -> Result<reqwest::Response, UpstreamError> {
+    async fn check_status(
+        &self,
+        resp: reqwest::Response,
+        playback: &Playback,
+        s: &UpstreamSession,
+        path: &AssetPath,
+    ) -> Result<reqwest::Response, UpstreamError> {
         match resp.status().as_u16() {
             st if relay::relayable(st) => Ok(resp),
             404 | 410 if path.as_str() == s.entry => {
@@ -364,7 +505,9 @@ impl ApiVideoOrigin {
                 Err(UpstreamError::SessionExpired)
             }
             404 | 410 => Err(UpstreamError::NotFound),
-            st => Err(UpstreamError::Unavailable(format!("api.video answered {st} to a vod request"))),
+            st => Err(UpstreamError::Unavailable(format!(
+                "api.video answered {st} to a vod request"
+            ))),
         }
     }
 
@@ -373,20 +516,43 @@ impl ApiVideoOrigin {
     /// `POST /upload-tokens {ttl}`.
     pub async fn create_upload_token(&self, ttl: u32) -> Result<Value, UpstreamError> {
         let body = serde_json::json!({"ttl": ttl});
-        let resp = self.inner.client.api(reqwest::Method::POST, "upload-tokens", Some(&body), Retry::ConnectOnly).await?;
+        let resp = self
+            .inner
+            .client
+            .api(
+                reqwest::Method::POST,
+                "upload-tokens",
+                Some(&body),
+                Retry::ConnectOnly,
+            )
+            .await?;
         match resp.status().as_u16() {
             200 | 201 => read_json(resp, self.inner.client.timeout).await,
-            s => Err(UpstreamError::Unavailable(format!("api.video answered {s} to POST /upload-tokens"))),
+            s => Err(UpstreamError::Unavailable(format!(
+                "api.video answered {s} to POST /upload-tokens"
+            ))),
         }
     }
 
     /// `GET /upload-tokens?currentPage=&pageSize=`.
-    pub async fn list_upload_tokens(&self, page: u32, page_size: u32) -> Result<Value, UpstreamError> {
-        let path = format!("upload-tokens?currentPage={page}&pageSize={page_size}&sortBy=createdAt&sortOrder=desc");
-        let resp = self.inner.client.api(reqwest::Method::GET, &path, None, Retry::Idempotent).await?;
+    pub async fn list_upload_tokens(
+        &self,
+        page: u32,
+        page_size: u32,
+    ) -> Result<Value, UpstreamError> {
+        let path = format!(
+            "upload-tokens?currentPage={page}&pageSize={page_size}&sortBy=createdAt&sortOrder=desc"
+        );
+        let resp = self
+            .inner
+            .client
+            .api(reqwest::Method::GET, &path, None, Retry::Idempotent)
+            .await?;
         match resp.status().as_u16() {
             200 => read_json(resp, self.inner.client.timeout).await,
-            s => Err(UpstreamError::Unavailable(format!("api.video answered {s} to GET /upload-tokens"))),
+            s => Err(UpstreamError::Unavailable(format!(
+                "api.video answered {s} to GET /upload-tokens"
+            ))),
         }
     }
 
@@ -394,17 +560,28 @@ impl ApiVideoOrigin {
     pub async fn delete_upload_token(&self, token: &str) -> Result<bool, UpstreamError> {
         let path = format!("upload-tokens/{token}");
         // Deleting twice is harmless: idempotent.
-        let resp = self.inner.client.api(reqwest::Method::DELETE, &path, None, Retry::Idempotent).await?;
+        let resp = self
+            .inner
+            .client
+            .api(reqwest::Method::DELETE, &path, None, Retry::Idempotent)
+            .await?;
         match resp.status().as_u16() {
             200 | 204 => Ok(true),
             404 => Ok(false),
-            s => Err(UpstreamError::Unavailable(format!("api.video answered {s} to DELETE /upload-tokens/{{token}}"))),
+            s => Err(UpstreamError::Unavailable(format!(
+                "api.video answered {s} to DELETE /upload-tokens/{{token}}"
+            ))),
         }
     }
 
     /// Where creators upload with a delegated token: `{api}/upload?token=…`.
     pub fn upload_url(&self, token: &str) -> String {
-        let mut u = self.inner.config.base_url.join("upload").expect("a fixed relative path joins");
+        let mut u = self
+            .inner
+            .config
+            .base_url
+            .join("upload")
+            .expect("a fixed relative path joins");
         u.query_pairs_mut().append_pair("token", token);
         u.into()
     }
@@ -417,7 +594,9 @@ fn store_err(e: crate::store::StoreError) -> UpstreamError {
 async fn read_json(resp: reqwest::Response, timeout: Duration) -> Result<Value, UpstreamError> {
     match tokio::time::timeout(timeout, resp.json::<Value>()).await {
         Err(_) => Err(UpstreamError::Timeout),
-        Ok(Err(_)) => Err(UpstreamError::Invalid("api.video answered something that is not JSON".into())),
+        Ok(Err(_)) => Err(UpstreamError::Invalid(
+            "api.video answered something that is not JSON".into(),
+        )),
         Ok(Ok(v)) => Ok(v),
     }
 }
@@ -426,14 +605,19 @@ async fn read_json(resp: reqwest::Response, timeout: Duration) -> Result<Value, 
 fn private_token_of(url: &Url) -> Option<String> {
     let segs: Vec<&str> = url.path_segments()?.collect();
     let i = segs.iter().position(|s| *s == "token")?;
-    segs.get(i + 1).filter(|t| !t.is_empty()).map(|t| (*t).to_owned())
+    segs.get(i + 1)
+        .filter(|t| !t.is_empty())
+        .map(|t| (*t).to_owned())
 }
 
 /// `…/token/{t}/session` on the hls URL's own host (as api.video documents it).
 fn session_url(hls: &Url, token: &str) -> Result<Url, UpstreamError> {
     let path = hls.path();
     let marker = format!("/token/{token}/");
-    let end = path.find(&marker).ok_or_else(|| UpstreamError::Invalid("the HLS URL has no /token/ segment".into()))? + marker.len();
+    let end = path
+        .find(&marker)
+        .ok_or_else(|| UpstreamError::Invalid("the HLS URL has no /token/ segment".into()))?
+        + marker.len();
     let mut url = hls.clone();
     url.set_path(&format!("{}session", &path[..end]));
     url.set_query(None);
@@ -459,7 +643,12 @@ pub fn strip_avh(text: &str) -> String {
             continue;
         }
         let mut end = at + 4;
-        while end < b.len() && !matches!(b[end], b'&' | b'"' | b'#' | b' ' | b'\t' | b'\r' | b'\n' | b',') {
+        while end < b.len()
+            && !matches!(
+                b[end],
+                b'&' | b'"' | b'#' | b' ' | b'\t' | b'\r' | b'\n' | b','
+            )
+        {
             end += 1;
         }
         let next_amp = b.get(end) == Some(&b'&');
@@ -502,7 +691,10 @@ mod tests {
             "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"../enc.key\",IV=0x01\nseg0.ts\r\nseg1.ts?a=1\nseg2.ts?b=2\nseg3.ts\n#EXT-X-MAP:URI=\"init.mp4?x=y\"\n#COMMENT avh=keep\nhavh=keep\n"
         );
         assert_eq!(strip_avh("#EXTM3U\nseg.ts\n"), "#EXTM3U\nseg.ts\n");
-        assert_eq!(strip_avh("a.ts?avh=1&avh=2\nb.ts?avh=1&avh=2&c=3\nc.ts?c=3&avh=1&avh=2\n"), "a.ts\nb.ts?c=3\nc.ts?c=3\n");
+        assert_eq!(
+            strip_avh("a.ts?avh=1&avh=2\nb.ts?avh=1&avh=2&c=3\nc.ts?c=3&avh=1&avh=2\n"),
+            "a.ts\nb.ts?c=3\nc.ts?c=3\n"
+        );
     }
 
     #[test]
@@ -510,9 +702,20 @@ mod tests {
         let hls = Url::parse("https://vod.api.video/vod/vi1/token/0092d5ef-5750-471d-9e7e-48d0a7580238/hls/manifest.m3u8").unwrap();
         let t = private_token_of(&hls).unwrap();
         assert_eq!(t, "0092d5ef-5750-471d-9e7e-48d0a7580238");
-        assert_eq!(session_url(&hls, &t).unwrap().as_str(), "https://vod.api.video/vod/vi1/token/0092d5ef-5750-471d-9e7e-48d0a7580238/session");
-        assert_eq!(hls.join("./").unwrap().as_str(), "https://vod.api.video/vod/vi1/token/0092d5ef-5750-471d-9e7e-48d0a7580238/hls/");
-        assert!(private_token_of(&Url::parse("https://vod.api.video/vod/vi1/hls/manifest.m3u8").unwrap()).is_none());
+        assert_eq!(
+            session_url(&hls, &t).unwrap().as_str(),
+            "https://vod.api.video/vod/vi1/token/0092d5ef-5750-471d-9e7e-48d0a7580238/session"
+        );
+        assert_eq!(
+            hls.join("./").unwrap().as_str(),
+            "https://vod.api.video/vod/vi1/token/0092d5ef-5750-471d-9e7e-48d0a7580238/hls/"
+        );
+        assert!(
+            private_token_of(
+                &Url::parse("https://vod.api.video/vod/vi1/hls/manifest.m3u8").unwrap()
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -521,7 +724,9 @@ mod tests {
             video_id: "vi1".into(),
             private_token: Some("private-token-value".into()),
             session_token: Some("session-token-value".into()),
-            asset_base: "https://vod.example/vod/vi1/token/private-token-value/hls/".parse().unwrap(),
+            asset_base: "https://vod.example/vod/vi1/token/private-token-value/hls/"
+                .parse()
+                .unwrap(),
             entry: "manifest.m3u8".into(),
             player_url: Some("https://embed.example/vod/vi1?token=private-token-value".into()),
             title: None,
@@ -530,6 +735,9 @@ mod tests {
         };
         let d = format!("{s:?}");
         assert!(!d.contains("token-value"), "{d}");
-        assert_eq!(s.embed_url().unwrap(), "https://embed.example/vod/vi1?token=private-token-value&avh=session-token-value");
+        assert_eq!(
+            s.embed_url().unwrap(),
+            "https://embed.example/vod/vi1?token=private-token-value&avh=session-token-value"
+        );
     }
 }
