@@ -23,8 +23,17 @@ async fn api_key_exchange_gives_an_api_video_shaped_token_pair() {
 #[tokio::test]
 async fn wrong_and_unknown_keys_are_refused_alike() {
     let app = spawn_app().await;
-    let wrong_secret = format!("{}x", &app.api_key[..app.api_key.len() - 1]);
-    let unknown_id = app.api_key.replace("00000000000000aa", "00000000000000bb");
+    // The key is `vg_key_<id>_<secret>`: change the secret's last character, or swap
+    // the id for one no key has.
+    let (head, last) = app.api_key.split_at(app.api_key.len() - 1);
+    let wrong_secret = format!("{head}{}", if last == "x" { "y" } else { "x" });
+    let secret = &app.api_key["vg_key_".len() + 17..]; // the secret may contain '_'
+    let unknown_id = format!(
+        "vg_key_{}_{secret}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    );
+    assert_ne!(wrong_secret, app.api_key);
+    assert_ne!(unknown_id, app.api_key);
     for key in [wrong_secret.as_str(), unknown_id.as_str(), "not-a-key", ""] {
         let r = app
             .client
