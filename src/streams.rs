@@ -13,8 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A playing segment refreshes its place at most this often (each refresh is a store
-/// round trip; segments come every few seconds).
-const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// round trip running a script; segments come every 2–10 s), and always well within
+/// `idle`, so a playing stream never looks idle: see `refresh_every`.
+const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(20);
+
+/// A third of the idle time, capped: with the default 60 s idle, a player fetching a
+/// segment every 6 s refreshes on one request in four instead of on every one.
+fn refresh_every(idle: Duration) -> Duration {
+    (idle / 3).min(REFRESH_AT_MOST_EVERY)
+}
 
 #[derive(Clone)]
 pub struct StreamLimit {
@@ -84,7 +91,7 @@ impl StreamLimit {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(playback)
-            .is_some_and(|t| t.elapsed() < REFRESH_EVERY);
+            .is_some_and(|t| t.elapsed() < refresh_every(self.idle));
         if recent {
             return Ok(true);
         }
@@ -132,5 +139,26 @@ impl StreamLimit {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_place_is_refreshed_well_within_the_idle_time() {
+        assert_eq!(
+            refresh_every(Duration::from_secs(60)),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            refresh_every(Duration::from_secs(3600)),
+            Duration::from_secs(20)
+        );
+        for idle in [1, 2, 9, 30] {
+            let idle = Duration::from_secs(idle);
+            assert!(refresh_every(idle) * 2 < idle, "{idle:?}");
+        }
     }
 }

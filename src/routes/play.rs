@@ -13,7 +13,7 @@ use crate::startup::AppState;
 use crate::upstream::UpstreamError;
 use crate::viewer_session;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, route, web};
 use chrono::Utc;
 use serde_json::json;
 
@@ -100,7 +100,9 @@ async fn status(
         .json(body))
 }
 
-#[get("/play/{playback_id}/{tail:.*}")]
+// HEAD answers what GET would (status, length, type) without a body; it neither holds a
+// stream's place nor starts the rental clock, since nothing is served.
+#[route("/play/{playback_id}/{tail:.*}", method = "GET", method = "HEAD")]
 async fn asset(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -149,7 +151,7 @@ async fn asset(
                 .body(rewritten))
         }
         AssetKind::Key | AssetKind::Segment => {
-            if asset.kind() == AssetKind::Segment {
+            if asset.kind() == AssetKind::Segment && req.method() != actix_web::http::Method::HEAD {
                 crate::metrics::METRICS.playback_seen(playback.id.as_str());
                 // A segment is what counts as watching: it holds the stream's place and
                 // starts the rental clock.

@@ -2,10 +2,9 @@
 //! Paths are already restricted by `AssetPath` (no `..`, no encodings); on top of that the
 //! resolved file must still be inside the video's folder after following symlinks.
 
-use super::{MAX_PLAYLIST_BYTES, Source, UpstreamError};
+use super::{MAX_PLAYLIST_BYTES, Source, UpstreamError, file};
 use crate::domain::VideoId;
 use crate::hls::asset_path::AssetPath;
-use actix_files::NamedFile;
 use actix_web::{HttpRequest, HttpResponse};
 use std::path::{Path, PathBuf};
 use url::Url;
@@ -62,20 +61,11 @@ impl LocalOrigin {
         })
     }
 
-    /// The file for `path` under the source's folder, refusing anything that resolves out.
-    async fn resolve(&self, source: &Source, path: &AssetPath) -> Result<PathBuf, UpstreamError> {
-        let dir = source
+    fn folder(source: &Source) -> Result<PathBuf, UpstreamError> {
+        source
             .asset_base
             .to_file_path()
-            .map_err(|_| UpstreamError::NotFound)?;
-        let file = tokio::fs::canonicalize(dir.join(path.as_str()))
-            .await
-            .map_err(|_| UpstreamError::NotFound)?;
-        if !file.starts_with(&dir) || !file.starts_with(&self.root) {
-            tracing::warn!(asset.path = %path.as_str(), "refused a path that resolves outside the video's folder");
-            return Err(UpstreamError::NotFound);
-        }
-        Ok(file)
+            .map_err(|_| UpstreamError::NotFound)
     }
 
     pub async fn playlist(
@@ -83,47 +73,46 @@ impl LocalOrigin {
         source: &Source,
         path: &AssetPath,
     ) -> Result<String, UpstreamError> {
-        let file = self.resolve(source, path).await?;
-        let meta = tokio::fs::metadata(&file)
-            .await
-            .map_err(|_| UpstreamError::NotFound)?;
-        if !meta.is_file() {
-            return Err(UpstreamError::NotFound);
-        }
-        if meta.len() > MAX_PLAYLIST_BYTES as u64 {
-            return Err(UpstreamError::Invalid(format!(
-                "playlist larger than {MAX_PLAYLIST_BYTES} bytes"
-            )));
-        }
-        let bytes = tokio::fs::read(&file)
-            .await
-            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let (root, dir, rel) = (
+            self.root.clone(),
+            Self::folder(source)?,
+            path.as_str().to_owned(),
+        );
+        // Resolve, check, stat and read in one trip to the blocking pool.
+        let bytes = actix_web::web::block(move || {
+            let file = file::resolve(&root, &dir, &rel)?;
+            let meta = std::fs::metadata(&file).map_err(|_| UpstreamError::NotFound)?;
+            if !meta.is_file() {
+                return Err(UpstreamError::NotFound);
+            }
+            if meta.len() > MAX_PLAYLIST_BYTES as u64 {
+                return Err(UpstreamError::Invalid(format!(
+                    "playlist larger than {MAX_PLAYLIST_BYTES} bytes"
+                )));
+            }
+            std::fs::read(&file).map_err(|e| UpstreamError::Unavailable(e.to_string()))
+        })
+        .await
+        .map_err(|e| UpstreamError::Unavailable(format!("blocking pool: {e}")))??;
         String::from_utf8(bytes).map_err(|_| UpstreamError::Invalid("playlist is not UTF-8".into()))
     }
 
+    /// A key or segment, streamed with Range (see `file`).
     pub async fn media(
         &self,
         req: &HttpRequest,
         source: &Source,
         path: &AssetPath,
     ) -> Result<HttpResponse, UpstreamError> {
-        let file = self.resolve(source, path).await?;
-        let handle = tokio::fs::File::open(&file)
-            .await
-            .map_err(|_| UpstreamError::NotFound)?
-            .into_std()
-            .await;
-        let named = NamedFile::from_file(handle, &file).map_err(|_| UpstreamError::NotFound)?;
-        let mime: actix_web::mime::Mime = path
-            .content_type()
-            .parse()
-            .unwrap_or(actix_web::mime::APPLICATION_OCTET_STREAM);
-        // NamedFile streams in chunks and answers Range / If-Range itself.
-        Ok(named
-            .set_content_type(mime)
-            .disable_content_disposition()
-            .use_last_modified(false)
-            .into_response(req))
+        let dir = Self::folder(source)?;
+        file::serve(
+            req,
+            self.root.clone(),
+            dir,
+            path.as_str().to_owned(),
+            path.content_type(),
+        )
+        .await
     }
 
     pub async fn title(&self, video: &VideoId) -> Option<String> {

@@ -4,6 +4,7 @@
 //! inside the source's asset base: vodgate is never an open proxy.
 
 pub mod apivideo;
+mod file;
 mod http;
 mod local;
 mod relay;

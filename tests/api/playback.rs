@@ -155,6 +155,50 @@ async fn playlists_are_rewritten_and_segments_and_keys_stream_with_range() {
     );
     assert_eq!(r.bytes().await.unwrap().as_ref(), &full[100..200]);
 
+    // Past the end: 416 naming the length. Several ranges, a malformed one, or an
+    // If-Range (vodgate hands out no validators): the whole segment.
+    let seg = app.url(&format!("{dir}/360p/seg0.ts"));
+    let with = |name: &'static str, value: &str| {
+        app.client
+            .get(&seg)
+            .header("cookie", viewer.cookie.clone().unwrap())
+            .header(name, value.to_owned())
+    };
+    let r = with("range", &format!("bytes={}-", full.len() + 10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes */{}", full.len())
+    );
+    for value in ["bytes=0-9,20-29", "bytes=oops"] {
+        let r = with("range", value).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{value}");
+        assert_eq!(r.bytes().await.unwrap(), full, "{value}");
+    }
+    let r = with("if-range", "\"some-etag\"")
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), full);
+
+    // HEAD: the same headers, no body.
+    let r = app
+        .client
+        .head(&seg)
+        .header("cookie", viewer.cookie.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], full.len().to_string());
+    assert_eq!(r.headers()["content-type"], "video/mp2t");
+    assert!(r.bytes().await.unwrap().is_empty());
+
     let r = app.get_as(&viewer, &format!("{dir}/enc.key")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
