@@ -4,7 +4,7 @@
 # for a ~100 KB and a ~1.5 MB segment. Prints req/s, MB/s, p50/p99 and vodgate / secure_link.
 #
 # Run: bench/relay.sh        (needs redis-server, nginx with the secure_link module, wrk, curl)
-# Env: DURATION=10s CONNECTIONS=50 THREADS=2 WORKERS=2 VODGATE_LOG=warn
+# Env: DURATION=10s CONNECTIONS=50 THREADS=2 WORKERS=2 VODGATE_LOG=warn VODGATE_BIN=(prebuilt binary)
 #      PERF=1: also `perf record -e cpu-clock` vodgate during each of its runs and print the top
 #      symbols (data kept in target/bench-relay-<segment>.perf.data).
 set -euo pipefail
@@ -22,9 +22,13 @@ SECRET="bench-secure-link-secret"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 400); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.025; done; echo "nothing listens on $1" >&2; exit 1; }
 
-echo "building vodgate (release)..." >&2
-cargo build --release --quiet --bin vodgate
-BIN=$ROOT/target/release/vodgate
+if [ -n "${VODGATE_BIN:-}" ]; then
+    BIN=$VODGATE_BIN  # a binary built earlier (e.g. to compare two commits)
+else
+    echo "building vodgate (release)..." >&2
+    cargo build --release --quiet --bin vodgate
+    BIN=$ROOT/target/release/vodgate
+fi
 
 # Bench media: a ~100 KB and a ~1.5 MB segment cut from the sample's segments.
 MEDIA=$ROOT/target/bench-media
@@ -141,7 +145,7 @@ run() { # name url [cookie]
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
         perf report -i "$ROOT/target/bench-relay-${name##* }.perf.data" --stdio --no-children --sort dso,sym 2>/dev/null \
-            | grep -v '^#' | grep -v '^$' | head -25 | sed 's/^/      perf: /'
+            | grep -v '^#' | grep -v '^$' | head -25 | sed 's/^/      perf: /' || true  # head closes the pipe early
     fi
     if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" | grep "Non-2xx\|Socket errors" | sed "s/^/  $name: /" >&2; fi
     RPS[$name]=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')

@@ -359,6 +359,7 @@ mod tests {
             max_streams: 1,
             age_gate: AgeGate::None,
             age_verification: None,
+            playback_mode: None,
         };
         let p = Playback {
             id: PlaybackId::new(),

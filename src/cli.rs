@@ -121,6 +121,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                     .unwrap_or(config.default_max_streams)
                     .clamp(1, 100),
                 age_gate: crate::domain::AgeGate::None,
+                playback_mode: None,
                 age_verification: None,
             };
             let granted = entitlements.grant(req).await.map_err(|e| e.to_string())?;

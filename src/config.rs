@@ -145,20 +145,14 @@ pub enum OriginConfig {
     ApiVideo(ApiVideoConfig),
 }
 
-/// How the watch page plays an api.video video.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ApiVideoMode {
-    /// Playlists and segments flow through vodgate (revocation at the next segment).
-    Relay,
-    /// The page embeds api.video's own player (revocation only at the next page load).
-    Embed,
-}
+/// The deployment's default; a grant may choose otherwise (`playback_mode`).
+pub use crate::domain::PlaybackMode;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiVideoConfig {
     /// `https://ws.api.video` (or the sandbox, or a stand-in such as apivideo-sim).
     pub base_url: Url,
-    pub mode: ApiVideoMode,
+    pub mode: PlaybackMode,
     /// Serve videos whose `public` flag is true (anyone with their URL can watch those).
     pub allow_public: bool,
     /// How long api.video keeps a session token valid (24 h).
@@ -560,9 +554,11 @@ impl Config {
 
 /// Embed mode frames api.video's player: `https://embed.api.video` for api.video itself
 /// (production and sandbox), the base URL's own origin for a stand-in such as apivideo-sim.
+/// Allowed with the api.video origin whatever the default mode, since a grant may ask for
+/// embed (`playback_mode`); relay pages frame nothing, so it opens nothing for them.
 fn embed_frame_sources(origin: &OriginConfig) -> Vec<String> {
     match origin {
-        OriginConfig::ApiVideo(a) if a.mode == ApiVideoMode::Embed => {
+        OriginConfig::ApiVideo(a) => {
             let host = a.base_url.host_str().unwrap_or_default();
             if host == "api.video" || host.ends_with(".api.video") {
                 vec!["https://embed.api.video".into()]
@@ -597,8 +593,8 @@ fn apivideo_config<'a>(
         None => Url::parse("https://ws.api.video/").map_err(|e| ConfigError(e.to_string()))?,
     };
     let mode = match get("apivideo_mode").map(|(v, from)| (v.trim(), from)) {
-        None | Some(("relay", _)) => ApiVideoMode::Relay,
-        Some(("embed", _)) => ApiVideoMode::Embed,
+        None | Some(("relay", _)) => PlaybackMode::Relay,
+        Some(("embed", _)) => PlaybackMode::Embed,
         Some((other, from)) => {
             return Err(ConfigError(format!(
                 "{from} must be `relay` or `embed`, not {other:?}"
@@ -741,7 +737,7 @@ mod tests {
             panic!("{:?}", c.origin)
         };
         assert_eq!(a.base_url.as_str(), "https://ws.api.video/");
-        assert_eq!(a.mode, ApiVideoMode::Relay);
+        assert_eq!(a.mode, PlaybackMode::Relay);
         assert!(!a.allow_public);
         assert_eq!(a.session_ttl, Duration::from_secs(86_400));
         assert_eq!(
@@ -778,7 +774,7 @@ mod tests {
             c.origin,
             OriginConfig::ApiVideo(ApiVideoConfig {
                 base_url: "https://sandbox.api.video/".parse().unwrap(),
-                mode: ApiVideoMode::Embed,
+                mode: PlaybackMode::Embed,
                 allow_public: true,
                 session_ttl: Duration::from_secs(3600),
             })

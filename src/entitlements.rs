@@ -8,8 +8,8 @@
 //! `viewer:{v:<viewer>}` (indexes), `launch:<sha256>` (single-use launch links).
 
 use crate::domain::{
-    AgeGate, AgeVerification, Entitlement, EntitlementId, EntitlementStatus, OrderId, Revocation,
-    RevocationKind, VideoId, ViewerId,
+    AgeGate, AgeVerification, Entitlement, EntitlementId, EntitlementStatus, OrderId, PlaybackMode,
+    Revocation, RevocationKind, VideoId, ViewerId,
 };
 use crate::store::{Event, Store, StoreError};
 use crate::token::{Token, TokenHash};
@@ -41,6 +41,7 @@ pub struct GrantRequest {
     pub max_streams: u32,
     pub age_gate: AgeGate,
     pub age_verification: Option<AgeVerification>,
+    pub playback_mode: Option<PlaybackMode>,
 }
 
 pub struct Granted {
@@ -130,6 +131,7 @@ impl Entitlements {
             max_streams: req.max_streams,
             age_gate: req.age_gate,
             age_verification: req.age_verification,
+            playback_mode: req.playback_mode,
         };
         let ttl = Self::retention(&entitlement, now);
         let json = serde_json::to_string(&entitlement).map_err(corrupt)?;

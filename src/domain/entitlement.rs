@@ -24,6 +24,21 @@ pub struct Entitlement {
     pub age_gate: AgeGate,
     /// The proof an age check happened, for `AgeGate::Verified` grants.
     pub age_verification: Option<AgeVerification>,
+    /// How this rental plays on api.video; `None`: the deployment's `VODGATE_APIVIDEO_MODE`.
+    /// (Records written before the field existed read as `None`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playback_mode: Option<PlaybackMode>,
+}
+
+/// How the watch page plays an api.video video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaybackMode {
+    /// Playlists and segments flow through vodgate: a revocation stops the next segment.
+    Relay,
+    /// The page embeds api.video's own player: a revocation takes effect at the next page
+    /// load only, since the bytes never pass through vodgate.
+    Embed,
 }
 
 /// What a viewer must do before playback.
@@ -226,7 +241,20 @@ mod tests {
             max_streams: 2,
             age_gate: AgeGate::None,
             age_verification: None,
+            playback_mode: None,
         }
+    }
+
+    #[test]
+    fn records_written_before_playback_mode_existed_still_read() {
+        let mut e = grant(Utc::now());
+        let old = serde_json::to_string(&e).unwrap();
+        assert!(!old.contains("playback_mode"), "None is not written: {old}");
+        assert_eq!(serde_json::from_str::<Entitlement>(&old).unwrap(), e);
+        e.playback_mode = Some(PlaybackMode::Embed);
+        let new = serde_json::to_string(&e).unwrap();
+        assert!(new.contains(r#""playback_mode":"embed""#), "{new}");
+        assert_eq!(serde_json::from_str::<Entitlement>(&new).unwrap(), e);
     }
 
     #[test]

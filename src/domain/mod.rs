@@ -4,7 +4,7 @@ mod entitlement;
 mod ids;
 
 pub use entitlement::{
-    AgeGate, AgeVerification, DenyReason, Entitlement, EntitlementStatus, Revocation,
+    AgeGate, AgeVerification, DenyReason, Entitlement, EntitlementStatus, PlaybackMode, Revocation,
     RevocationKind,
 };
 pub use ids::{EntitlementId, IdError, OrderId, VideoId, ViewerId};

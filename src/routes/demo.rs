@@ -145,6 +145,7 @@ async fn rent(
             start_within_s: None,
             max_streams: state.config.default_max_streams,
             age_gate: crate::domain::AgeGate::None,
+            playback_mode: None,
             age_verification: None,
         })
         .await

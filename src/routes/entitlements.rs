@@ -4,8 +4,8 @@
 use crate::audit::{AuditEvent, AuditKind};
 use crate::auth::{Authorized, EntitlementsRead, EntitlementsWrite};
 use crate::domain::{
-    AgeGate, AgeVerification, EntitlementId, EntitlementStatus, OrderId, RevocationKind, VideoId,
-    ViewerId,
+    AgeGate, AgeVerification, EntitlementId, EntitlementStatus, OrderId, PlaybackMode,
+    RevocationKind, VideoId, ViewerId,
 };
 use crate::entitlements::{EntitlementError, EntitlementRecord, GrantRequest, MAX_WINDOW_S};
 use crate::error::ApiError;
@@ -46,6 +46,9 @@ struct CreateBody {
     #[serde(default)]
     age_gate: AgeGate,
     age_verification: Option<AgeVerification>,
+    /// api.video only: `relay` or `embed` for this rental; absent: the deployment's
+    /// `VODGATE_APIVIDEO_MODE`. `embed` needs the api.video origin.
+    playback_mode: Option<PlaybackMode>,
 }
 
 /// Longest accepted start window (a year and a day, like the watch window).
@@ -125,6 +128,9 @@ pub struct EntitlementView {
     pub age_gate: AgeGate,
     #[schema(required = true)]
     pub age_verification: Option<AgeVerification>,
+    /// What the grant chose; null: the deployment's default.
+    #[schema(required = true)]
+    pub playback_mode: Option<PlaybackMode>,
     #[schema(format = DateTime, required = true)]
     pub revoked_at: Option<String>,
     #[schema(required = true)]
@@ -156,6 +162,7 @@ impl EntitlementView {
             max_streams: e.max_streams,
             age_gate: e.age_gate,
             age_verification: e.age_verification.clone(),
+            playback_mode: e.playback_mode,
             revoked_at: r.revocation.as_ref().map(|r| rfc3339(r.at)),
             revocation_reason: r.revocation.as_ref().and_then(|r| r.reason.clone()),
             watch_url,
@@ -256,6 +263,12 @@ async fn create(
         ));
     }
     check_age_verification(&body.age_verification, body.age_gate)?;
+    if body.playback_mode == Some(PlaybackMode::Embed) && state.origin.apivideo().is_none() {
+        return Err(unprocessable(
+            "playback_mode_unavailable",
+            "playback_mode \"embed\" embeds api.video's player; this vodgate serves another origin.",
+        ));
+    }
     let req = GrantRequest {
         viewer_id: body.viewer_id,
         video_id: body.video_id,
@@ -265,6 +278,7 @@ async fn create(
         max_streams,
         age_gate: body.age_gate,
         age_verification: body.age_verification,
+        playback_mode: body.playback_mode,
     };
     let granted = state.entitlements.grant(req).await.map_err(|e| match e {
         EntitlementError::OrderConflict { .. } => {

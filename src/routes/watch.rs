@@ -197,6 +197,7 @@ async fn watch(
     let start = crate::upstream::PlaybackStart {
         entitlement_id: &id,
         until,
+        mode: e.playback_mode,
     };
     let opened = match state.origin.open(&e.video_id, &start).await {
         Ok(o) => o,

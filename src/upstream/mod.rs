@@ -43,6 +43,8 @@ pub struct PlaybackStart<'a> {
     /// When the entitlement ends (or the latest it can end): nothing kept for this
     /// playback upstream outlives it.
     pub until: DateTime<Utc>,
+    /// The grant's `playback_mode`, if it chose one (api.video only).
+    pub mode: Option<crate::domain::PlaybackMode>,
 }
 
 /// A started playback: what to relay, and for embed mode the URL the page embeds.

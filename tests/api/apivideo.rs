@@ -10,7 +10,7 @@ use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use vodgate::config::{ApiVideoConfig, ApiVideoMode, Config, OriginConfig};
+use vodgate::config::{ApiVideoConfig, Config, OriginConfig, PlaybackMode};
 
 pub(crate) async fn sim_with(cfg: SimConfig) -> SimHandle {
     apivideo_sim::spawn(SimConfig {
@@ -25,7 +25,7 @@ pub(crate) async fn sim() -> SimHandle {
     sim_with(SimConfig::default()).await
 }
 
-pub(crate) fn config_for(sim: &SimHandle, mode: ApiVideoMode) -> Config {
+pub(crate) fn config_for(sim: &SimHandle, mode: PlaybackMode) -> Config {
     let mut c = test_config(StoreKind::Redis);
     c.origin = OriginConfig::ApiVideo(ApiVideoConfig {
         base_url: sim.base_url().parse().unwrap(),
@@ -38,8 +38,31 @@ pub(crate) fn config_for(sim: &SimHandle, mode: ApiVideoMode) -> Config {
     c
 }
 
+/// Configured the way an operator does it, through the environment (so the page's CSP is
+/// what the settings make it).
+fn config_from_env(sim: &SimHandle, mode: &str) -> Config {
+    let base = sim.base_url();
+    let vars = [
+        ("VODGATE_ORIGIN", "apivideo"),
+        ("APIVIDEO_API_KEY", sim.api_key()),
+        ("APIVIDEO_BASE_URL", base.as_str()),
+        ("VODGATE_APIVIDEO_MODE", mode),
+    ];
+    let from_env = Config::from_sources(None, |k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
+    let mut config = test_config(StoreKind::Redis);
+    config.origin = from_env.origin;
+    config.apivideo_api_key = from_env.apivideo_api_key;
+    config.frame_sources = from_env.frame_sources;
+    config
+}
+
 async fn app_for(sim: &SimHandle) -> TestApp {
-    spawn_app_with(config_for(sim, ApiVideoMode::Relay)).await
+    spawn_app_with(config_for(sim, PlaybackMode::Relay)).await
 }
 
 fn faults(endpoints: &[&str], rule: FaultRule) -> Vec<FaultRule> {
@@ -261,7 +284,7 @@ async fn avh_written_into_playlists_by_the_upstream_never_reaches_the_viewer() {
 #[tokio::test]
 async fn concurrent_page_loads_on_two_instances_make_one_upstream_start() {
     let sim = sim().await;
-    let config = config_for(&sim, ApiVideoMode::Relay);
+    let config = config_for(&sim, PlaybackMode::Relay);
     let a = spawn_app_with(config.clone()).await;
     let b = spawn_app_with(config).await; // same Redis prefix: one deployment, two instances
     let (_, e) = a
@@ -660,7 +683,7 @@ async fn a_refused_api_key_shows_in_readiness_and_as_a_clear_page() {
     assert_eq!(r["status"], "ready", "{r}");
     assert_eq!(r["checks"]["upstream_auth"]["status"], "ok", "{r}");
 
-    let mut config = config_for(&sim, ApiVideoMode::Relay);
+    let mut config = config_for(&sim, PlaybackMode::Relay);
     config.apivideo_api_key = Some(SecretString::from("not-the-sim-key"));
     let bad = spawn_app_with(config).await;
     let r = bad.client.get(bad.url("/readyz")).send().await.unwrap();
@@ -689,7 +712,7 @@ async fn public_videos_are_refused_unless_allowed() {
     let (_, page) = open_watch(&app, json!({"viewer_id": "v", "video_id": "sample"})).await;
     assert_eq!(page_code(page, 403).await, "video_is_public");
 
-    let mut config = config_for(&sim, ApiVideoMode::Relay);
+    let mut config = config_for(&sim, PlaybackMode::Relay);
     if let OriginConfig::ApiVideo(c) = &mut config.origin {
         c.allow_public = true;
     }
@@ -808,24 +831,8 @@ async fn upload_tokens_are_relayed_behind_their_own_scope() {
 #[tokio::test]
 async fn embed_mode_embeds_the_player_url_with_the_private_and_session_tokens() {
     let sim = sim().await;
-    // Configured the way an operator does it: through the environment.
     let base = sim.base_url();
-    let vars = [
-        ("VODGATE_ORIGIN", "apivideo"),
-        ("APIVIDEO_API_KEY", sim.api_key()),
-        ("APIVIDEO_BASE_URL", base.as_str()),
-        ("VODGATE_APIVIDEO_MODE", "embed"),
-    ];
-    let from_env = Config::from_sources(None, |k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap();
-    let mut config = test_config(StoreKind::Redis);
-    config.origin = from_env.origin;
-    config.apivideo_api_key = from_env.apivideo_api_key;
-    config.frame_sources = from_env.frame_sources;
+    let config = config_from_env(&sim, "embed");
     let app = spawn_app_with(config).await;
     let (viewer, page) = open_watch(
         &app,
@@ -945,5 +952,75 @@ async fn upstream_sessions_are_stored_per_entitlement_inside_both_lifetimes() {
         .await
         .unwrap();
     assert_eq!(claims, 0);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_grant_chooses_embed_or_relay_over_the_deployment_default() {
+    let sim = sim().await;
+    let base = sim.base_url();
+    // The deployment relays; this rental asks for api.video's player.
+    let app = spawn_app_with(config_from_env(&sim, "relay")).await;
+    let (viewer, page) = open_watch(
+        &app,
+        json!({"viewer_id": "v1", "video_id": "sample", "playback_mode": "embed"}),
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains(&format!("frame-src 'self' {base};")), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<iframe id=\"embed-player\""), "{html}");
+    assert!(!html.contains("id=\"player\""));
+    let mode_of = |viewer: &Viewer| {
+        let path = format!("/v1/entitlements/{}", viewer.entitlement_id);
+        let app = &app;
+        async move {
+            let e: Value = app
+                .admin(Method::GET, &path, None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            e["playback_mode"].clone()
+        }
+    };
+    assert_eq!(mode_of(&viewer).await, "embed");
+
+    // A rental that does not choose gets the deployment's relay.
+    let (viewer, page) = open_watch(&app, json!({"viewer_id": "v2", "video_id": "sample"})).await;
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("embed-player"));
+    let master = master_of(&html);
+    assert!(fetch_everything(&app, &viewer, &master).await[0].starts_with("#EXTM3U"));
+    assert_eq!(mode_of(&viewer).await, Value::Null);
+
+    // The other way round: an embed deployment relays a rental that asks for relay, and
+    // the bytes then pass through vodgate (so a revocation stops the next segment).
+    let app = spawn_app_with(config_from_env(&sim, "embed")).await;
+    let (viewer, page) = open_watch(
+        &app,
+        json!({"viewer_id": "v3", "video_id": "sample", "playback_mode": "relay"}),
+    )
+    .await;
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("embed-player"));
+    let master = master_of(&html);
+    fetch_everything(&app, &viewer, &master).await;
+    let id = &viewer.entitlement_id;
+    let r = app
+        .admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get_as(&viewer, &master).await.status(), 403);
+
+    // Unknown modes are refused at the boundary.
+    let (status, body) = app
+        .grant(json!({"viewer_id": "v4", "video_id": "sample", "playback_mode": "download"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
     sim.stop().await;
 }

@@ -367,7 +367,7 @@ async fn chromium_plays_an_api_video_private_video_through_the_relay_and_stops_o
     let sim = crate::apivideo::sim().await;
     let app = spawn_app_with(crate::apivideo::config_for(
         &sim,
-        vodgate::config::ApiVideoMode::Relay,
+        vodgate::config::PlaybackMode::Relay,
     ))
     .await;
     let (_, e) = app

@@ -100,6 +100,15 @@ async fn ids_and_windows_are_validated_at_the_boundary() {
             .await;
         assert_eq!(problem(r, 400).await, "invalid_watch_for");
     }
+    // The local origin has no api.video player to embed.
+    let r = app
+        .admin(
+            Method::POST,
+            "/v1/entitlements",
+            Some(json!({"viewer_id": "v", "video_id": "x", "playback_mode": "embed"})),
+        )
+        .await;
+    assert_eq!(problem(r, 422).await, "playback_mode_unavailable");
     for path in [
         "/v1/entitlements/nope",
         "/v1/entitlements/ent_ZZZZ",

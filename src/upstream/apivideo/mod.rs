@@ -25,7 +25,7 @@ use self::client::{Client, Retry};
 use super::relay;
 use super::{Opened, PlaybackStart, Source, UpstreamError};
 use crate::access::Playback;
-use crate::config::{ApiVideoConfig, ApiVideoMode};
+use crate::config::{ApiVideoConfig, PlaybackMode};
 use crate::domain::{EntitlementId, VideoId};
 use crate::hls::asset_path::AssetPath;
 use crate::store::Store;
@@ -138,7 +138,7 @@ impl ApiVideoOrigin {
         })
     }
 
-    pub fn mode(&self) -> ApiVideoMode {
+    pub fn mode(&self) -> PlaybackMode {
         self.inner.config.mode
     }
 
@@ -155,9 +155,9 @@ impl ApiVideoOrigin {
         let s = self
             .session(start.entitlement_id, video, start.until)
             .await?;
-        let embed_url = match self.inner.config.mode {
-            ApiVideoMode::Embed => Some(s.embed_url()?),
-            ApiVideoMode::Relay => None,
+        let embed_url = match start.mode.unwrap_or(self.inner.config.mode) {
+            PlaybackMode::Embed => Some(s.embed_url()?),
+            PlaybackMode::Relay => None,
         };
         Ok(Opened {
             source: Source {
