@@ -132,6 +132,47 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// actix-web's own rejections that no extractor config reaches (a raw `Bytes` body over
+/// the payload limit, a body that breaks off) come back as plain text; this puts them in
+/// the one error shape. Responses already in that shape, and pages (which carry no error),
+/// are left alone.
+pub fn plain_errors_as_problems<B: 'static>() -> actix_web::middleware::ErrorHandlers<B> {
+    use actix_web::dev::ServiceResponse;
+    use actix_web::http::StatusCode;
+    use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+
+    fn to_problem<B: 'static>(
+        res: ServiceResponse<B>,
+    ) -> actix_web::Result<ErrorHandlerResponse<B>> {
+        let already = res
+            .response()
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        if already || res.response().error().is_none() {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let e = match res.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "The request body is larger than {} bytes.",
+                    extractors::JSON_LIMIT
+                ),
+            ),
+            _ => ApiError::bad_request("invalid_body", "The request body could not be read."),
+        };
+        let (req, _) = res.into_parts();
+        let res = ServiceResponse::new(req, e.error_response()).map_into_right_body();
+        Ok(ErrorHandlerResponse::Response(res))
+    }
+
+    ErrorHandlers::new()
+        .handler(StatusCode::PAYLOAD_TOO_LARGE, to_problem)
+        .handler(StatusCode::BAD_REQUEST, to_problem)
+}
+
 /// Extractor configs that turn actix's own rejections (bad JSON, bad path, bad query,
 /// oversized body) into the one error shape instead of plain-text 400s.
 pub mod extractors {

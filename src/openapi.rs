@@ -29,8 +29,7 @@ use utoipa::{OpenApi, ToSchema};
             Authenticate with `Authorization: Bearer <access_token>` (from `POST /auth/api-key`) or \
             HTTP Basic with the API key as user name and an empty password. Every error is \
             `application/problem+json` with `type`, `title`, `status`, a stable snake_case `code` \
-            and `detail` (one exception: a raw body over 16 KiB at revoke, refund, upload-token \
-            creation or the webhook is refused with a plain-text 413). Ten failed authentications from one client IP within a minute get 429 \
+            and `detail`. Ten failed authentications from one client IP within a minute get 429 \
             with `Retry-After`, on every route that authenticates."
     ),
     paths(
@@ -106,10 +105,6 @@ impl utoipa::Modify for Components {
                 .responses
                 .insert(name.to_owned(), RefOr::T(response));
         }
-        components.responses.insert(
-            "RawPayloadTooLarge".to_owned(),
-            RefOr::T(raw_payload_too_large()),
-        );
         optional_bodies_are_not_null(doc);
     }
 }
@@ -211,36 +206,6 @@ fn problem_response(status: u16, description: &str, headers: &[(&str, &str)]) ->
         );
     }
     r.build()
-}
-
-/// Routes that read the raw body (optional or signed bodies) refuse one over 16 KiB before
-/// vodgate's own error shape applies: actix-web answers in plain text.
-pub struct RawPayloadTooLarge;
-impl<'r> utoipa::ToResponse<'r> for RawPayloadTooLarge {
-    fn response() -> (&'r str, RefOr<openapi::Response>) {
-        (
-            "RawPayloadTooLarge",
-            RefOr::Ref(openapi::Ref::from_response_name("RawPayloadTooLarge")),
-        )
-    }
-}
-
-fn raw_payload_too_large() -> openapi::Response {
-    let schema = openapi::ObjectBuilder::new()
-        .schema_type(openapi::schema::Type::String)
-        .build();
-    ResponseBuilder::new()
-        .description(
-            "The body is over 16 KiB (plain text `payload reached size limit`, not problem+json).",
-        )
-        .content(
-            "text/plain; charset=utf-8",
-            ContentBuilder::new()
-                .schema(Some(schema))
-                .example(Some("payload reached size limit".into()))
-                .build(),
-        )
-        .build()
 }
 
 /// The first `code` named in a description (they name codes in backticks).

@@ -120,6 +120,7 @@ impl Application {
                     crate::security::limit_headers,
                 ))
                 .wrap(crate::security::headers(&headers_config))
+                .wrap(crate::error::plain_errors_as_problems())
                 .wrap_fn(|req, srv| {
                     use actix_web::dev::Service;
                     let route = req.match_pattern().unwrap_or_else(|| "[unmatched]".into());

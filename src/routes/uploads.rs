@@ -63,7 +63,7 @@ struct CreateBody {
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::UploadsNotConfigured),
-        (status = 413, response = crate::openapi::RawPayloadTooLarge),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 429, response = crate::openapi::TooManyRequests),
         (status = 500, response = crate::openapi::InternalError),
         (status = 502, response = crate::openapi::UpstreamFailed),

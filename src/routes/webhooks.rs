@@ -53,7 +53,7 @@ struct PaymentEvent {
         (status = 200, description = "Processed, ignored (another event type) or a duplicate.", body = crate::openapi::WebhookResult),
         (status = 400, response = crate::openapi::InvalidSignature),
         (status = 404, response = crate::openapi::WebhookNotConfigured),
-        (status = 413, response = crate::openapi::RawPayloadTooLarge),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::OrderIdRequired),
         (status = 500, response = crate::openapi::InternalError),
         (status = 503, response = crate::openapi::StoreUnavailable),

@@ -123,7 +123,8 @@ async fn oversized_headers_and_bodies_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 413);
+    // A raw body (optional JSON) over the limit: the same problem shape as everywhere.
+    assert_eq!(problem(r, 413).await, "body_too_large");
 }
 
 fn spawn_binary(env: &[(&str, String)]) -> (std::process::Child, u16) {
