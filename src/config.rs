@@ -63,6 +63,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "folder of the local origin, one subfolder per video (default media)",
     ),
     (
+        "accel_redirect_prefix",
+        "VODGATE_ACCEL_REDIRECT_PREFIX",
+        "local origin behind nginx: after the access check, answer keys and segments with X-Accel-Redirect: <prefix><video>/<file> and let nginx send the file (default: unset, vodgate streams it)",
+    ),
+    (
         "http_origin_url",
         "VODGATE_HTTP_ORIGIN_URL",
         "http origin's master playlist URL with {video_id}, e.g. https://origin.example/{video_id}/master.m3u8",
@@ -137,8 +142,12 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
 /// Where the video bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OriginConfig {
-    /// A folder: `{media_dir}/{video_id}/master.m3u8`.
-    Local { media_dir: PathBuf },
+    /// A folder: `{media_dir}/{video_id}/master.m3u8`. With `accel_redirect`, nginx in
+    /// front sends the key and segment bytes (an `internal` location aliasing `media_dir`).
+    Local {
+        media_dir: PathBuf,
+        accel_redirect: Option<String>,
+    },
     /// An HLS origin over HTTP; the template names the master playlist.
     Http { url_template: String },
     /// api.video private videos (the key itself is `Config::apivideo_api_key`).
@@ -323,7 +332,19 @@ impl Config {
             None | Some(("local", _)) => {
                 let media_dir =
                     PathBuf::from(get("media_dir").map(|(v, _)| v.as_str()).unwrap_or("media"));
-                OriginConfig::Local { media_dir }
+                let accel_redirect = match get("accel_redirect_prefix") {
+                    Some((v, from)) => Some(accel_prefix(v).ok_or_else(|| {
+                        ConfigError(format!(
+                            "{from} must be a URL path that starts and ends with '/', e.g. /_media/ \
+                             (letters, digits, '.', '_', '-', '~' and '/')"
+                        ))
+                    })?),
+                    None => None,
+                };
+                OriginConfig::Local {
+                    media_dir,
+                    accel_redirect,
+                }
             }
             Some(("http", from)) => {
                 let Some((t, tfrom)) = get("http_origin_url") else {
@@ -371,6 +392,14 @@ impl Config {
             }
             (_, _) => None,
         };
+        if let (Some((_, from)), false) = (
+            get("accel_redirect_prefix"),
+            matches!(origin, OriginConfig::Local { .. }),
+        ) {
+            return Err(ConfigError(format!(
+                "{from} applies to the local origin only (VODGATE_ORIGIN=local)"
+            )));
+        }
         let frame_sources = embed_frame_sources(&origin);
         let upstream_timeout_ms: u64 = parse(
             get("upstream_timeout_ms"),
@@ -570,6 +599,18 @@ fn embed_frame_sources(origin: &OriginConfig) -> Vec<String> {
     }
 }
 
+/// An nginx location path vodgate can name in `X-Accel-Redirect` without escaping.
+fn accel_prefix(v: &str) -> Option<String> {
+    let ok = v.len() <= 200
+        && v.len() >= 2
+        && v.starts_with('/')
+        && v.ends_with('/')
+        && !v.contains("//")
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-~/".contains(&b));
+    ok.then(|| v.to_owned())
+}
+
 /// The api.video settings other than the key.
 fn apivideo_config<'a>(
     get: &impl Fn(&str) -> Option<&'a (String, String)>,
@@ -667,10 +708,46 @@ mod tests {
         assert_eq!(
             c.origin,
             OriginConfig::Local {
-                media_dir: "media".into()
+                media_dir: "media".into(),
+                accel_redirect: None,
             }
         );
         assert!(c.demo, "demo is on for the embedded store on loopback");
+    }
+
+    #[test]
+    fn the_accel_redirect_prefix_is_a_plain_path_for_the_local_origin_only() {
+        let c = Config::from_sources(None, env(&[("VODGATE_ACCEL_REDIRECT_PREFIX", "/_media/")]))
+            .unwrap();
+        assert_eq!(
+            c.origin,
+            OriginConfig::Local {
+                media_dir: "media".into(),
+                accel_redirect: Some("/_media/".into()),
+            }
+        );
+        for bad in [
+            "_media/", "/_media", "/", "/a b/", "/a//b/", "/%2e%2e/", "/a?x/",
+        ] {
+            let e = Config::from_sources(None, |k| {
+                (k == "VODGATE_ACCEL_REDIRECT_PREFIX").then(|| bad.to_owned())
+            })
+            .unwrap_err();
+            assert!(e.0.contains("VODGATE_ACCEL_REDIRECT_PREFIX"), "{bad}: {e}");
+        }
+        let e = Config::from_sources(
+            None,
+            env(&[
+                ("VODGATE_ORIGIN", "http"),
+                (
+                    "VODGATE_HTTP_ORIGIN_URL",
+                    "https://o.example/{video_id}/master.m3u8",
+                ),
+                ("VODGATE_ACCEL_REDIRECT_PREFIX", "/_media/"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("local origin only"), "{e}");
     }
 
     #[test]

@@ -14,17 +14,22 @@ const ENTRY: &str = "master.m3u8";
 #[derive(Clone)]
 pub struct LocalOrigin {
     root: PathBuf,
+    /// nginx in front sends key and segment bytes: see `media`.
+    accel_redirect: Option<String>,
 }
 
 impl LocalOrigin {
-    pub fn new(media_dir: &Path) -> Result<Self, String> {
+    pub fn new(media_dir: &Path, accel_redirect: Option<String>) -> Result<Self, String> {
         let root = media_dir.canonicalize().map_err(|e| {
             format!(
                 "VODGATE_MEDIA_DIR {} is not a readable folder: {e}",
                 media_dir.display()
             )
         })?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            accel_redirect,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -97,7 +102,7 @@ impl LocalOrigin {
         String::from_utf8(bytes).map_err(|_| UpstreamError::Invalid("playlist is not UTF-8".into()))
     }
 
-    /// A key or segment, streamed with Range (see `file`).
+    /// A key or segment, streamed with Range (see `file`); or, behind nginx, handed to it.
     pub async fn media(
         &self,
         req: &HttpRequest,
@@ -105,6 +110,9 @@ impl LocalOrigin {
         path: &AssetPath,
     ) -> Result<HttpResponse, UpstreamError> {
         let dir = Self::folder(source)?;
+        if let Some(prefix) = &self.accel_redirect {
+            return self.accel_redirect(prefix, dir, path).await;
+        }
         file::serve(
             req,
             self.root.clone(),
@@ -113,6 +121,46 @@ impl LocalOrigin {
             path.content_type(),
         )
         .await
+    }
+
+    /// nginx's `X-Accel-Redirect`: vodgate has checked access; nginx sends the file from an
+    /// `internal` location (sendfile, Range, no copy through vodgate). The path named is
+    /// the one vodgate resolved and checked (symlinks followed, inside the video's folder),
+    /// so nginx serves exactly the file the check was about.
+    async fn accel_redirect(
+        &self,
+        prefix: &str,
+        dir: PathBuf,
+        path: &AssetPath,
+    ) -> Result<HttpResponse, UpstreamError> {
+        let (root, rel) = (self.root.clone(), path.as_str().to_owned());
+        let target = actix_web::web::block(move || {
+            let file = file::resolve(&root, &dir, &rel)?;
+            if !file.is_file() {
+                return Err(UpstreamError::NotFound);
+            }
+            Ok(file
+                .strip_prefix(&root)
+                .map_err(|_| UpstreamError::NotFound)?
+                .to_str()
+                .map(str::to_owned))
+        })
+        .await
+        .map_err(|e| UpstreamError::Unavailable(format!("blocking pool: {e}")))??;
+        // nginx takes the header as a URI: only names that need no escaping go there.
+        let target = target
+            .filter(|t| {
+                t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-~/".contains(&b))
+            })
+            .ok_or_else(|| {
+                tracing::warn!(asset.path = %path.as_str(), "a media file name nginx cannot be handed (characters outside A-Z a-z 0-9 . _ - ~ /)");
+                UpstreamError::NotFound
+            })?;
+        Ok(HttpResponse::Ok()
+            .insert_header(("X-Accel-Redirect", format!("{prefix}{target}")))
+            .insert_header((actix_web::http::header::CONTENT_TYPE, path.content_type()))
+            .finish())
     }
 
     pub async fn title(&self, video: &VideoId) -> Option<String> {

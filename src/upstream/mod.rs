@@ -150,7 +150,13 @@ impl Origin {
     /// The store is where origins keep what instances share (api.video sessions).
     pub fn from_config(config: &Config, store: &Store) -> Result<Self, String> {
         match &config.origin {
-            OriginConfig::Local { media_dir } => Ok(Origin::Local(LocalOrigin::new(media_dir)?)),
+            OriginConfig::Local {
+                media_dir,
+                accel_redirect,
+            } => Ok(Origin::Local(LocalOrigin::new(
+                media_dir,
+                accel_redirect.clone(),
+            )?)),
             OriginConfig::Http { url_template } => Ok(Origin::Http(HttpOrigin::new(
                 url_template,
                 config.upstream_timeout,

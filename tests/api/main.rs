@@ -4,6 +4,7 @@
 
 mod apivideo;
 mod auth;
+mod behind_nginx;
 mod browser;
 mod cli;
 mod entitlements;

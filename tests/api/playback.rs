@@ -521,6 +521,7 @@ async fn a_symlink_out_of_the_media_folder_is_not_followed() {
     let mut config = test_config(StoreKind::Redis);
     config.origin = vodgate::config::OriginConfig::Local {
         media_dir: media.clone(),
+        accel_redirect: None,
     };
     let app = spawn_app_with(config).await;
     let (viewer, master) = app.start_watching("linked").await;
