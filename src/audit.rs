@@ -9,7 +9,7 @@
 //! instance (configured, or generated once and kept in the store), so one client's events
 //! can be correlated without keeping its address.
 
-use crate::domain::{EntitlementId, OrderId, ViewerId};
+use crate::domain::{Entitlement, EntitlementId, OrderId, ViewerId};
 use crate::store::{Store, StoreError};
 use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
@@ -153,6 +153,13 @@ impl Audit {
             })
             .await
             .cloned()
+    }
+
+    /// An event about an entitlement, caused by `req` (whose client it records).
+    pub async fn about(&self, kind: AuditKind, e: &Entitlement, req: &HttpRequest) -> AuditEvent {
+        AuditEvent::new(kind)
+            .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
+            .client(&self.client(req).await)
     }
 
     pub async fn client(&self, req: &HttpRequest) -> Client {

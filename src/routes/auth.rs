@@ -27,10 +27,27 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-fn token_response(pair: crate::auth::TokenPair) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(pair)
+/// Both endpoints: refuse a throttled client before trying, answer a pair with `no-store`,
+/// count a refusal against the client. `attempt` is lazy: it runs only after the check.
+async fn exchange(
+    req: &HttpRequest,
+    state: &AppState,
+    attempt: impl std::future::Future<Output = Result<crate::auth::TokenPair, AuthError>>,
+    refused: ApiError,
+) -> Result<HttpResponse, ApiError> {
+    let client = extract_client_id(req);
+    state.throttle.check(&client).await?;
+    match attempt.await {
+        Ok(pair) => Ok(HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(pair)),
+        Err(AuthError::Store(e)) => Err(e.into()),
+        Err(AuthError::Hashing(e)) => Err(ApiError::internal(e)),
+        Err(_) => {
+            state.throttle.failed(&client).await?;
+            Err(refused)
+        }
+    }
 }
 
 /// Exchange an API key for tokens
@@ -59,17 +76,13 @@ async fn api_key(
     state: web::Data<AppState>,
     body: web::Json<ApiKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let client = extract_client_id(&req);
-    state.throttle.check(&client).await?;
-    match state.auth.exchange_api_key(&body.api_key).await {
-        Ok(pair) => Ok(token_response(pair)),
-        Err(AuthError::Store(e)) => Err(e.into()),
-        Err(AuthError::Hashing(e)) => Err(ApiError::internal(e)),
-        Err(_) => {
-            state.throttle.failed(&client).await?;
-            Err(ApiError::unauthorized("The API key is invalid."))
-        }
-    }
+    exchange(
+        &req,
+        &state,
+        state.auth.exchange_api_key(&body.api_key),
+        ApiError::unauthorized("The API key is invalid."),
+    )
+    .await
 }
 
 /// Rotate a refresh token
@@ -99,19 +112,15 @@ async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let client = extract_client_id(&req);
-    state.throttle.check(&client).await?;
-    match state.auth.refresh(&body.refresh_token).await {
-        Ok(pair) => Ok(token_response(pair)),
-        Err(AuthError::Store(e)) => Err(e.into()),
-        Err(AuthError::Hashing(e)) => Err(ApiError::internal(e)),
-        Err(_) => {
-            state.throttle.failed(&client).await?;
-            Err(ApiError::new(
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                "invalid_refresh_token",
-                "The refresh token is invalid; exchange your API key again at /auth/api-key.",
-            ))
-        }
-    }
+    exchange(
+        &req,
+        &state,
+        state.auth.refresh(&body.refresh_token),
+        ApiError::new(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "invalid_refresh_token",
+            "The refresh token is invalid; exchange your API key again at /auth/api-key.",
+        ),
+    )
+    .await
 }

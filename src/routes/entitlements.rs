@@ -295,9 +295,7 @@ async fn create(
     if granted.created {
         tracing::info!(entitlement.id = %id, video.id = %record.entitlement.video_id, "entitlement granted");
         let e = &record.entitlement;
-        let ev = AuditEvent::new(AuditKind::Grant)
-            .entitlement(id, e.order_id.as_ref(), &e.viewer_id)
-            .client(&state.audit.client(&http).await);
+        let ev = state.audit.about(AuditKind::Grant, e, &http).await;
         state.audit.record(ev).await;
     }
     let url = watch_url(&state, id).await?;
@@ -418,9 +416,7 @@ async fn revoke(
         .await?
         .ok_or_else(|| not_found(&id))?;
     let e = &record.entitlement;
-    let mut ev = AuditEvent::new(AuditKind::Revoke)
-        .entitlement(&id, e.order_id.as_ref(), &e.viewer_id)
-        .client(&state.audit.client(&req).await);
+    let mut ev = state.audit.about(AuditKind::Revoke, e, &req).await;
     ev.reason = reason;
     state.audit.record(ev).await;
     Ok(HttpResponse::Ok().json(EntitlementView::new(&record, None)))

@@ -3,7 +3,7 @@
 //! rewritten so every URI in them comes back here; keys and segments stream through.
 
 use crate::access::{Playback, PlaybackId};
-use crate::audit::{AuditEvent, AuditKind};
+use crate::audit::AuditKind;
 use crate::domain::DenyReason;
 use crate::error::ApiError;
 use crate::hls::asset_path::{AssetKind, AssetPath};
@@ -50,10 +50,11 @@ async fn refuse(
             && let Ok(Some(record)) = state.access.entitlement(&playback.entitlement_id).await
         {
             let e = &record.entitlement;
-            let event = AuditEvent::new(AuditKind::Deny)
-                .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
-                .reason(reason.code())
-                .client(&state.audit.client(req).await);
+            let event = state
+                .audit
+                .about(AuditKind::Deny, e, req)
+                .await
+                .reason(reason.code());
             state.audit.record(event).await;
         }
     }
@@ -169,9 +170,7 @@ async fn asset(
                 if record.first_played_at.is_none()
                     && state.entitlements.record_first_play(e, Utc::now()).await?
                 {
-                    let event = AuditEvent::new(AuditKind::FirstPlay)
-                        .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
-                        .client(&state.audit.client(&req).await);
+                    let event = state.audit.about(AuditKind::FirstPlay, e, &req).await;
                     state.audit.record(event).await;
                 }
             }

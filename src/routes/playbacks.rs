@@ -2,7 +2,7 @@
 //! screens are playing a rental, and stopping one (it is refused from its next request on).
 
 use crate::access::PlaybackId;
-use crate::audit::{AuditEvent, AuditKind};
+use crate::audit::AuditKind;
 use crate::auth::{Authorized, EntitlementsRead, EntitlementsWrite};
 use crate::domain::EntitlementId;
 use crate::error::ApiError;
@@ -131,10 +131,11 @@ async fn stop(
     state.access.stop_playback(&pb).await?;
     state.streams.release(&id, &pb).await?;
     let e = &record.entitlement;
-    let ev = AuditEvent::new(AuditKind::PlaybackStopped)
-        .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
-        .reason(pb.to_string())
-        .client(&state.audit.client(&req).await);
+    let ev = state
+        .audit
+        .about(AuditKind::PlaybackStopped, e, &req)
+        .await
+        .reason(pb.to_string());
     state.audit.record(ev).await;
     Ok(HttpResponse::NoContent().finish())
 }

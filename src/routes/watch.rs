@@ -4,7 +4,7 @@
 //! starts: age gate, stream limit, origin, then the player.
 
 use crate::access::{Playback, PlaybackId};
-use crate::audit::{AuditEvent, AuditKind};
+use crate::audit::AuditKind;
 use crate::domain::{AgeGate, DenyReason, EntitlementId};
 use crate::entitlements::EntitlementRecord;
 use crate::error::ApiError;
@@ -63,10 +63,11 @@ async fn audit_deny(
     reason: DenyReason,
 ) {
     let e = &record.entitlement;
-    let event = AuditEvent::new(AuditKind::Deny)
-        .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
-        .reason(reason.code())
-        .client(&state.audit.client(req).await);
+    let event = state
+        .audit
+        .about(AuditKind::Deny, e, req)
+        .await
+        .reason(reason.code());
     state.audit.record(event).await;
 }
 
@@ -102,11 +103,7 @@ async fn launch(
         viewer_session::start(&state.store, &id, until, state.config.secure_cookies()).await?;
     state
         .audit
-        .record(
-            AuditEvent::new(AuditKind::Launch)
-                .entitlement(&id, e.order_id.as_ref(), &e.viewer_id)
-                .client(&state.audit.client(&req).await),
-        )
+        .record(state.audit.about(AuditKind::Launch, e, &req).await)
         .await;
     tracing::info!(entitlement.id = %id, "launch link used; viewer session started");
     Ok(HttpResponse::SeeOther()
@@ -224,9 +221,7 @@ async fn watch(
     // segment, so this page load is the first play: it starts the rental clock.
     let record = if opened.embed_url.is_some() && record.first_played_at.is_none() {
         if state.entitlements.record_first_play(e, Utc::now()).await? {
-            let event = AuditEvent::new(AuditKind::FirstPlay)
-                .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
-                .client(&state.audit.client(&req).await);
+            let event = state.audit.about(AuditKind::FirstPlay, e, &req).await;
             state.audit.record(event).await;
         }
         state.entitlements.get(&id).await?.unwrap_or(record)
@@ -327,11 +322,7 @@ async fn confirm_age(
         .await?;
     state
         .audit
-        .record(
-            AuditEvent::new(AuditKind::AgeConfirmed)
-                .entitlement(&id, e.order_id.as_ref(), &e.viewer_id)
-                .client(&state.audit.client(&req).await),
-        )
+        .record(state.audit.about(AuditKind::AgeConfirmed, e, &req).await)
         .await;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("/watch/{id}")))
