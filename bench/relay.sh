@@ -8,7 +8,7 @@
 # Run: bench/relay.sh        (needs redis-server, nginx with the secure_link module, wrk, curl)
 # Env: DURATION=10s CONNECTIONS=50 THREADS=2 WORKERS=2 VODGATE_LOG=warn VODGATE_BIN=(prebuilt binary)
 #      PERF=1: also `perf record -e cpu-clock` vodgate during each of its runs and print the top
-#      symbols (data kept in target/bench-relay-<segment>.perf.data).
+#      symbols (data kept in target/bench-relay-<server>-<segment>.perf.data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -158,14 +158,16 @@ run() { # name url [cookie]
     [ "$code" = 200 ] || { echo "$name: $url answers $code" >&2; exit 1; }
     wrk "${args[@]}" -d2s "$url" >/dev/null  # warm-up
     local perf_pid=
-    if [ -n "${PERF:-}" ] && [ "${name%% *}" = vodgate ]; then
-        perf record -q -e cpu-clock -F 499 -p "$VPID" -o "$ROOT/target/bench-relay-${name##* }.perf.data" 2>/dev/null &
+    local ppid=
+    case "${name%% *}" in vodgate) ppid=$VPID ;; nginx+vodgate) ppid=$V2PID ;; esac
+    if [ -n "${PERF:-}" ] && [ -n "$ppid" ]; then
+        perf record -q -e cpu-clock -F 499 -p "$ppid" -o "$ROOT/target/bench-relay-${name//[ +]/-}.perf.data" 2>/dev/null &
         perf_pid=$!
     fi
     out=$(wrk "${args[@]}" "$url")
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
-        perf report -i "$ROOT/target/bench-relay-${name##* }.perf.data" --stdio --no-children --sort dso,sym 2>/dev/null \
+        perf report -i "$ROOT/target/bench-relay-${name//[ +]/-}.perf.data" --stdio --no-children --sort dso,sym 2>/dev/null \
             | grep -v '^#' | grep -v '^$' | head -25 | sed 's/^/      perf: /' || true  # head closes the pipe early
     fi
     if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" | grep "Non-2xx\|Socket errors" | sed "s/^/  $name: /" >&2; fi
