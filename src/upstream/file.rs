@@ -1,12 +1,15 @@
 //! Serving one file of the local origin: a key or a segment, streamed, with Range.
 //!
-//! Filesystem calls block, so they run on the worker's blocking pool, and every trip there
-//! is a thread hand-off. This path is taken for every segment of every viewer, so it makes
-//! as few trips as it can: one that resolves the path (symlinks followed, containment
-//! checked), opens, stats, answers the Range and reads the first chunk, then one per
-//! further `CHUNK`. A 100 KB segment is one trip; a 2 MB one is eight. (actix-files'
-//! `NamedFile` made four to six trips before the first byte and one per 64 KiB.)
-//! Files are never read whole: at most one chunk per response is in memory.
+//! This path is taken for every segment of every viewer, so it avoids trips to the blocking
+//! pool, each a thread hand-off that cost more than the work itself in the profiles
+//! (bench/README.md). A file every viewer of a title asks for is hot: its resolved path is
+//! remembered for `RESOLVED_FOR` (symlinks followed, containment checked), it is opened and
+//! stat'ed on the worker as nginx does, and its bytes are read with `RWF_NOWAIT`, which
+//! returns only what the page cache already holds and never waits for the disk. Anything
+//! else (a cold path, bytes not cached, a filesystem without `RWF_NOWAIT`) takes one trip to
+//! the blocking pool per `CHUNK`. Files are never read whole: at most one chunk per response
+//! is in memory. (actix-files' `NamedFile` made four to six trips before the first byte and
+//! one per 64 KiB.)
 
 use super::UpstreamError;
 use actix_web::body::SizedStream;
@@ -14,13 +17,23 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// Bytes read per trip to the blocking pool. Bigger means fewer hand-offs; smaller means
-/// less memory per response in flight (10,000 viewers × one chunk must stay small).
+/// Bytes read per read call. Bigger means fewer calls (and trips, when the pool is used);
+/// smaller means less memory per response in flight (10,000 viewers × one chunk).
 pub const CHUNK: u64 = 256 * 1024;
+
+/// How long a resolved path is trusted: a file renamed, removed or re-linked in the media
+/// folder is seen within this long.
+const RESOLVED_FOR: Duration = Duration::from_secs(2);
+/// Entries kept at most; past it the map starts over (it refills from the hot files).
+const RESOLVED_MAX: usize = 50_000;
 
 /// `rel` under `dir`, with symlinks followed, refused unless it is still inside `dir`
 /// (and `root`). Blocking.
@@ -31,6 +44,54 @@ pub fn resolve(root: &Path, dir: &Path, rel: &str) -> Result<PathBuf, UpstreamEr
         return Err(UpstreamError::NotFound);
     }
     Ok(file)
+}
+
+/// Recently resolved paths: (video folder, asset path) → the checked file.
+#[derive(Default)]
+pub struct Resolved {
+    map: Mutex<HashMap<(PathBuf, String), (Arc<Path>, Instant)>>,
+}
+
+impl Resolved {
+    fn get(&self, dir: &Path, rel: &str) -> Option<Arc<Path>> {
+        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // The key is borrowed as a tuple of owned values; building it is cheaper than the
+        // trip to the blocking pool it saves.
+        m.get(&(dir.to_path_buf(), rel.to_owned()))
+            .filter(|(_, at)| at.elapsed() < RESOLVED_FOR)
+            .map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, dir: PathBuf, rel: String, file: Arc<Path>) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= RESOLVED_MAX {
+            m.clear();
+        }
+        m.insert((dir, rel), (file, Instant::now()));
+    }
+
+    /// The checked file for `rel` under `dir`: remembered, or resolved on the blocking pool.
+    pub async fn lookup(
+        &self,
+        root: &Path,
+        dir: &Path,
+        rel: &str,
+    ) -> Result<Arc<Path>, UpstreamError> {
+        if let Some(p) = self.get(dir, rel) {
+            return Ok(p);
+        }
+        let (r, d, f) = (root.to_path_buf(), dir.to_path_buf(), rel.to_owned());
+        let file: Arc<Path> = web::block(move || resolve(&r, &d, &f))
+            .await
+            .map_err(pool)??
+            .into();
+        self.put(dir.to_path_buf(), rel.to_owned(), file.clone());
+        Ok(file)
+    }
+}
+
+fn pool(e: actix_web::error::BlockingError) -> UpstreamError {
+    UpstreamError::Unavailable(format!("blocking pool: {e}"))
 }
 
 /// What the viewer asked for, in terms of the file's bytes.
@@ -61,102 +122,100 @@ fn span(range: Option<&str>, if_range: bool, total: u64) -> Span {
     }
 }
 
-/// The result of the first trip: the open file positioned after `first`.
-struct Opened {
-    file: File,
-    total: u64,
-    span: Span,
-    first: Bytes,
+/// Only what the page cache holds already, without waiting for the disk; `None` when that
+/// is nothing or the filesystem cannot tell (`EAGAIN`, `EOPNOTSUPP`, …): then read on the
+/// blocking pool.
+fn read_cached(file: &File, offset: u64, want: u64) -> Option<Bytes> {
+    let n = usize::try_from(want.min(CHUNK)).ok()?;
+    let mut buf = vec![0u8; n];
+    let got = rustix::io::preadv2(
+        file,
+        &mut [io::IoSliceMut::new(&mut buf)],
+        offset,
+        rustix::io::ReadWriteFlags::NOWAIT,
+    )
+    .ok()?;
+    if got == 0 {
+        return None;
+    }
+    buf.truncate(got);
+    Some(Bytes::from(buf))
 }
 
-fn read_chunk(file: &File, want: u64) -> io::Result<Bytes> {
-    let n = want.min(CHUNK);
-    // `read_to_end` into spare capacity: no zeroing of the buffer first.
-    let mut buf = Vec::with_capacity(usize::try_from(n).unwrap_or(usize::MAX));
-    file.take(n).read_to_end(&mut buf)?;
-    if buf.is_empty() && n > 0 {
+/// Up to a chunk at `offset`, waiting for the disk if need be. Blocking.
+fn read_chunk(file: &File, offset: u64, want: u64) -> io::Result<Bytes> {
+    let n = usize::try_from(want.min(CHUNK)).unwrap_or(usize::MAX);
+    let mut buf = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if got == 0 && n > 0 {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the file shrank while it was being served",
         ));
     }
+    buf.truncate(got);
     Ok(Bytes::from(buf))
 }
 
-fn open(
-    root: &Path,
-    dir: &Path,
-    rel: &str,
-    range: Option<&str>,
-    if_range: bool,
-    head: bool,
-) -> Result<Opened, UpstreamError> {
-    let path = resolve(root, dir, rel)?;
-    let mut file = File::open(&path).map_err(|_| UpstreamError::NotFound)?;
+/// The next chunk at `offset`: from the page cache on the worker, else on the blocking pool.
+async fn next_chunk(file: &Arc<File>, offset: u64, want: u64) -> io::Result<Bytes> {
+    if let Some(b) = read_cached(file, offset, want) {
+        return Ok(b);
+    }
+    let f = file.clone();
+    web::block(move || read_chunk(&f, offset, want))
+        .await
+        .map_err(io::Error::other)?
+}
+
+/// Open and stat the checked file. On the worker, as nginx does: for a file that was just
+/// resolved these are answered from the kernel's caches.
+fn open(path: &Path) -> Result<(File, u64), UpstreamError> {
+    let file = File::open(path).map_err(|_| UpstreamError::NotFound)?;
     let meta = file.metadata().map_err(|_| UpstreamError::NotFound)?;
     if !meta.is_file() {
         return Err(UpstreamError::NotFound);
     }
-    let total = meta.len();
-    let span = span(range, if_range, total);
-    let (start, len) = match span {
-        Span::Whole => (0, total),
-        Span::Part { start, len } => (start, len),
-        Span::Unsatisfiable => (0, 0),
-    };
-    let io = |e: io::Error| UpstreamError::Unavailable(format!("reading a media file: {e}"));
-    if start > 0 {
-        file.seek(SeekFrom::Start(start)).map_err(io)?;
-    }
-    let first = if head || len == 0 {
-        Bytes::new()
-    } else {
-        read_chunk(&file, len).map_err(io)?
-    };
-    Ok(Opened {
-        file,
-        total,
-        span,
-        first,
-    })
+    Ok((file, meta.len()))
 }
 
 /// Serve `rel` under `dir` as `content_type`, honouring Range and HEAD.
 pub async fn serve(
     req: &HttpRequest,
-    root: PathBuf,
-    dir: PathBuf,
-    rel: String,
+    resolved: &Resolved,
+    root: &Path,
+    dir: &Path,
+    rel: &str,
     content_type: &'static str,
 ) -> Result<HttpResponse, UpstreamError> {
+    let path = resolved.lookup(root, dir, rel).await?;
+    let (file, total) = open(&path)?;
     let range = req
         .headers()
         .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .and_then(|v| v.to_str().ok());
     let if_range = req.headers().contains_key(header::IF_RANGE);
     let head = req.method() == actix_web::http::Method::HEAD;
-    let opened = web::block(move || open(&root, &dir, &rel, range.as_deref(), if_range, head))
-        .await
-        .map_err(|e| UpstreamError::Unavailable(format!("blocking pool: {e}")))??;
 
-    let Opened {
-        file,
-        total,
-        span,
-        first,
-    } = opened;
     let mut res = HttpResponse::build(StatusCode::OK);
     res.insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::ACCEPT_RANGES, "bytes"));
-    let len = match span {
-        Span::Whole => total,
+    let (start, len) = match span(range, if_range, total) {
+        Span::Whole => (0, total),
         Span::Part { start, len } => {
             res.status(StatusCode::PARTIAL_CONTENT).insert_header((
                 header::CONTENT_RANGE,
                 format!("bytes {start}-{}/{total}", start + len - 1),
             ));
-            len
+            (start, len)
         }
         Span::Unsatisfiable => {
             return Ok(res
@@ -165,21 +224,26 @@ pub async fn serve(
                 .finish());
         }
     };
-    if head {
+    if head || len == 0 {
         // Headers as for GET (Content-Length included), and no body.
         let none = stream::empty::<Result<Bytes, io::Error>>();
         return Ok(res.body(SizedStream::new(len, none)));
     }
+    // The first chunk before answering: a file that cannot be read is an error status,
+    // not a response cut short.
+    let file = Arc::new(file);
+    let first = next_chunk(&file, start, len)
+        .await
+        .map_err(|e| UpstreamError::Unavailable(format!("reading a media file: {e}")))?;
+    let offset = start + first.len() as u64;
     let left = len - first.len() as u64;
-    let rest = stream::try_unfold((file, left), |(file, left)| async move {
+    let rest = stream::try_unfold((file, offset, left), |(file, offset, left)| async move {
         if left == 0 {
             return Ok(None);
         }
-        let (file, chunk) = web::block(move || read_chunk(&file, left).map(|c| (file, c)))
-            .await
-            .map_err(io::Error::other)??;
-        let left = left - chunk.len() as u64;
-        Ok::<_, io::Error>(Some((chunk, (file, left))))
+        let chunk = next_chunk(&file, offset, left).await?;
+        let n = chunk.len() as u64;
+        Ok::<_, io::Error>(Some((chunk, (file, offset + n, left - n))))
     });
     let body = stream::once(async { Ok::<_, io::Error>(first) }).chain(rest);
     Ok(res.body(SizedStream::new(len, body)))
@@ -212,16 +276,24 @@ mod tests {
     }
 
     #[test]
-    fn chunks_are_bounded_and_a_shrunk_file_is_an_error() {
+    fn chunks_are_bounded_positional_and_a_shrunk_file_is_an_error() {
         let dir = std::env::temp_dir().join(format!("vodgate-file-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("seg.ts");
-        std::fs::write(&p, vec![7u8; (CHUNK as usize) * 2 + 10]).unwrap();
+        let data: Vec<u8> = (0..(CHUNK as usize) * 2 + 10).map(|i| i as u8).collect();
+        std::fs::write(&p, &data).unwrap();
         let f = File::open(&p).unwrap();
-        assert_eq!(read_chunk(&f, u64::MAX).unwrap().len() as u64, CHUNK);
-        assert_eq!(read_chunk(&f, 5).unwrap().len(), 5);
+        let c = read_chunk(&f, 0, u64::MAX).unwrap();
+        assert_eq!(c.as_ref(), &data[..CHUNK as usize]);
+        assert_eq!(read_chunk(&f, 7, 5).unwrap().as_ref(), &data[7..12]);
+        // Just written, so in the page cache: the no-wait read finds it (or the
+        // filesystem cannot say, and the caller falls back).
+        if let Some(c) = read_cached(&f, 3, 4) {
+            assert_eq!(c.as_ref(), &data[3..7]);
+        }
         std::fs::write(&p, b"").unwrap();
-        assert!(read_chunk(&f, 10).is_err());
+        assert!(read_chunk(&f, 0, 10).is_err());
+        assert!(read_cached(&f, 0, 10).is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,10 +6,8 @@ use super::{MAX_PLAYLIST_BYTES, Source, UpstreamError, file};
 use crate::domain::VideoId;
 use crate::hls::asset_path::AssetPath;
 use actix_web::{HttpRequest, HttpResponse};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use url::Url;
 
 const ENTRY: &str = "master.m3u8";
@@ -19,17 +17,10 @@ pub struct LocalOrigin {
     root: PathBuf,
     /// nginx in front sends key and segment bytes: see `media`.
     accel_redirect: Option<String>,
-    /// Accel mode: (folder, asset path) → the checked file name under the root, for
-    /// `RESOLVED_FOR`. Every viewer of a title asks for the same few files, and resolving
-    /// one is a trip to the blocking pool (a tenth of the CPU of an accel request).
-    resolved: Arc<Mutex<HashMap<(PathBuf, String), (Arc<str>, Instant)>>>,
+    /// Every viewer of a title asks for the same few files; resolving one is a trip to
+    /// the blocking pool, so resolved paths are remembered for a moment (see `file`).
+    resolved: Arc<file::Resolved>,
 }
-
-/// How long a resolved path is trusted: a file renamed, removed or re-linked in the media
-/// folder is seen within this long (nginx answers 404 itself for a removed one meanwhile).
-const RESOLVED_FOR: Duration = Duration::from_secs(2);
-/// Entries kept at most; past it the map starts over (it refills from the hot files).
-const RESOLVED_MAX: usize = 50_000;
 
 impl LocalOrigin {
     pub fn new(media_dir: &Path, accel_redirect: Option<String>) -> Result<Self, String> {
@@ -125,13 +116,14 @@ impl LocalOrigin {
     ) -> Result<HttpResponse, UpstreamError> {
         let dir = Self::folder(source)?;
         if let Some(prefix) = &self.accel_redirect {
-            return self.accel_redirect(prefix, dir, path).await;
+            return self.accel_redirect(prefix, &dir, path).await;
         }
         file::serve(
             req,
-            self.root.clone(),
-            dir,
-            path.as_str().to_owned(),
+            &self.resolved,
+            &self.root,
+            &dir,
+            path.as_str(),
             path.content_type(),
         )
         .await
@@ -144,56 +136,16 @@ impl LocalOrigin {
     async fn accel_redirect(
         &self,
         prefix: &str,
-        dir: PathBuf,
+        dir: &Path,
         path: &AssetPath,
     ) -> Result<HttpResponse, UpstreamError> {
-        let key = (dir, path.as_str().to_owned());
-        let cached = {
-            let m = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
-            m.get(&key)
-                .filter(|(_, at)| at.elapsed() < RESOLVED_FOR)
-                .map(|(t, _)| t.clone())
-        };
-        let target = match cached {
-            Some(t) => t,
-            None => {
-                let t: Arc<str> = self.resolve_for_nginx(key.0.clone(), path).await?.into();
-                let mut m = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
-                if m.len() >= RESOLVED_MAX {
-                    m.clear();
-                }
-                m.insert(key, (t.clone(), Instant::now()));
-                t
-            }
-        };
-        Ok(HttpResponse::Ok()
-            .insert_header(("X-Accel-Redirect", format!("{prefix}{target}")))
-            .insert_header((actix_web::http::header::CONTENT_TYPE, path.content_type()))
-            .finish())
-    }
-
-    /// The checked file's name under the root, if nginx can be handed it as it is.
-    async fn resolve_for_nginx(
-        &self,
-        dir: PathBuf,
-        path: &AssetPath,
-    ) -> Result<String, UpstreamError> {
-        let (root, rel) = (self.root.clone(), path.as_str().to_owned());
-        let target = actix_web::web::block(move || {
-            let file = file::resolve(&root, &dir, &rel)?;
-            if !file.is_file() {
-                return Err(UpstreamError::NotFound);
-            }
-            Ok(file
-                .strip_prefix(&root)
-                .map_err(|_| UpstreamError::NotFound)?
-                .to_str()
-                .map(str::to_owned))
-        })
-        .await
-        .map_err(|e| UpstreamError::Unavailable(format!("blocking pool: {e}")))??;
+        let file = self.resolved.lookup(&self.root, dir, path.as_str()).await?;
         // nginx takes the header as a URI: only names that need no escaping go there.
-        target
+        // (A removed file: nginx answers 404 itself.)
+        let target = file
+            .strip_prefix(&self.root)
+            .ok()
+            .and_then(|t| t.to_str())
             .filter(|t| {
                 t.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"._-~/".contains(&b))
@@ -201,7 +153,11 @@ impl LocalOrigin {
             .ok_or_else(|| {
                 tracing::warn!(asset.path = %path.as_str(), "a media file name nginx cannot be handed (characters outside A-Z a-z 0-9 . _ - ~ /)");
                 UpstreamError::NotFound
-            })
+            })?;
+        Ok(HttpResponse::Ok()
+            .insert_header(("X-Accel-Redirect", format!("{prefix}{target}")))
+            .insert_header((actix_web::http::header::CONTENT_TYPE, path.content_type()))
+            .finish())
     }
 
     pub async fn title(&self, video: &VideoId) -> Option<String> {
