@@ -99,7 +99,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             max_streams,
         } => {
             let store = shared_store(&config).await?;
-            let entitlements = crate::entitlements::Entitlements::new(store, config.launch_ttl);
+            let entitlements =
+                crate::entitlements::Entitlements::new(store.clone(), config.launch_ttl);
             let watch_for_s = watch_for.unwrap_or(config.default_watch_for_s);
             if !(1..=crate::entitlements::MAX_WINDOW_S).contains(&watch_for_s) {
                 return Err(format!(
@@ -126,6 +127,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             };
             let granted = entitlements.grant(req).await.map_err(|e| e.to_string())?;
             let id = granted.entitlement.id.clone();
+            if granted.created {
+                let ev = cli_event(crate::audit::AuditKind::Grant, &granted.entitlement);
+                audit(&config, &store).record(ev).await;
+            }
             let record = entitlements
                 .get(&id)
                 .await
@@ -145,32 +150,40 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Revoke { id, order, reason } => {
             let store = shared_store(&config).await?;
-            let entitlements = crate::entitlements::Entitlements::new(store, config.launch_ttl);
+            let entitlements =
+                crate::entitlements::Entitlements::new(store.clone(), config.launch_ttl);
             let records = match (id, order) {
                 (Some(id), None) => {
                     let id = crate::domain::EntitlementId::parse(&id).map_err(|e| e.to_string())?;
                     let r = entitlements
-                        .revoke(&id, crate::domain::RevocationKind::Revoke, reason)
+                        .revoke(&id, crate::domain::RevocationKind::Revoke, reason.clone())
                         .await
                         .map_err(|e| e.to_string())?
                         .ok_or_else(|| format!("no entitlement {id}"))?;
-                    vec![r]
+                    (crate::audit::AuditKind::Revoke, vec![r])
                 }
                 (None, Some(order)) => {
                     let order = crate::domain::OrderId::parse(&order).map_err(|e| e.to_string())?;
                     let r = entitlements
-                        .refund_order(&order, reason)
+                        .refund_order(&order, reason.clone())
                         .await
                         .map_err(|e| e.to_string())?;
                     if r.is_empty() {
                         return Err(format!("no entitlements belong to order {order}"));
                     }
-                    r
+                    (crate::audit::AuditKind::Refund, r)
                 }
                 _ => return Err("name an entitlement id, or --order ORDER".into()),
             };
+            let (kind, records) = records;
+            let trail = audit(&config, &store);
+            for r in records.iter().filter(|r| r.by_this_call) {
+                let mut ev = cli_event(kind, &r.record.entitlement);
+                ev.reason = reason.clone();
+                trail.record(ev).await;
+            }
             for r in records {
-                let view = crate::routes::entitlements::EntitlementView::new(&r, None);
+                let view = crate::routes::entitlements::EntitlementView::new(&r.record, None);
                 println!(
                     "{}",
                     serde_json::to_string(&view).map_err(|e| e.to_string())?
@@ -191,6 +204,22 @@ async fn serve(config: Config) -> Result<(), String> {
         println!("{}", key.expose_secret());
     }
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+/// The audit trail of the shared store: the command line leaves the same evidence as the API.
+fn audit(config: &Config, store: &crate::store::Store) -> crate::audit::Audit {
+    crate::audit::Audit::new(store.clone(), config.audit_ip_key.as_ref())
+}
+
+/// An audit event made at the command line: no client IP, the user agent says so.
+fn cli_event(
+    kind: crate::audit::AuditKind,
+    e: &crate::domain::Entitlement,
+) -> crate::audit::AuditEvent {
+    let mut ev =
+        crate::audit::AuditEvent::new(kind).entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id);
+    ev.user_agent = Some(format!("vodgate-cli/{}", env!("CARGO_PKG_VERSION")));
+    ev
 }
 
 /// The shared store, for commands that act on what running instances serve.

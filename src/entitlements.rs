@@ -58,6 +58,15 @@ pub struct EntitlementRecord {
     pub first_played_at: Option<DateTime<Utc>>,
 }
 
+/// What a revoke found: the entitlement as it now stands, and whether this call revoked it
+/// (false: it already was, and the first revocation stands). The audit trail records only the
+/// call that did it, so a second refund webhook for an order does not read as a second refund.
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub record: EntitlementRecord,
+    pub by_this_call: bool,
+}
+
 impl EntitlementRecord {
     pub fn status(&self, now: DateTime<Utc>) -> EntitlementStatus {
         self.entitlement
@@ -246,10 +255,11 @@ impl Entitlements {
         id: &EntitlementId,
         kind: RevocationKind,
         reason: Option<String>,
-    ) -> Result<Option<EntitlementRecord>, StoreError> {
+    ) -> Result<Option<Revoked>, StoreError> {
         let Some(record) = self.get(id).await? else {
             return Ok(None);
         };
+        let mut by_this_call = false;
         if record.revocation.is_none() {
             let now = Utc::now();
             let rev = Revocation {
@@ -259,15 +269,20 @@ impl Entitlements {
             };
             let json = serde_json::to_string(&rev).map_err(corrupt)?;
             let ttl = Self::retention(&record.entitlement, now);
-            self.store.set_nx(&revoked_key(id), &json, ttl).await?;
-            tracing::info!(entitlement.id = %id, revocation.kind = ?kind, "entitlement revoked");
+            by_this_call = self.store.set_nx(&revoked_key(id), &json, ttl).await?;
+            if by_this_call {
+                tracing::info!(entitlement.id = %id, revocation.kind = ?kind, "entitlement revoked");
+            }
         }
         // Publish even when it was already revoked: a repeated call is how an operator
         // says "make sure", and an instance that missed the first event gets another.
         self.store
             .publish(&Event::Entitlement(id.to_string()))
             .await?;
-        self.get(id).await
+        Ok(self.get(id).await?.map(|record| Revoked {
+            record,
+            by_this_call,
+        }))
     }
 
     /// Refund every entitlement of an order. Returns them (empty: unknown order).
@@ -275,7 +290,7 @@ impl Entitlements {
         &self,
         order: &OrderId,
         reason: Option<String>,
-    ) -> Result<Vec<EntitlementRecord>, StoreError> {
+    ) -> Result<Vec<Revoked>, StoreError> {
         let mut out = vec![];
         for r in self.list_for_order(order).await? {
             if let Some(r) = self

@@ -310,9 +310,14 @@ pub struct WebhookResult {
     /// The event's id.
     pub id: String,
     pub status: WebhookStatus,
-    /// With `processed` only: the entitlements revoked (empty when the order has none).
+    /// With `processed` only: the entitlements this event revoked (empty when the order has
+    /// none, or when all were revoked before).
     #[schema(nullable = false)]
     pub revoked: Option<Vec<EntitlementId>>,
+    /// With `processed` only: the order's entitlements an earlier revocation or refund had
+    /// already ended; that one stands, with its own time and reason.
+    #[schema(nullable = false)]
+    pub already_revoked: Option<Vec<EntitlementId>>,
 }
 
 /// `GET /healthz`.

@@ -3,6 +3,7 @@
 //! only in demo mode (embedded store on a loopback address, unless VODGATE_DEMO says
 //! otherwise), and the page says it is a demo.
 
+use crate::audit::AuditKind;
 use crate::domain::{EntitlementId, OrderId, RevocationKind, VideoId, ViewerId};
 use crate::entitlements::GrantRequest;
 use crate::error::ApiError;
@@ -177,13 +178,23 @@ async fn refund(
 ) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     same_origin(&req, &state)?;
-    state
+    let reason = "demo refund";
+    if let Some(r) = state
         .entitlements
         .revoke(
             &form.entitlement_id,
             RevocationKind::Refund,
-            Some("demo refund".into()),
+            Some(reason.into()),
         )
-        .await?;
+        .await?
+        && r.by_this_call
+    {
+        let ev = state
+            .audit
+            .about(AuditKind::Refund, &r.record.entitlement, &req)
+            .await
+            .reason(reason);
+        state.audit.record(ev).await;
+    }
     Ok(see_other("/"))
 }

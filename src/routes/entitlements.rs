@@ -410,16 +410,18 @@ async fn revoke(
     let id = parse_id(&path)?;
     let reason = optional_json::<RevokeBody>(&body)?.reason;
     check_reason(&reason)?;
-    let record = state
+    let revoked = state
         .entitlements
         .revoke(&id, RevocationKind::Revoke, reason.clone())
         .await?
         .ok_or_else(|| not_found(&id))?;
-    let e = &record.entitlement;
-    let mut ev = state.audit.about(AuditKind::Revoke, e, &req).await;
-    ev.reason = reason;
-    state.audit.record(ev).await;
-    Ok(HttpResponse::Ok().json(EntitlementView::new(&record, None)))
+    if revoked.by_this_call {
+        let e = &revoked.record.entitlement;
+        let mut ev = state.audit.about(AuditKind::Revoke, e, &req).await;
+        ev.reason = reason;
+        state.audit.record(ev).await;
+    }
+    Ok(HttpResponse::Ok().json(EntitlementView::new(&revoked.record, None)))
 }
 
 /// Another device: a fresh single-use watch link for a live entitlement.
@@ -519,8 +521,8 @@ async fn refund(
         ));
     }
     let client = state.audit.client(&req).await;
-    for r in &refunded {
-        let e = &r.entitlement;
+    for r in refunded.iter().filter(|r| r.by_this_call) {
+        let e = &r.record.entitlement;
         let mut ev = AuditEvent::new(AuditKind::Refund)
             .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
             .client(&client);
@@ -529,7 +531,7 @@ async fn refund(
     }
     let data: Vec<_> = refunded
         .iter()
-        .map(|r| EntitlementView::new(r, None))
+        .map(|r| EntitlementView::new(&r.record, None))
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "order_id": order.to_string(), "data": data })))
 }

@@ -167,11 +167,16 @@ async fn asset(
                 {
                     return Err(refuse(&state, &req, &playback, DenyReason::TooManyStreams).await);
                 }
-                if record.first_played_at.is_none()
-                    && state.entitlements.record_first_play(e, Utc::now()).await?
-                {
-                    let event = state.audit.about(AuditKind::FirstPlay, e, &req).await;
-                    state.audit.record(event).await;
+                if record.first_played_at.is_none() {
+                    let started = state.entitlements.record_first_play(e, Utc::now()).await?;
+                    // The cached record has no first play: with a start window it would read
+                    // as `start_window_passed` once `start_by` is behind us, until the event
+                    // came back round. Whoever started the clock, read it afresh.
+                    state.access.forget_entitlement(&e.id);
+                    if started {
+                        let event = state.audit.about(AuditKind::FirstPlay, e, &req).await;
+                        state.audit.record(event).await;
+                    }
                 }
             }
             let mut res = state.origin.media(&req, &playback, &asset).await?;

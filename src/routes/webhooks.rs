@@ -86,21 +86,29 @@ async fn payments(
             .reason(e.to_string())
             .client(&client);
         // Unauthenticated, but worth filing under the order it names: "someone tried to
-        // refund order X with a bad signature" is what an operator looks for.
+        // refund order X with a bad signature" is what an operator looks for. Once per
+        // order, cause and minute, though: an order's trail is capped, and unsigned requests
+        // must not be able to push its real grant and refund events out of it. The rest go
+        // to the unattributed log.
         if let Ok(PaymentEvent {
             order_id: Some(order),
             ..
         }) = serde_json::from_slice::<PaymentEvent>(&body)
         {
-            ev = ev.order(&order);
+            let marker = format!("webhook:refused:{{o:{order}}}:{e:?}");
+            if let Ok(true) = state
+                .store
+                .set_nx(&marker, "1", Duration::from_secs(60))
+                .await
+            {
+                ev = ev.order(&order);
+            } else {
+                ev = ev.reason(format!("{e} (names order {order})"));
+            }
         }
         state.audit.record(ev).await;
         tracing::warn!(security.event = "webhook_signature_refused", cause = %e, "payment webhook refused");
-        let code = match e {
-            SignatureError::Stale => "signature_expired",
-            _ => "invalid_signature",
-        };
-        return Err(ApiError::bad_request(code, e.to_string()));
+        return Err(ApiError::bad_request(refusal_code(&e), e.to_string()));
     }
     let event: PaymentEvent = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
@@ -123,6 +131,13 @@ async fn payments(
         let _ = state.store.del(&seen_key).await;
     }
     outcome
+}
+
+fn refusal_code(e: &SignatureError) -> &'static str {
+    match e {
+        SignatureError::Stale => "signature_expired",
+        _ => "invalid_signature",
+    }
 }
 
 async fn handle(
@@ -153,18 +168,24 @@ async fn handle(
             .client(&client);
         state.audit.record(ev).await;
     }
-    for r in &revoked {
-        let e = &r.entitlement;
+    for r in revoked.iter().filter(|r| r.by_this_call) {
+        let e = &r.record.entitlement;
         let ev = AuditEvent::new(AuditKind::Refund)
             .entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id)
             .reason(reason.clone())
             .client(&client);
         state.audit.record(ev).await;
     }
-    tracing::info!(webhook.event = %event.id, order.id = %order, entitlements = revoked.len(), "payment webhook processed");
-    let ids: Vec<String> = revoked
-        .iter()
-        .map(|r| r.entitlement.id.to_string())
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"id": event.id, "status": "processed", "revoked": ids})))
+    // `revoked`: what this event revoked; `already_revoked`: what an earlier revocation or
+    // refund had ended (that one stands, with its own time and reason).
+    let (now, before): (Vec<_>, Vec<_>) = revoked.iter().partition(|r| r.by_this_call);
+    let ids = |rs: Vec<&crate::entitlements::Revoked>| -> Vec<String> {
+        rs.iter()
+            .map(|r| r.record.entitlement.id.to_string())
+            .collect()
+    };
+    tracing::info!(webhook.event = %event.id, order.id = %order, revoked = now.len(), already_revoked = before.len(), "payment webhook processed");
+    Ok(HttpResponse::Ok().json(
+        json!({"id": event.id, "status": "processed", "revoked": ids(now), "already_revoked": ids(before)}),
+    ))
 }

@@ -46,10 +46,13 @@ pub fn resolve(root: &Path, dir: &Path, rel: &str) -> Result<PathBuf, UpstreamEr
     Ok(file)
 }
 
-/// Recently resolved paths: (video folder, asset path) → the checked file.
+/// (video folder, asset path) → the checked file, and when it was checked.
+type ResolvedMap = HashMap<(PathBuf, String), (Arc<Path>, Instant)>;
+
+/// Recently resolved paths.
 #[derive(Default)]
 pub struct Resolved {
-    map: Mutex<HashMap<(PathBuf, String), (Arc<Path>, Instant)>>,
+    map: Mutex<ResolvedMap>,
 }
 
 impl Resolved {

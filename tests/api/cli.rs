@@ -176,6 +176,32 @@ async fn grant_and_revoke_from_the_command_line() {
     assert!(!out.status.success());
     let out = vodgate(&env, &["grant", "--viewer", "a{b}", "--video", "sample"]);
     assert!(!out.status.success());
+
+    // The command line leaves the same evidence as the API: the grant and the one revocation
+    // that happened (the refund of an already revoked order changed nothing, so says nothing).
+    let mut config = test_config(StoreKind::Redis);
+    config.redis_prefix = prefix.clone();
+    let app = spawn_app_with(config).await;
+    let trail: serde_json::Value = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/audit?entitlement_id={id}"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events = trail["data"].as_array().unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["grant", "revoke"], "{trail}");
+    assert_eq!(events[1]["reason"], "support ticket 9");
+    assert!(
+        events[0]["user_agent"]
+            .as_str()
+            .unwrap()
+            .starts_with("vodgate-cli/")
+    );
 }
 
 #[test]
