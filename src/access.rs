@@ -25,8 +25,11 @@ use std::time::{Duration, Instant};
 
 /// Longest time an instance trusts a cached entitlement without asking the store.
 pub const ENTITLEMENT_TTL: Duration = Duration::from_secs(2);
-/// Playbacks never change once started; cache them a while (evicted on stop events).
-const PLAYBACK_TTL: Duration = Duration::from_secs(30);
+/// A playback changes once, when an operator stops it (evicted by the stop event); as with
+/// entitlements, a lost event must not let a stopped playback run for more than seconds.
+const PLAYBACK_TTL: Duration = ENTITLEMENT_TTL;
+/// How long a playback record outlives its entitlement's window.
+const PLAYBACK_GRACE: Duration = Duration::from_secs(3600);
 /// Past this many entries a cache is simply cleared: cheap, and correct by construction.
 const MAX_ENTRIES: usize = 100_000;
 
@@ -203,15 +206,21 @@ impl Access {
         }
     }
 
+    /// Drop this instance's cached record of an entitlement that this instance just changed
+    /// (its first play): the next request must not wait for the event to come back round.
+    pub fn forget_entitlement(&self, id: &EntitlementId) {
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        write(&self.inner.entitlements).remove(id);
+    }
+
     pub async fn start_playback(
         &self,
         playback: &Playback,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let ttl = (until - Utc::now())
-            .to_std()
-            .unwrap_or_default()
-            .max(Duration::from_secs(1));
+        // Kept past the window's end, so a player that asks after it hears `expired` (or
+        // `revoked`), not "unknown link".
+        let ttl = (until - Utc::now()).to_std().unwrap_or_default() + PLAYBACK_GRACE;
         let json =
             serde_json::to_string(playback).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.store

@@ -225,6 +225,7 @@ pub async fn problem(r: reqwest::Response, status: u16) -> String {
 }
 
 /// A viewer's browser, reduced to what matters: the session cookie it got from a launch link.
+#[derive(Clone)]
 pub struct Viewer {
     pub cookie: Option<String>,
     pub entitlement_id: String,

@@ -101,8 +101,91 @@ async fn a_start_window_that_passed_refuses_with_its_own_reason() {
         get_ent(&app, e["id"].as_str().unwrap()).await["status"],
         "start_window_passed"
     );
-    let (status, _) = app.launch(e["watch_url"].as_str().unwrap()).await;
-    assert_eq!(status, 403, "the launch page refuses with the reason");
+    let r = app
+        .client
+        .get(e["watch_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none(), "no session");
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains(r#"data-code="start_window_passed""#),
+        "the launch page says why: {page}"
+    );
+}
+
+/// Wait until `at` (an RFC 3339 instant the server gave) plus `offset_ms`.
+async fn sleep_until(at: &str, offset_ms: i64) {
+    let at = chrono::DateTime::parse_from_rfc3339(at)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let left = (at + chrono::Duration::milliseconds(offset_ms)) - chrono::Utc::now();
+    if let Ok(left) = left.to_std() {
+        tokio::time::sleep(left).await;
+    }
+}
+
+#[tokio::test]
+async fn a_player_opened_in_time_but_first_playing_late_is_refused_at_its_first_segment() {
+    let app = spawn_app().await;
+    let (_, e) = app
+        .grant(
+            json!({"viewer_id": "v", "video_id": "sample", "start_within_s": 2, "watch_for_s": 60}),
+        )
+        .await;
+    let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
+    assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
+    sleep_until(e["start_by"].as_str().unwrap(), 300).await;
+    let r = app
+        .get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
+        .await;
+    assert_eq!(problem(r, 403).await, "start_window_passed");
+    let got = get_ent(&app, e["id"].as_str().unwrap()).await;
+    assert_eq!(
+        got["first_played_at"],
+        Value::Null,
+        "a refusal starts no clock"
+    );
+}
+
+#[tokio::test]
+async fn a_first_play_at_the_start_deadline_starts_the_clock_and_keeps_playing_past_it() {
+    let app = spawn_app().await;
+    let (_, e) = app
+        .grant(
+            json!({"viewer_id": "v", "video_id": "sample", "start_within_s": 2, "watch_for_s": 60}),
+        )
+        .await;
+    let start_by = e["start_by"].as_str().unwrap().to_owned();
+    let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
+    // The last moment we can aim at over real HTTP: just inside the deadline.
+    sleep_until(&start_by, -150).await;
+    let r = app
+        .get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
+        .await;
+    assert_eq!(r.status(), 200, "a first play at the deadline is in time");
+    let got = get_ent(&app, e["id"].as_str().unwrap()).await;
+    let first =
+        chrono::DateTime::parse_from_rfc3339(got["first_played_at"].as_str().unwrap()).unwrap();
+    let deadline = chrono::DateTime::parse_from_rfc3339(&start_by).unwrap();
+    assert!(first <= deadline, "{got}");
+    let end = chrono::DateTime::parse_from_rfc3339(got["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!((end - first).num_seconds(), 60, "{got}");
+    // Past the deadline the started rental plays on, on this instance (whose cache held the
+    // record from before the first play) at once.
+    sleep_until(&start_by, 50).await;
+    for seg in ["seg1.ts", "seg2.ts"] {
+        let r = app
+            .get_as(&viewer, &format!("{}/360p/{seg}", dir(&master)))
+            .await;
+        assert_eq!(r.status(), 200, "{seg}");
+    }
+    assert_eq!(
+        get_ent(&app, e["id"].as_str().unwrap()).await["status"],
+        "active"
+    );
 }
 
 #[tokio::test]
@@ -112,6 +195,8 @@ async fn a_revoke_racing_the_first_play_is_never_lost() {
         let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "start_within_s": 60, "watch_for_s": 60})).await;
         let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
         let seg = format!("{}/360p/seg0.ts", dir(&master));
+        let seg2 = format!("{}/360p/seg1.ts", dir(&master));
+        let viewer2 = viewer.clone();
         let id = viewer.entitlement_id.clone();
         let a = app.clone();
         let play = tokio::spawn(async move { a.get_as(&viewer, &seg).await.status().as_u16() });
@@ -125,6 +210,26 @@ async fn a_revoke_racing_the_first_play_is_never_lost() {
         assert_eq!(
             got["status"], "revoked",
             "the revoke stands whatever the order: {got}"
+        );
+        // Whichever won, the next segment after the revoke's 200 is refused as revoked, and
+        // the first play was recorded only if that segment was served.
+        let r = app.get_as(&viewer2, &seg2).await;
+        assert_eq!(problem(r, 403).await, "revoked");
+        assert_eq!(
+            got["first_played_at"].is_string(),
+            played == 200,
+            "first play recorded iff served: {got}"
+        );
+        let kinds = audit_kinds(&app, &format!("entitlement_id={id}")).await;
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "revoke").count(),
+            1,
+            "{kinds:?}"
+        );
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "first_play").count(),
+            usize::from(played == 200),
+            "{kinds:?}"
         );
     }
 }
@@ -192,11 +297,29 @@ async fn a_signed_refund_webhook_revokes_the_order_once() {
     let body2 = r#"{"id":"evt_101","type":"refund","order_id":"ord-w1"}"#;
     let r = post_webhook(&app, body2, &sign(SECRET, body2)).await;
     assert_eq!(r.status(), 200);
+    let out: Value = r.json().await.unwrap();
+    assert_eq!(out["status"], "processed");
+    assert_eq!(out["revoked"], json!([]), "{out}");
+    let mut already: Vec<_> = out["already_revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    already.sort();
+    let mut both = vec![
+        a["id"].as_str().unwrap().to_owned(),
+        b["id"].as_str().unwrap().to_owned(),
+    ];
+    both.sort();
+    assert_eq!(already, both);
     let got = get_ent(&app, a["id"].as_str().unwrap()).await;
     assert_eq!(got["revocation_reason"], "chargeback evt_100");
+    // The trail says each entitlement was refunded once, by the first event.
     let kinds = audit_kinds(&app, "order_id=ord-w1").await;
-    assert!(
-        kinds.iter().filter(|k| *k == "refund").count() >= 2,
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "refund").count(),
+        2,
         "{kinds:?}"
     );
 }
@@ -241,6 +364,19 @@ async fn bad_stale_and_unknown_webhooks() {
         3,
         "wrong secret, no header, stale: {kinds:?}"
     );
+    // A flood of unsigned requests naming the order cannot push its real events out of
+    // its (capped) trail: the same refusal is filed under the order once a minute.
+    for _ in 0..20 {
+        let r = post_webhook(&app, body, &sign("whsec_wrong_0123456789abc", body)).await;
+        assert_eq!(problem(r, 400).await, "invalid_signature");
+    }
+    let kinds = audit_kinds(&app, "order_id=ord-w2").await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "webhook_refused").count(),
+        3,
+        "{kinds:?}"
+    );
+    assert_eq!(kinds[0], "grant", "{kinds:?}");
     // A refund for an order vodgate never saw: 200, nothing changed, audited.
     let body = r#"{"id":"evt_201","type":"refund","order_id":"never-sold"}"#;
     let r = post_webhook(&app, body, &sign(SECRET, body)).await;
