@@ -636,8 +636,19 @@ async fn vod_failures_during_playback_are_retried_or_explained_and_recover() {
     );
     sim.clear_faults();
     assert_eq!(app.get_as(&viewer, &seg).await.status(), 200);
+    // A segment api.video does not have, on a live session: not found, and the session stays.
+    assert_eq!(
+        problem(
+            app.get_as(&viewer, &format!("{dir}/360p/seg99.ts")).await,
+            404
+        )
+        .await,
+        "upstream_not_found"
+    );
+    assert_eq!(app.get_as(&viewer, &seg).await.status(), 200);
 
-    // The upstream session ends early: a clear 410, and a reload starts a new one.
+    // The upstream session ends early, mid-film: the next segment gets a clear 410 (not a
+    // 404 the player would retry), and a reload starts a new session.
     sim.add_faults(faults(
         &["vod"],
         FaultRule {
@@ -645,6 +656,10 @@ async fn vod_failures_during_playback_are_retried_or_explained_and_recover() {
             ..Default::default()
         },
     ));
+    assert_eq!(
+        problem(app.get_as(&viewer, &seg).await, 410).await,
+        "upstream_session_expired"
+    );
     assert_eq!(
         problem(app.get_as(&viewer, &master).await, 410).await,
         "upstream_session_expired"

@@ -504,10 +504,35 @@ impl ApiVideoOrigin {
                 self.drop_session(playback).await;
                 Err(UpstreamError::SessionExpired)
             }
+            // A variant, key or segment that api.video does not know: either it really does
+            // not exist, or the session ended (api.video answers 404 to both). One look at
+            // the entry playlist tells which, so a player mid-film hears "session expired"
+            // (reload the page) rather than "not found".
+            404 | 410 if self.session_is_gone(s).await => {
+                tracing::warn!(playback.id = %playback.id, "api.video no longer accepts this session; dropping it");
+                self.drop_session(playback).await;
+                Err(UpstreamError::SessionExpired)
+            }
             404 | 410 => Err(UpstreamError::NotFound),
             st => Err(UpstreamError::Unavailable(format!(
                 "api.video answered {st} to a vod request"
             ))),
+        }
+    }
+
+    /// Does api.video refuse this session's entry playlist? Only a definite 404/410 says so.
+    async fn session_is_gone(&self, s: &UpstreamSession) -> bool {
+        let Ok(url) = s.asset_base.join(&s.entry) else {
+            return false;
+        };
+        match self
+            .inner
+            .client
+            .vod(&url, s.session_token.as_deref(), None, Retry::Idempotent)
+            .await
+        {
+            Ok(resp) => matches!(resp.status().as_u16(), 404 | 410),
+            Err(_) => false,
         }
     }
 
