@@ -13,6 +13,9 @@ use std::time::Duration;
 
 pub const PREFIX: &str = "vg_vs_";
 
+/// How long a session outlives its entitlement's window (see `start`).
+pub const AFTER_THE_END: Duration = Duration::from_secs(3600);
+
 pub fn cookie_name(entitlement: &EntitlementId) -> String {
     format!("vg_{entitlement}")
 }
@@ -29,10 +32,10 @@ pub async fn start(
     secure: bool,
 ) -> Result<Cookie<'static>, StoreError> {
     let token = Token::mint(PREFIX);
-    let ttl = (until - Utc::now())
-        .to_std()
-        .unwrap_or_default()
-        .max(Duration::from_secs(1));
+    // The session (and its cookie) outlive the window by a grace, so that the viewer's player
+    // and page, asking after the end, are told `expired`: with the cookie gone the browser
+    // would be a stranger, and strangers only ever hear "not your session".
+    let ttl = (until - Utc::now()).to_std().unwrap_or_default() + AFTER_THE_END;
     store
         .set(&key(&token.hash()), entitlement.as_str(), ttl)
         .await?;

@@ -129,6 +129,43 @@ impl Browser {
         .await
     }
 
+    /// Run `script` as an async WebDriver script: it ends by calling `done(value)`.
+    async fn js_async(&self, script: &str) -> Value {
+        let body = format!("var done = arguments[arguments.length - 1]; {script}");
+        self.cmd(
+            Method::POST,
+            "/execute/async",
+            json!({"script": body, "args": []}),
+        )
+        .await
+    }
+
+    /// Fetch `url` from inside the page, as the player would (same origin, its cookie):
+    /// `[status, code]`, `code` being the problem+json code when there is one.
+    async fn fetch_from_page(&self, url: &str) -> (u64, Value) {
+        let script = format!(
+            "fetch({url}, {{credentials: 'same-origin', cache: 'no-store'}})\
+               .then(function (r) {{ return r.text().then(function (t) {{\
+                 var c = null; try {{ c = JSON.parse(t).code; }} catch (e) {{}}\
+                 done([r.status, c]); }}); }}, function (e) {{ done([0, String(e)]); }});",
+            url = json!(url)
+        );
+        let v = self.js_async(&script).await;
+        (v[0].as_u64().unwrap_or(0), v[1].clone())
+    }
+
+    /// The last segment the page loaded (Resource Timing), as an absolute URL.
+    async fn last_segment_url(&self) -> Option<String> {
+        self.js(
+            "var n = performance.getEntriesByType('resource').map(function (r) { return r.name; })\
+               .filter(function (u) { return /\\/play\\/.*\\.ts$/.test(u); });\
+             return n.length ? n[n.length - 1] : null;",
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
+    }
+
     async fn current_time(&self) -> f64 {
         self.js("var v = document.querySelector('#player'); return v ? v.currentTime : -1;")
             .await
@@ -197,11 +234,19 @@ async fn chromium_plays_and_stops_at_the_next_segment_when_revoked() {
         browser.js("return document.body.dataset.state;").await,
         json!("playing")
     );
+    // A segment the player loaded, fetched again from the page with its cookie: served.
+    let seg = browser
+        .last_segment_url()
+        .await
+        .expect("the page loaded segments through /play/");
+    assert_eq!(browser.fetch_from_page(&seg).await.0, 200);
 
     let r = app
         .admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None)
         .await;
     assert_eq!(r.status(), 200);
+    // The gateway itself refuses this browser's next segment request, whatever the page does.
+    assert_eq!(browser.fetch_from_page(&seg).await, (403, json!("revoked")));
     // Within one more segment (4 s) plus the page's status poll, the page says why.
     assert!(
         browser.wait_for(DENIED, Duration::from_secs(7)).await,
@@ -224,6 +269,68 @@ async fn chromium_plays_and_stops_at_the_next_segment_when_revoked() {
         "playback kept going after the refusal: {t1} -> {t2}"
     );
     assert!(t2 < 16.0, "the whole video had not been buffered ahead");
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn the_page_counts_down_warns_before_the_end_and_says_when_the_rental_ended() {
+    if skip() {
+        return;
+    }
+    let app = spawn_app().await;
+    // Twelve seconds: inside the five-minute warning from the start.
+    let (_, e) = app
+        .grant(json!({"viewer_id": "browser", "video_id": "sample", "watch_for_s": 12}))
+        .await;
+    let browser = Browser::start().await;
+    browser.goto(e["watch_url"].as_str().unwrap()).await;
+    let warning_shown = "var w = document.querySelector('#expiry-warning'); return !!w && !w.hidden && w.offsetParent !== null;";
+    assert!(
+        browser
+            .wait_for(warning_shown, Duration::from_secs(5))
+            .await,
+        "the five-minute warning shows"
+    );
+    let left = |v: Value| -> u64 {
+        let t = v.as_str().unwrap_or_default().to_owned();
+        t.trim_end_matches(" s")
+            .parse()
+            .unwrap_or_else(|_| panic!("time left reads {t:?}"))
+    };
+    let t1 = left(
+        browser
+            .js("return document.querySelector('#time-left').textContent;")
+            .await,
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let t2 = left(
+        browser
+            .js("return document.querySelector('#time-left').textContent;")
+            .await,
+    );
+    assert!(
+        t1 <= 12 && t2 < t1,
+        "the countdown runs: {t1} s then {t2} s"
+    );
+    // When the window closes the page says so in plain words, and the warning goes.
+    assert!(
+        browser.wait_for(DENIED, Duration::from_secs(16)).await,
+        "the page shows the end of the rental"
+    );
+    assert_eq!(
+        browser
+            .js("return document.querySelector('#denied').dataset.code;")
+            .await,
+        json!("expired")
+    );
+    let text = browser
+        .js("return document.querySelector('#denied-message').textContent;")
+        .await;
+    assert!(
+        !text.as_str().unwrap_or_default().contains('_'),
+        "plain words: {text}"
+    );
+    assert_eq!(browser.js(warning_shown).await, json!(false));
     browser.quit().await;
 }
 
