@@ -28,8 +28,9 @@ pub const ENTITLEMENT_TTL: Duration = Duration::from_secs(2);
 /// A playback changes once, when an operator stops it (evicted by the stop event); as with
 /// entitlements, a lost event must not let a stopped playback run for more than seconds.
 const PLAYBACK_TTL: Duration = ENTITLEMENT_TTL;
-/// How long a playback record outlives its entitlement's window.
-const PLAYBACK_GRACE: Duration = Duration::from_secs(3600);
+/// How long a playback record outlives its entitlement's window: as long as the viewer's
+/// session does.
+const PLAYBACK_GRACE: Duration = crate::viewer_session::AFTER_THE_END;
 /// Past this many entries a cache is simply cleared: cheap, and correct by construction.
 const MAX_ENTRIES: usize = 100_000;
 
@@ -122,7 +123,16 @@ pub fn decide(
 
 struct Cached<T> {
     at: Instant,
+    /// False once the revocation bus broke: the entry may have missed an event, so it is no
+    /// longer a cache hit, only a fallback while the store is unreachable (outage grace).
+    trusted: bool,
     value: Option<Arc<T>>,
+}
+
+impl<T> Cached<T> {
+    fn fresh(&self, ttl: Duration) -> bool {
+        self.trusted && self.at.elapsed() < ttl
+    }
 }
 
 /// Access checks with this instance's cache.
@@ -135,6 +145,9 @@ pub struct Access {
 
 #[derive(Default)]
 struct CacheInner {
+    /// `VODGATE_STORE_OUTAGE_GRACE_S`: while the store is unreachable, decisions fetched at
+    /// most this long ago still stand. Zero (the default): fail closed at once.
+    outage_grace: Duration,
     entitlements: RwLock<HashMap<EntitlementId, Cached<EntitlementRecord>>>,
     playbacks: RwLock<HashMap<PlaybackId, Cached<Playback>>>,
     /// Bumped on every eviction; a fetch that started before a bump must not be cached.
@@ -152,23 +165,39 @@ impl CacheInner {
             Event::ViewerSession(_) => "viewer_session",
         };
         METRICS.revocation_events.with_label_values(&[kind]).inc();
-        METRICS.cache_evictions.with_label_values(&[kind]).inc();
-        match event {
-            Event::Entitlement(id) => {
-                if let Ok(id) = EntitlementId::parse(id) {
-                    write(&self.entitlements).remove(&id);
-                }
+        // Entries this event actually removed from this instance's cache.
+        let evicted = match event {
+            Event::Entitlement(id) => EntitlementId::parse(id)
+                .ok()
+                .and_then(|id| write(&self.entitlements).remove(&id))
+                .map_or(0, |_| 1),
+            Event::Playback(id) => PlaybackId::parse(id)
+                .and_then(|id| write(&self.playbacks).remove(&id))
+                .map_or(0, |_| 1),
+            Event::Resync if self.outage_grace.is_zero() => {
+                let mut e = write(&self.entitlements);
+                let mut p = write(&self.playbacks);
+                let n = e.len() + p.len();
+                e.clear();
+                p.clear();
+                n
             }
-            Event::Playback(id) => {
-                if let Some(id) = PlaybackId::parse(id) {
-                    write(&self.playbacks).remove(&id);
-                }
-            }
+            // With an outage grace the entries stay, but none is trusted as a hit again:
+            // they only stand in while the store cannot be asked.
             Event::Resync => {
-                write(&self.entitlements).clear();
-                write(&self.playbacks).clear();
+                let mut e = write(&self.entitlements);
+                let mut p = write(&self.playbacks);
+                e.values_mut().for_each(|c| c.trusted = false);
+                p.values_mut().for_each(|c| c.trusted = false);
+                e.len() + p.len()
             }
-            Event::TokenFamily(_) | Event::ViewerSession(_) => {}
+            Event::TokenFamily(_) | Event::ViewerSession(_) => 0,
+        };
+        if evicted > 0 {
+            METRICS
+                .cache_evictions
+                .with_label_values(&[kind])
+                .inc_by(evicted as u64);
         }
     }
 }
@@ -182,8 +211,11 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 impl Access {
     /// Also starts the task that applies revocation events to this instance's cache.
-    pub fn new(store: Store, entitlements: Entitlements) -> Self {
-        let inner = Arc::new(CacheInner::default());
+    pub fn new(store: Store, entitlements: Entitlements, outage_grace: Duration) -> Self {
+        let inner = Arc::new(CacheInner {
+            outage_grace,
+            ..CacheInner::default()
+        });
         let mut events = store.subscribe();
         let weak = Arc::downgrade(&inner);
         tokio::spawn(async move {
@@ -206,11 +238,15 @@ impl Access {
         }
     }
 
-    /// Drop this instance's cached record of an entitlement that this instance just changed
-    /// (its first play): the next request must not wait for the event to come back round.
+    /// Stop trusting this instance's cached record of an entitlement that this instance just
+    /// changed (its first play): the next request reads it afresh instead of waiting for the
+    /// event to come back round. The entry stays as an outage-grace fallback: a first play
+    /// revokes nothing.
     pub fn forget_entitlement(&self, id: &EntitlementId) {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
-        write(&self.inner.entitlements).remove(id);
+        if let Some(c) = write(&self.inner.entitlements).get_mut(id) {
+            c.trusted = false;
+        }
     }
 
     pub async fn start_playback(
@@ -252,7 +288,7 @@ impl Access {
 
     pub async fn playback(&self, id: &PlaybackId) -> Result<Option<Arc<Playback>>, StoreError> {
         if let Some(c) = read(&self.inner.playbacks).get(id)
-            && c.at.elapsed() < PLAYBACK_TTL
+            && c.fresh(PLAYBACK_TTL)
         {
             METRICS
                 .cache_lookups
@@ -265,7 +301,11 @@ impl Access {
             .with_label_values(&["playback", "miss"])
             .inc();
         let generation = self.inner.generation.load(Ordering::SeqCst);
-        let value = match self.store.get(&playback_key(id)).await? {
+        let stored = match self.store.get(&playback_key(id)).await {
+            Ok(v) => v,
+            Err(e) => return self.stale(&self.inner.playbacks, id).ok_or(e),
+        };
+        let value = match stored {
             Some(json) => Some(Arc::new(
                 serde_json::from_str::<Playback>(&json)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -284,7 +324,7 @@ impl Access {
         id: &EntitlementId,
     ) -> Result<Option<Arc<EntitlementRecord>>, StoreError> {
         if let Some(c) = read(&self.inner.entitlements).get(id)
-            && c.at.elapsed() < ENTITLEMENT_TTL
+            && c.fresh(ENTITLEMENT_TTL)
         {
             METRICS
                 .cache_lookups
@@ -297,7 +337,10 @@ impl Access {
             .with_label_values(&["entitlement", "miss"])
             .inc();
         let generation = self.inner.generation.load(Ordering::SeqCst);
-        let value = self.entitlements.get(id).await?.map(Arc::new);
+        let value = match self.entitlements.get(id).await {
+            Ok(v) => v.map(Arc::new),
+            Err(e) => return self.stale(&self.inner.entitlements, id).ok_or(e),
+        };
         self.insert(
             &self.inner.entitlements,
             id.clone(),
@@ -305,6 +348,32 @@ impl Access {
             generation,
         );
         Ok(value)
+    }
+
+    /// The store did not answer: what this instance last read, if that is inside the outage
+    /// grace. The operator's trade: a revocation this instance was told about already removed
+    /// its entry, but one whose event was lost in the outage is honoured only when the grace
+    /// runs out (or the store answers again).
+    fn stale<K: std::hash::Hash + Eq, T>(
+        &self,
+        map: &RwLock<HashMap<K, Cached<T>>>,
+        key: &K,
+    ) -> Option<Option<Arc<T>>> {
+        let grace = self.inner.outage_grace;
+        let m = read(map);
+        let c = m
+            .get(key)
+            .filter(|c| !grace.is_zero() && c.at.elapsed() < grace)?;
+        METRICS
+            .cache_lookups
+            .with_label_values(&["outage_grace", "hit"])
+            .inc();
+        Some(c.value.clone())
+    }
+
+    /// Whether the store being away may be ridden out (see `stale`).
+    pub fn has_outage_grace(&self) -> bool {
+        !self.inner.outage_grace.is_zero()
     }
 
     fn insert<K: std::hash::Hash + Eq, T>(
@@ -326,6 +395,7 @@ impl Access {
             key,
             Cached {
                 at: Instant::now(),
+                trusted: true,
                 value,
             },
         );
@@ -339,14 +409,8 @@ impl Access {
         session: Option<&TokenHash>,
     ) -> Result<Result<Arc<EntitlementRecord>, DenyReason>, StoreError> {
         let record = self.entitlement(&playback.entitlement_id).await?;
-        let decision = decide(Utc::now(), playback, record.as_deref(), session)
-            .and_then(|()| record.ok_or(DenyReason::UnknownEntitlement));
-        let outcome = match &decision {
-            Ok(_) => "allowed",
-            Err(r) => r.code(),
-        };
-        METRICS.access_decisions.with_label_values(&[outcome]).inc();
-        Ok(decision)
+        Ok(decide(Utc::now(), playback, record.as_deref(), session)
+            .and_then(|()| record.ok_or(DenyReason::UnknownEntitlement)))
     }
 }
 

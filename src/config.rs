@@ -113,6 +113,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "a playback that fetched nothing for this long no longer counts as a stream (default 60)",
     ),
     (
+        "store_outage_grace_s",
+        "VODGATE_STORE_OUTAGE_GRACE_S",
+        "while Redis is unreachable, access decisions this instance made at most this long ago still stand (default 0: fail closed with 503 store_unavailable at once)",
+    ),
+    (
         "webhook_secret",
         "VODGATE_WEBHOOK_SECRET",
         "HMAC secret(s) for POST /webhooks/payments, comma-separated during rotation",
@@ -190,6 +195,8 @@ pub struct Config {
     pub demo: bool,
     pub default_max_streams: u32,
     pub stream_idle: Duration,
+    /// How long cached access decisions may stand in while the store is unreachable.
+    pub store_outage_grace: Duration,
     /// Accepted webhook signing secrets (several during a rotation); empty = webhook off.
     pub webhook_secrets: Vec<SecretString>,
     pub audit_ip_key: Option<SecretString>,
@@ -423,6 +430,13 @@ impl Config {
                 "stream_idle_s must be between 1 and 3600 seconds".into(),
             ));
         }
+        let store_outage_grace_s: u64 =
+            parse(get("store_outage_grace_s"), "0", "a number of seconds")?;
+        if store_outage_grace_s > 300 {
+            return Err(ConfigError(
+                "store_outage_grace_s must be between 0 and 300 seconds".into(),
+            ));
+        }
         let webhook_secrets: Vec<SecretString> = match get("webhook_secret") {
             Some((v, from)) => {
                 let parts: Vec<&str> = v
@@ -497,6 +511,7 @@ impl Config {
             demo,
             default_max_streams,
             stream_idle: Duration::from_secs(stream_idle_s),
+            store_outage_grace: Duration::from_secs(store_outage_grace_s),
             webhook_secrets,
             audit_ip_key,
             frame_ancestors,
@@ -546,6 +561,10 @@ impl Config {
             ),
             ("default_max_streams", self.default_max_streams.to_string()),
             ("stream_idle_s", self.stream_idle.as_secs().to_string()),
+            (
+                "store_outage_grace_s",
+                self.store_outage_grace.as_secs().to_string(),
+            ),
             (
                 "webhook_secret",
                 if self.webhook_secrets.is_empty() {

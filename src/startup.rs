@@ -71,7 +71,11 @@ impl AppState {
             streams: StreamLimit::new(store.clone(), config.stream_idle),
             auth: AdminAuth::new(store.clone()),
             throttle: Throttle::new(store.clone(), config.auth_failures_per_minute),
-            access: Access::new(store.clone(), entitlements.clone()),
+            access: Access::new(
+                store.clone(),
+                entitlements.clone(),
+                config.store_outage_grace,
+            ),
             entitlements,
             origin,
             store,

@@ -10,6 +10,7 @@ use crate::hls::asset_path::{AssetKind, AssetPath};
 use crate::hls::rewrite::{RewriteContext, rewrite_playlist};
 use crate::routes::entitlements::rfc3339;
 use crate::startup::AppState;
+use crate::store::StoreError;
 use crate::upstream::UpstreamError;
 use crate::viewer_session;
 use actix_web::http::{StatusCode, header};
@@ -41,6 +42,7 @@ async fn refuse(
     reason: DenyReason,
 ) -> ApiError {
     tracing::info!(playback.id = %playback.id, entitlement.id = %playback.entitlement_id, deny.reason = %reason, "playback request refused");
+    count_decision(reason.code());
     if reason != DenyReason::SessionMismatch {
         let marker = format!("denied:{}:{}", playback.id, reason.code());
         if let Ok(true) = state
@@ -59,6 +61,27 @@ async fn refuse(
         }
     }
     denied(reason)
+}
+
+/// `vodgate_access_decisions_total`: one per playlist, key or segment request, counted where
+/// the request's fate is settled (a segment can still lose its stream place after the check).
+fn count_decision(outcome: &str) {
+    crate::metrics::METRICS
+        .access_decisions
+        .with_label_values(&[outcome])
+        .inc();
+}
+
+/// A store write on the segment path failed. Without an outage grace that fails the
+/// request closed (503 `store_unavailable`); with one, a viewer whose access was just decided
+/// from this instance's recent view keeps playing, and the write is skipped.
+fn ride_out(state: &AppState, err: StoreError, what: &str) -> Result<(), ApiError> {
+    if state.access.has_outage_grace() {
+        tracing::warn!(error = %err, write = what, "store unreachable; skipped inside the outage grace");
+        Ok(())
+    } else {
+        Err(err.into())
+    }
 }
 
 fn parse_playback(raw: &str) -> Result<PlaybackId, ApiError> {
@@ -118,6 +141,7 @@ async fn asset(
         .map_err(|e| ApiError::bad_request("invalid_asset_path", e.to_string()))?;
 
     let Some(playback) = state.access.playback(&id).await? else {
+        count_decision(DenyReason::UnknownEntitlement.code());
         return Err(denied(DenyReason::UnknownEntitlement));
     };
     let session = viewer_session::presented(&req, &playback.entitlement_id);
@@ -128,6 +152,7 @@ async fn asset(
 
     match asset.kind() {
         AssetKind::Playlist => {
+            count_decision("allowed");
             let text = state.origin.playlist(&playback, &asset).await?;
             let playlist_url = playback
                 .source
@@ -160,15 +185,27 @@ async fn asset(
                 let ttl = (record.expires_at().unwrap_or_else(|| e.latest_end()) - Utc::now())
                     .to_std()
                     .unwrap_or_default();
-                if !state
+                match state
                     .streams
                     .refresh(&e.id, &playback.id, e.max_streams, ttl)
-                    .await?
+                    .await
                 {
-                    return Err(refuse(&state, &req, &playback, DenyReason::TooManyStreams).await);
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(
+                            refuse(&state, &req, &playback, DenyReason::TooManyStreams).await
+                        );
+                    }
+                    Err(err) => ride_out(&state, err, "stream place")?,
                 }
                 if record.first_played_at.is_none() {
-                    let started = state.entitlements.record_first_play(e, Utc::now()).await?;
+                    let started = match state.entitlements.record_first_play(e, Utc::now()).await {
+                        Ok(started) => started,
+                        Err(err) => {
+                            ride_out(&state, err, "first play")?;
+                            false
+                        }
+                    };
                     // The cached record has no first play: with a start window it would read
                     // as `start_window_passed` once `start_by` is behind us, until the event
                     // came back round. Whoever started the clock, read it afresh.
@@ -179,6 +216,7 @@ async fn asset(
                     }
                 }
             }
+            count_decision("allowed");
             let mut res = state.origin.media(&req, &playback, &asset).await?;
             // Keys are the real secret of encrypted media: never cached. Segments may sit
             // in the viewer's own cache only, never in a shared one.

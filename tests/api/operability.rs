@@ -89,6 +89,84 @@ async fn metrics_are_served_apart_from_the_public_port() {
         text.contains("vodgate_active_playbacks"),
         "the gauge is exported"
     );
+
+    // A rental played, revoked, refused: each step shows in the counters. They are
+    // process-wide and other tests run alongside, so this looks at increases.
+    let metrics = || {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("http://127.0.0.1:{mport}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let before = metrics().await;
+    let app = spawn_app().await;
+    let (viewer, master) = app.start_watching("sample").await;
+    let seg = format!("{}/360p/seg0.ts", master.rsplit_once('/').unwrap().0);
+    assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
+    assert_eq!(app.get_as(&viewer, &seg).await.status(), 200);
+    // The first play made this instance forget its record; this reads (and caches) it again.
+    assert_eq!(app.get_as(&viewer, &seg).await.status(), 200);
+    let r = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/entitlements/{}/revoke", viewer.entitlement_id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        problem(app.get_as(&viewer, &seg).await, 403).await,
+        "revoked"
+    );
+    let after = metrics().await;
+    let grew = |series: &str| {
+        let v = |text: &str| metric_value(text, series).unwrap_or(0.0);
+        v(&after) - v(&before)
+    };
+    assert!(
+        grew(r#"vodgate_access_decisions_total{outcome="allowed"}"#) >= 2.0,
+        "{after}"
+    );
+    assert!(
+        grew(r#"vodgate_access_decisions_total{outcome="revoked"}"#) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        grew(r#"vodgate_revocation_events_total{kind="entitlement"}"#) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        grew(r#"vodgate_cache_evictions_total{cause="entitlement"}"#) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        grew(r#"vodgate_cache_lookups_total{cache="entitlement",result="hit"}"#) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        grew(
+            r#"vodgate_http_requests_total{method="GET",route="/play/{playback_id}/{tail:.*}",status="403"}"#
+        ) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        metric_value(&after, "vodgate_active_playbacks").unwrap() >= 1.0,
+        "{after}"
+    );
+}
+
+/// The value of one series in Prometheus text (`name{labels} value`).
+fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 #[tokio::test]

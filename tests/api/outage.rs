@@ -492,3 +492,71 @@ async fn on_a_cluster_the_revocation_bus_moves_to_another_node_when_its_node_die
         Event::Entitlement("ent_after".into())
     );
 }
+
+#[tokio::test]
+async fn with_an_outage_grace_a_playing_rental_rides_out_a_short_outage_and_no_more() {
+    // Every write on disk before it is acknowledged: the rental is still there after the restart.
+    let mut redis = Redis::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut config = test_config(StoreKind::Redis);
+    config.redis_url = Some(redis.url().into());
+    config.store_outage_grace = Duration::from_secs(4);
+    let app = spawn_app_with(config).await;
+    let (viewer, master) = app.start_watching("sample").await;
+    let dir = master.rsplit_once('/').unwrap().0.to_owned();
+    // A second rental, opened but not played yet: this instance has nothing cached for it.
+    let (cold, cold_master) = app.start_watching("sample").await;
+    for p in [&master, &format!("{dir}/360p/seg0.ts")] {
+        assert_eq!(app.get_as(&viewer, p).await.status(), 200, "{p}");
+    }
+    // The first play's event made every instance drop the record; playing on reads it again.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
+
+    redis.kill();
+    let down = Instant::now();
+    // Inside the grace, the playing rental keeps going: playlists, keys and segments.
+    for p in [
+        format!("{dir}/360p/index.m3u8"),
+        format!("{dir}/enc.key"),
+        format!("{dir}/360p/seg1.ts"),
+    ] {
+        let (status, body) = timed(viewer_get(&app, &viewer, &p)).await;
+        assert_eq!(status, 200, "{p} inside the grace: {body}");
+    }
+    assert!(
+        down.elapsed() < Duration::from_secs(3),
+        "the check above took too long to mean anything"
+    );
+    // What this instance never saw is refused at once: the grace only keeps what was known.
+    let (status, body) = timed(viewer_get(&app, &cold, &cold_master)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{body}"
+    );
+    // Once the grace has run out, the playing rental is refused too.
+    tokio::time::sleep(
+        Duration::from_secs(4).saturating_sub(down.elapsed()) + Duration::from_millis(300),
+    )
+    .await;
+    let (status, body) = timed(viewer_get(&app, &viewer, &format!("{dir}/360p/seg2.ts"))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{body}"
+    );
+
+    redis.restart();
+    let up = Instant::now();
+    loop {
+        let (status, _) = timed(viewer_get(&app, &viewer, &format!("{dir}/360p/seg2.ts"))).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            up.elapsed() < Duration::from_secs(2),
+            "still refused after Redis returned"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

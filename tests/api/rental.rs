@@ -116,11 +116,22 @@ async fn a_start_window_that_passed_refuses_with_its_own_reason() {
     );
 }
 
-/// Wait until `at` (an RFC 3339 instant the server gave) plus `offset_ms`.
-async fn sleep_until(at: &str, offset_ms: i64) {
-    let at = chrono::DateTime::parse_from_rfc3339(at)
+/// The entitlement's start deadline to the microsecond, as stored (the API shows whole seconds).
+async fn exact_start_by(app: &TestApp, id: &str) -> chrono::DateTime<chrono::Utc> {
+    let mut c = raw_redis().await;
+    let json: String = redis::cmd("GET")
+        .arg(format!("{}ent:{{e:{id}}}", app.config.redis_prefix))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(&json).unwrap();
+    chrono::DateTime::parse_from_rfc3339(v["start_by"].as_str().unwrap())
         .unwrap()
-        .with_timezone(&chrono::Utc);
+        .with_timezone(&chrono::Utc)
+}
+
+/// Wait until `at` plus `offset_ms`.
+async fn sleep_until(at: chrono::DateTime<chrono::Utc>, offset_ms: i64) {
     let left = (at + chrono::Duration::milliseconds(offset_ms)) - chrono::Utc::now();
     if let Ok(left) = left.to_std() {
         tokio::time::sleep(left).await;
@@ -137,7 +148,7 @@ async fn a_player_opened_in_time_but_first_playing_late_is_refused_at_its_first_
         .await;
     let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
-    sleep_until(e["start_by"].as_str().unwrap(), 300).await;
+    sleep_until(exact_start_by(&app, e["id"].as_str().unwrap()).await, 300).await;
     let r = app
         .get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
         .await;
@@ -158,10 +169,10 @@ async fn a_first_play_at_the_start_deadline_starts_the_clock_and_keeps_playing_p
             json!({"viewer_id": "v", "video_id": "sample", "start_within_s": 2, "watch_for_s": 60}),
         )
         .await;
-    let start_by = e["start_by"].as_str().unwrap().to_owned();
+    let start_by = exact_start_by(&app, e["id"].as_str().unwrap()).await;
     let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
     // The last moment we can aim at over real HTTP: just inside the deadline.
-    sleep_until(&start_by, -150).await;
+    sleep_until(start_by, -150).await;
     let r = app
         .get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
         .await;
@@ -169,13 +180,13 @@ async fn a_first_play_at_the_start_deadline_starts_the_clock_and_keeps_playing_p
     let got = get_ent(&app, e["id"].as_str().unwrap()).await;
     let first =
         chrono::DateTime::parse_from_rfc3339(got["first_played_at"].as_str().unwrap()).unwrap();
-    let deadline = chrono::DateTime::parse_from_rfc3339(&start_by).unwrap();
-    assert!(first <= deadline, "{got}");
+    // The API shows whole seconds: the first play is no later than the deadline's second.
+    assert!(first.timestamp() <= start_by.timestamp(), "{got}");
     let end = chrono::DateTime::parse_from_rfc3339(got["expires_at"].as_str().unwrap()).unwrap();
     assert_eq!((end - first).num_seconds(), 60, "{got}");
     // Past the deadline the started rental plays on, on this instance (whose cache held the
     // record from before the first play) at once.
-    sleep_until(&start_by, 50).await;
+    sleep_until(start_by, 50).await;
     for seg in ["seg1.ts", "seg2.ts"] {
         let r = app
             .get_as(&viewer, &format!("{}/360p/{seg}", dir(&master)))
