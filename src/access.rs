@@ -155,16 +155,19 @@ struct CacheInner {
 }
 
 impl CacheInner {
+    /// An event from the bus.
     fn evict(&self, event: &Event) {
+        METRICS
+            .revocation_events
+            .with_label_values(&[event_kind(event)])
+            .inc();
+        self.evict_here(event);
+    }
+
+    /// Forget what `event` names in this instance's cache.
+    fn evict_here(&self, event: &Event) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        let kind = match event {
-            Event::Entitlement(_) => "entitlement",
-            Event::Playback(_) => "playback",
-            Event::Resync => "resync",
-            Event::TokenFamily(_) => "token_family",
-            Event::ViewerSession(_) => "viewer_session",
-        };
-        METRICS.revocation_events.with_label_values(&[kind]).inc();
+        let kind = event_kind(event);
         // Entries this event actually removed from this instance's cache.
         let evicted = match event {
             Event::Entitlement(id) => EntitlementId::parse(id)
@@ -202,6 +205,16 @@ impl CacheInner {
     }
 }
 
+fn event_kind(event: &Event) -> &'static str {
+    match event {
+        Event::Entitlement(_) => "entitlement",
+        Event::Playback(_) => "playback",
+        Event::Resync => "resync",
+        Event::TokenFamily(_) => "token_family",
+        Event::ViewerSession(_) => "viewer_session",
+    }
+}
+
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
@@ -216,6 +229,16 @@ impl Access {
             outage_grace,
             ..CacheInner::default()
         });
+        // This instance's own revocations evict before the revoke is answered; everyone's
+        // (this instance's again, harmlessly) arrive over the bus.
+        let local = Arc::downgrade(&inner);
+        store.on_local_publish(Box::new(move |event| match local.upgrade() {
+            Some(inner) => {
+                inner.evict_here(event);
+                true
+            }
+            None => false,
+        }));
         let mut events = store.subscribe();
         let weak = Arc::downgrade(&inner);
         tokio::spawn(async move {

@@ -27,6 +27,7 @@ struct Entry {
 pub struct MemoryStore {
     inner: Arc<Mutex<HashMap<String, Entry>>>,
     events: broadcast::Sender<Event>,
+    pub(super) local: super::LocalListeners,
 }
 
 impl Default for MemoryStore {
@@ -41,6 +42,7 @@ impl MemoryStore {
         let store = Self {
             inner: Arc::default(),
             events,
+            local: super::LocalListeners::default(),
         };
         // Lazy expiry keeps reads correct; the sweep only bounds memory.
         let weak = Arc::downgrade(&store.inner);

@@ -47,6 +47,26 @@ pub enum Event {
     Resync,
 }
 
+/// Listeners that hear this process's own publications synchronously, before `publish`
+/// returns. The bus brings them back too, but later (on a cluster, via another node), and
+/// the answer to a revoke must not reach the operator while this very instance could still
+/// serve the next segment from its cache.
+#[derive(Clone, Default)]
+pub struct LocalListeners(std::sync::Arc<std::sync::RwLock<Vec<LocalListener>>>);
+
+/// Returns false once it has nothing left to listen for (its owner is gone).
+pub type LocalListener = Box<dyn Fn(&Event) -> bool + Send + Sync>;
+
+impl LocalListeners {
+    fn add(&self, l: LocalListener) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).push(l);
+    }
+    fn tell(&self, event: &Event) {
+        let mut ls = self.0.write().unwrap_or_else(|p| p.into_inner());
+        ls.retain(|l| l(event));
+    }
+}
+
 #[derive(Clone)]
 pub enum Store {
     Redis(RedisStore),
@@ -156,9 +176,15 @@ impl Store {
     ) -> Result<Vec<(String, String)>, StoreError> {
         dispatch!(self, s => s.log_range(key, after, count).await)
     }
-    /// Tell every instance (this one included) to forget something.
+    /// Tell every instance (this one included) to forget something. This instance's local
+    /// listeners have heard it when this returns.
     pub async fn publish(&self, event: &Event) -> Result<(), StoreError> {
+        dispatch!(self, s => s.local.tell(event));
         dispatch!(self, s => s.publish(event).await)
+    }
+    /// Hear this process's own publications at once (see `LocalListeners`).
+    pub fn on_local_publish(&self, listener: LocalListener) {
+        dispatch!(self, s => s.local.add(listener))
     }
     /// Events published by any instance, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

@@ -113,6 +113,7 @@ pub struct RedisStore {
     conn: Conn,
     prefix: String,
     events: broadcast::Sender<Event>,
+    pub(super) local: super::LocalListeners,
 }
 
 /// A parsed `redis+cluster://` URL: one `redis://` URL per seed node.
@@ -240,6 +241,7 @@ impl RedisStore {
             conn,
             prefix: prefix.to_owned(),
             events,
+            local: super::LocalListeners::default(),
         };
         tokio::spawn(listen(
             bus,
