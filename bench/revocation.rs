@@ -26,6 +26,15 @@ impl Drop for Kill {
     }
 }
 
+/// GET a segment that must be served, whole; how long it took.
+async fn fetch_segment(http: &reqwest::Client, url: &str, cookie: &str) -> Duration {
+    let started = Instant::now();
+    let r = http.get(url).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap();
+    started.elapsed()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -158,18 +167,16 @@ async fn main() {
             .next()
             .unwrap()
             .to_owned();
-        let seg = format!("{b}{}/360p/seg0.ts", master.rsplit_once('/').unwrap().0);
-        // Warm B's caches, and measure one ordinary segment request as the baseline.
-        let started = Instant::now();
-        let r = http
-            .get(&seg)
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.bytes().await.unwrap();
-        baseline.push(started.elapsed());
+        let dir = master.rsplit_once('/').unwrap().0.to_owned();
+        let first = format!("{b}{dir}/360p/seg0.ts");
+        let seg = format!("{b}{dir}/360p/seg1.ts");
+        // The first segment starts the rental clock, and its event makes every instance
+        // drop the record. Let that settle, then the next segment puts the record back in
+        // B's cache: from there on only the revocation event can tell B (its cache trusts
+        // the record for 2 s), which is what this measures. That request is the baseline.
+        fetch_segment(&http, &first, &cookie).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        baseline.push(fetch_segment(&http, &seg, &cookie).await);
 
         let r = http
             .post(format!("{a}/v1/entitlements/{id}/revoke"))
