@@ -25,6 +25,8 @@ pub struct AuthStore {
 struct Tokens {
     access: HashMap<String, DateTime<Utc>>,
     refresh: HashSet<String>,
+    /// Every access and refresh token ever issued, for tests that look for leaks.
+    issued: Vec<String>,
 }
 
 impl AuthStore {
@@ -36,6 +38,11 @@ impl AuthStore {
         t.access.retain(|_, exp| *exp > now);
         t.access.insert(access.clone(), now + ttl);
         t.refresh.insert(refresh.clone());
+        if t.issued.len() >= 10_000 {
+            t.issued.drain(..5_000);
+        }
+        t.issued.push(access.clone());
+        t.issued.push(refresh.clone());
         (access, refresh)
     }
 
@@ -51,6 +58,11 @@ impl AuthStore {
             .access
             .get(token)
             .map(|exp| *exp > now)
+    }
+
+    /// Every access and refresh token issued so far (oldest first).
+    pub fn issued(&self) -> Vec<String> {
+        self.inner.lock().unwrap().issued.clone()
     }
 
     pub fn reset(&self) {

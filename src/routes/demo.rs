@@ -151,6 +151,11 @@ async fn rent(
         })
         .await
         .map_err(ApiError::internal)?;
+    let ev = state
+        .audit
+        .about(AuditKind::Grant, &granted.entitlement, &req)
+        .await;
+    state.audit.record(ev).await;
     let token = state
         .entitlements
         .mint_launch(&granted.entitlement.id)

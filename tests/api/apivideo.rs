@@ -73,7 +73,7 @@ fn faults(endpoints: &[&str], rule: FaultRule) -> Vec<FaultRule> {
 }
 
 /// Every private and session token the sim ever handed out.
-async fn sim_tokens(sim: &SimHandle) -> Vec<String> {
+pub(crate) async fn sim_tokens(sim: &SimHandle) -> Vec<String> {
     let v: Value = reqwest::get(format!("{}/_sim/tokens", sim.base_url()))
         .await
         .unwrap()

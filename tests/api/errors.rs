@@ -236,3 +236,70 @@ async fn health_and_readiness() {
         .unwrap();
     assert_eq!(problem(r, 503).await, "store_unavailable");
 }
+
+#[tokio::test]
+async fn the_demo_storefront_exists_only_in_demo_mode_and_refuses_cross_site_forms() {
+    // Demo mode off (the default with Redis or a public address; config.rs tests that
+    // choice): no storefront, no demo forms.
+    let mut config = test_config(StoreKind::Redis);
+    config.demo = false;
+    let app = spawn_app_with(config).await;
+    let r = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(problem(r, 404).await, "not_found");
+    let r = app
+        .client
+        .post(app.url("/demo/rent"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("video_id=sample")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r, 404).await, "not_found");
+
+    // Demo mode: the page says it is a demo; its forms refuse other sites' pages.
+    let mut config = test_config(StoreKind::Memory);
+    config.demo = true;
+    let demo = spawn_app_with(config).await;
+    let r = demo.client.get(demo.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("demo-banner"), "{page}");
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ] {
+        let r = demo
+            .client
+            .post(demo.url("/demo/rent"))
+            .header(name, value)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("video_id=sample")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            problem(r, 403).await,
+            "cross_site_request",
+            "{name}: {value}"
+        );
+    }
+    // From its own page it rents and sends the viewer to the watch link.
+    let r = demo
+        .client
+        .post(demo.url("/demo/rent"))
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("video_id=sample")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/w/vg_wl_"),
+        "{:?}",
+        r.headers()["location"]
+    );
+}

@@ -389,6 +389,129 @@ async fn a_full_run_logs_none_of_the_secrets_it_minted() {
     }
 }
 
+#[tokio::test]
+async fn an_api_video_run_logs_none_of_the_upstream_secrets() {
+    let sim = crate::apivideo::sim().await;
+    let (child, port) = spawn_binary(&[
+        ("RUST_LOG", "debug".into()),
+        ("REDIS_URL", redis_url()),
+        ("VODGATE_REDIS_PREFIX", random_prefix()),
+        ("VODGATE_ORIGIN", "apivideo".into()),
+        ("APIVIDEO_BASE_URL", sim.base_url()),
+        ("APIVIDEO_API_KEY", sim.api_key().to_owned()),
+    ]);
+    let base = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let e: Value = c
+        .post(format!("{base}/v1/entitlements"))
+        .basic_auth(TEST_API_KEY.as_str(), Some(""))
+        .json(&json!({"viewer_id": "v", "video_id": "sample"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = c
+        .get(e["watch_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let id = e["id"].as_str().unwrap();
+    let html = c
+        .get(format!("{base}/watch/{id}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let master = html
+        .split("data-src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let dir = master.rsplit_once('/').unwrap().0.to_owned();
+    for p in [
+        master.clone(),
+        format!("{dir}/360p/index.m3u8"),
+        format!("{dir}/enc.key"),
+        format!("{dir}/360p/seg0.ts"),
+    ] {
+        let r = c
+            .get(format!("{base}{p}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{p}");
+    }
+    let upload: Value = c
+        .post(format!("{base}/v1/upload-tokens"))
+        .basic_auth(TEST_API_KEY.as_str(), Some(""))
+        .json(&json!({"ttl": 600}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let upload_token = upload["token"]
+        .as_str()
+        .expect("an upload token")
+        .to_owned();
+    c.post(format!("{base}/v1/entitlements/{id}/revoke"))
+        .basic_auth(TEST_API_KEY.as_str(), Some(""))
+        .send()
+        .await
+        .unwrap();
+
+    // Everything upstream that is a secret: the workspace key, every bearer and refresh token
+    // the sim issued, every private and session token, the upload token.
+    let mut secrets = vec![sim.api_key().to_owned(), upload_token];
+    secrets.extend(sim.state().auth.issued());
+    let minted = crate::apivideo::sim_tokens(&sim).await;
+    assert!(
+        minted.len() >= 2,
+        "a private token and its session: {minted:?}"
+    );
+    secrets.extend(minted);
+    unsafe_kill(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        logs.contains("playback started"),
+        "the run was logged at all"
+    );
+    assert!(logs.contains("upload"), "the upload-token call was logged");
+    for s in &secrets {
+        let probe = &s[s.len().saturating_sub(16)..];
+        assert!(
+            !logs.contains(probe),
+            "an upstream secret ending in …{probe} reached the logs"
+        );
+    }
+    sim.stop().await;
+}
+
 fn unsafe_kill(pid: u32, signal: &str) {
     Command::new("kill")
         .arg(format!("-{signal}"))
