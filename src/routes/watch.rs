@@ -276,6 +276,17 @@ fn upstream_failure_page(err: &crate::upstream::UpstreamError) -> HttpResponse {
             }
             res
         }
+        // Not an outage: the source has no such video (a wrong id in the grant, or the
+        // video was deleted). Retrying will not help, so the page does not suggest it.
+        UpstreamError::NotFound => render(
+            StatusCode::NOT_FOUND,
+            &DenyPage {
+                heading: "This video is not available",
+                code: "video_not_found",
+                message: "The video source does not have this video (any more).",
+                hint: Some("Tell the site you rented from."),
+            },
+        ),
         _ => deny_page(DenyReason::UpstreamUnavailable),
     }
 }

@@ -739,9 +739,9 @@ async fn public_videos_are_refused_unless_allowed() {
         0,
         "public videos need no session"
     );
-    // Unknown videos: a clear page.
+    // Unknown videos: a clear page that does not blame an outage.
     let (_, page) = open_watch(&open, json!({"viewer_id": "v", "video_id": "nope"})).await;
-    assert_eq!(page_code(page, 502).await, "upstream_unavailable");
+    assert_eq!(page_code(page, 404).await, "video_not_found");
     sim.stop().await;
 }
 
