@@ -163,7 +163,14 @@ impl Audit {
     }
 
     pub async fn client(&self, req: &HttpRequest) -> Client {
-        let ip = req.peer_addr().map(|a| a.ip().to_string());
+        // Behind a trusted proxy, the address it forwarded; else the TCP peer.
+        let ip = req
+            .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+            .map_or_else(
+                || req.peer_addr().map(|a| a.ip()),
+                |state| state.config.client_ip(req),
+            )
+            .map(|ip| ip.to_string());
         let key = self.ip_key().await.ok();
         let ip_hash = ip.zip(key).map(|(ip, key)| {
             let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)

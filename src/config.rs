@@ -128,6 +128,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "key for hashing client IPs in the audit trail (default: one generated and kept in the store)",
     ),
     (
+        "trusted_proxies",
+        "VODGATE_TRUSTED_PROXIES",
+        "proxies in front of vodgate whose X-Forwarded-For is believed, comma-separated addresses or CIDR ranges (default: none; the TCP peer is the client)",
+    ),
+    (
         "frame_ancestors",
         "VODGATE_FRAME_ANCESTORS",
         "who may frame vodgate's pages, as a CSP source list (default 'self'), e.g. 'self' https://shop.example",
@@ -205,6 +210,8 @@ pub struct Config {
     /// Extra CSP `frame-src` hosts (the api.video embed host in embed mode).
     pub frame_sources: Vec<String>,
     pub metrics_listen: Option<SocketAddr>,
+    /// Proxies whose `X-Forwarded-For` names the client (see `client_ip`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -486,6 +493,23 @@ impl Config {
                 "metrics_listen must differ from listen: metrics stay off the public port".into(),
             ));
         }
+        let trusted_proxies: Vec<ipnet::IpNet> = match get("trusted_proxies") {
+            Some((v, from)) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            ConfigError(format!(
+                                "{from} must list addresses or CIDR ranges such as 127.0.0.1,10.0.0.0/8; {p:?} is neither"
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            None => vec![],
+        };
         let demo = match get("demo") {
             Some((v, from)) => match v.as_str() {
                 "true" | "1" | "on" => true,
@@ -517,6 +541,7 @@ impl Config {
             frame_ancestors,
             frame_sources,
             metrics_listen,
+            trusted_proxies,
         })
     }
 
@@ -581,8 +606,46 @@ impl Config {
                     .map(|m| m.to_string())
                     .unwrap_or_else(|| "[unset: off]".into()),
             ),
+            (
+                "trusted_proxies",
+                if self.trusted_proxies.is_empty() {
+                    "[unset: the TCP peer is the client]".into()
+                } else {
+                    self.trusted_proxies
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
+            ),
             ("demo", self.demo.to_string()),
         ]
+    }
+
+    /// The client's address. The TCP peer, unless that peer is a proxy the operator trusts:
+    /// then the right-most `X-Forwarded-For` entry that is not itself a trusted proxy (the
+    /// left-most entries are whatever the client chose to send, so they prove nothing).
+    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        let trusted = |ip: &std::net::IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<std::net::IpAddr> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|p| p.trim().parse().ok())
+            .collect();
+        Some(
+            forwarded
+                .iter()
+                .rev()
+                .find(|ip| !trusted(ip))
+                .copied()
+                .unwrap_or(peer),
+        )
     }
 
     /// The public URL without a trailing slash, for building links.
@@ -781,6 +844,49 @@ mod tests {
         )
         .unwrap();
         assert!(c.demo);
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_forwarded_it() {
+        use actix_web::test::TestRequest;
+        let req = |peer: &str, xff: Option<&str>| {
+            let mut r = TestRequest::default().peer_addr(format!("{peer}:5000").parse().unwrap());
+            if let Some(x) = xff {
+                r = r.insert_header(("x-forwarded-for", x));
+            }
+            r.to_http_request()
+        };
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        let none = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(
+            none.client_ip(&req("127.0.0.1", Some("1.2.3.4"))),
+            ip("127.0.0.1")
+        );
+        let c = Config::from_sources(
+            None,
+            env(&[("VODGATE_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.client_ip(&req("127.0.0.1", Some("1.2.3.4"))),
+            ip("1.2.3.4")
+        );
+        // Through two trusted hops; a spoofed left-most entry proves nothing.
+        assert_eq!(
+            c.client_ip(&req("127.0.0.1", Some("6.6.6.6, 1.2.3.4, 10.1.2.3"))),
+            ip("1.2.3.4")
+        );
+        // An untrusted peer's header is ignored; a trusted one without a header is the client.
+        assert_eq!(c.client_ip(&req("5.5.5.5", Some("1.2.3.4"))), ip("5.5.5.5"));
+        assert_eq!(c.client_ip(&req("127.0.0.1", None)), ip("127.0.0.1"));
+        assert_eq!(
+            c.client_ip(&req("127.0.0.1", Some("junk"))),
+            ip("127.0.0.1")
+        );
+        let err = Config::from_sources(None, env(&[("VODGATE_TRUSTED_PROXIES", "nginx")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("VODGATE_TRUSTED_PROXIES"), "{err}");
     }
 
     #[test]

@@ -70,11 +70,12 @@ fn credentials(req: &HttpRequest) -> Result<Credentials, ApiError> {
     ))
 }
 
-/// The client address used to count failures: the TCP peer (vodgate does not trust
-/// forwarding headers it cannot verify).
-pub fn client_id(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
+/// The client address used to count failures: the TCP peer, or what a trusted proxy says
+/// (`Config::client_ip`).
+pub fn client_id(req: &HttpRequest, config: &crate::config::Config) -> String {
+    config
+        .client_ip(req)
+        .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -89,7 +90,7 @@ impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::internal("AppState missing"))?
                 .clone();
-            let client = client_id(&req);
+            let client = client_id(&req, &state.config);
             state.throttle.check(&client).await?;
             let result = match credentials(&req) {
                 Ok(Credentials::Bearer(t)) => state.auth.authenticate_bearer(&t).await,

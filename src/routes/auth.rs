@@ -35,7 +35,7 @@ async fn exchange(
     attempt: impl std::future::Future<Output = Result<crate::auth::TokenPair, AuthError>>,
     refused: ApiError,
 ) -> Result<HttpResponse, ApiError> {
-    let client = extract_client_id(req);
+    let client = extract_client_id(req, &state.config);
     state.throttle.check(&client).await?;
     match attempt.await {
         Ok(pair) => Ok(HttpResponse::Ok()

@@ -296,6 +296,72 @@ async fn repeated_failures_from_one_client_get_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_failures_count_per_forwarded_client() {
+    let mut config = test_config(StoreKind::Redis);
+    config.auth_failures_per_minute = 3;
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let app = spawn_app_with(config).await;
+    let attempt = |client: &'static str, key: String| {
+        app.client
+            .post(app.url("/auth/api-key"))
+            .header("x-forwarded-for", client)
+            .json(&json!({"apiKey": key}))
+            .send()
+    };
+    let wrong = format!("{}x", &app.api_key[..app.api_key.len() - 1]);
+    for _ in 0..3 {
+        assert_eq!(
+            attempt("203.0.113.7", wrong.clone())
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    let r = attempt("203.0.113.7", app.api_key.clone()).await.unwrap();
+    assert_eq!(problem(r, 429).await, "too_many_failed_attempts");
+    // Another client behind the same proxy is not locked out by the first one.
+    let r = attempt("198.51.100.9", app.api_key.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    // And the audit trail's client hashes tell the two apart too.
+    let e = app
+        .client
+        .post(app.url("/v1/entitlements"))
+        .header("x-forwarded-for", "198.51.100.9")
+        .basic_auth(&app.api_key, Some(""))
+        .json(&json!({"viewer_id": "v", "video_id": "sample"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let id = e["id"].as_str().unwrap();
+    let r = app
+        .client
+        .get(e["watch_url"].as_str().unwrap())
+        .header("x-forwarded-for", "192.0.2.44")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let trail: serde_json::Value = app
+        .admin(Method::GET, &format!("/v1/audit?entitlement_id={id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hashes: Vec<_> = trail["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["client_ip_hash"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(hashes.len(), 2, "grant and launch: {trail}");
+    assert_ne!(hashes[0], hashes[1], "two clients, two hashes: {trail}");
+}
+
+#[tokio::test]
 async fn embedded_store_mints_a_key_at_start_when_none_is_given() {
     let mut config = test_config(StoreKind::Memory);
     config.bootstrap_api_key = None;
