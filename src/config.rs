@@ -847,6 +847,20 @@ mod tests {
     }
 
     #[test]
+    fn every_setting_is_documented() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let docs = ["README.md", "docs/apivideo.md"]
+            .map(|f| std::fs::read_to_string(root.join(f)).unwrap())
+            .concat();
+        for (key, var, _) in SETTINGS {
+            assert!(
+                docs.contains(&format!("`{var}`")),
+                "{var} ({key}) is missing from README.md and docs/apivideo.md"
+            );
+        }
+    }
+
+    #[test]
     fn the_client_is_the_peer_unless_a_trusted_proxy_forwarded_it() {
         use actix_web::test::TestRequest;
         let req = |peer: &str, xff: Option<&str>| {
