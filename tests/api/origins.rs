@@ -1,5 +1,6 @@
-//! The http origin against a real HTTP server that misbehaves on demand: not HLS, huge,
-//! slow, failing, down, and URIs that try to leave the video's base.
+//! The http origin against a real HTTP server that misbehaves on demand: not HLS, huge (sized
+//! or endless), slow (headers or a trickling body), failing, down, and URIs that try to leave
+//! the video's base.
 
 use crate::helpers::*;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -26,6 +27,23 @@ async fn origin(req: actix_web::HttpRequest, path: web::Path<(String, String)>) 
         "slow" => {
             tokio::time::sleep(Duration::from_secs(10)).await;
             HttpResponse::Ok().body("#EXTM3U\n")
+        }
+        // Chunked, no Content-Length, and it never stops (well, at 64 MiB): only counting the
+        // bytes as they arrive catches it.
+        "endless" => {
+            let line = web::Bytes::from_static(b"#EXTINF:4,\nsegment-with-a-rather-long-name.ts\n");
+            let chunks = (0..64 * 1024 * 1024 / line.len())
+                .map(move |_| Ok::<_, std::convert::Infallible>(line.clone()));
+            HttpResponse::Ok().streaming(futures_util::stream::iter(chunks))
+        }
+        // Headers at once, then a line every 300 ms: each read is quick, the whole never ends.
+        "trickle" => {
+            let ticks = futures_util::stream::unfold(0u32, |n| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let line = if n == 0 { "#EXTM3U\n" } else { "#EXT-X-TARGETDURATION:4\n" };
+                (n < 100).then(|| (Ok::<_, std::convert::Infallible>(web::Bytes::from(line)), n + 1))
+            });
+            HttpResponse::Ok().streaming(ticks)
         }
         "failing" => HttpResponse::InternalServerError().finish(),
         "escape" => HttpResponse::Ok().body("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nhttp://169.254.169.254/latest/meta-data\n"),
@@ -90,6 +108,8 @@ async fn a_misbehaving_origin_gets_a_clear_quick_gateway_error() {
         ("escape", 502, "upstream_invalid"),
         ("missing", 404, "upstream_not_found"),
         ("slow", 504, "upstream_timeout"),
+        ("endless", 502, "upstream_invalid"),
+        ("trickle", 504, "upstream_timeout"),
     ] {
         let (viewer, master) = app.start_watching(video).await;
         let started = std::time::Instant::now();

@@ -531,3 +531,28 @@ async fn a_symlink_out_of_the_media_folder_is_not_followed() {
         .await;
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn a_huge_local_playlist_is_refused_without_being_read() {
+    let media =
+        std::env::temp_dir().join(format!("vodgate-media-{}", uuid::Uuid::new_v4().simple()));
+    let title = media.join("huge");
+    std::fs::create_dir_all(&title).unwrap();
+    let mut body = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:4\n");
+    while body.len() <= vodgate::upstream::MAX_PLAYLIST_BYTES {
+        body.push_str("#EXTINF:4,\nsegment-with-a-rather-long-name.ts\n");
+    }
+    std::fs::write(title.join("master.m3u8"), body).unwrap();
+    let mut config = test_config(StoreKind::Redis);
+    config.origin = vodgate::config::OriginConfig::Local {
+        media_dir: media.clone(),
+        accel_redirect: None,
+    };
+    let app = spawn_app_with(config).await;
+    let (viewer, master) = app.start_watching("huge").await;
+    assert_eq!(
+        problem(app.get_as(&viewer, &master).await, 502).await,
+        "upstream_invalid"
+    );
+    let _ = std::fs::remove_dir_all(&media);
+}
