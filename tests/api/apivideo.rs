@@ -346,6 +346,34 @@ async fn a_hundred_concurrent_first_calls_make_one_api_key_exchange() {
 }
 
 #[tokio::test]
+async fn a_hundred_concurrent_calls_on_an_ageing_bearer_make_one_renewal() {
+    let sim = sim_with(SimConfig {
+        access_token_ttl: Duration::from_secs(2),
+        ..Default::default()
+    })
+    .await;
+    let app = app_for(&sim).await;
+    let bearer = app.bearer().await;
+    let list = || {
+        app.client
+            .get(app.url("/v1/upload-tokens"))
+            .bearer_auth(&bearer)
+            .send()
+    };
+    assert_eq!(list().await.unwrap().status(), 200);
+    assert_eq!(sim.call_count("auth_api_key"), 1);
+    // Past 80 % of the token's life: the next callers renew, but only one of them does.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    for r in futures_util::future::join_all((0..100).map(|_| list())).await {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    assert_eq!(sim.call_count("auth_refresh"), 1, "{:?}", sim.calls());
+    assert_eq!(sim.call_count("auth_api_key"), 1, "{:?}", sim.calls());
+    assert_eq!(sim.call_count("list_upload_tokens"), 101);
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn an_expiring_bearer_is_renewed_invisibly_while_playback_goes_on() {
     let sim = sim_with(SimConfig {
         access_token_ttl: Duration::from_secs(2),
