@@ -336,6 +336,51 @@ async fn a_signed_refund_webhook_revokes_the_order_once() {
 }
 
 #[tokio::test]
+async fn a_webhook_secret_rotation_accepts_both_secrets_and_several_signatures() {
+    // Configured as an operator does it: two comma-separated secrets during a rotation.
+    const OLD: &str = "whsec_old_0123456789abcdef";
+    const NEW: &str = "whsec_new_0123456789abcdef";
+    let secrets = format!("{NEW}, {OLD}");
+    let config = vodgate::config::Config::from_sources(None, |var| {
+        (var == "VODGATE_WEBHOOK_SECRET").then(|| secrets.clone())
+    })
+    .unwrap();
+    assert_eq!(config.webhook_secrets.len(), 2);
+    let mut test = test_config(StoreKind::Redis);
+    test.webhook_secrets = config.webhook_secrets;
+    let app = spawn_app_with(test).await;
+    for (i, secret) in [OLD, NEW].into_iter().enumerate() {
+        let order = format!("ord-rot-{i}");
+        let (_, e) = app
+            .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": order}))
+            .await;
+        let body = format!(r#"{{"id":"evt_rot_{i}","type":"refund","order_id":"{order}"}}"#);
+        let r = post_webhook(&app, &body, &sign(secret, &body)).await;
+        assert_eq!(r.status(), 200, "signed with secret {i}");
+        assert_eq!(
+            get_ent(&app, e["id"].as_str().unwrap()).await["status"],
+            "refunded"
+        );
+    }
+    // A sender in the middle of its own rotation sends two v1 values: one that matches is enough.
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-rot-2"}))
+        .await;
+    let body = r#"{"id":"evt_rot_2","type":"refund","order_id":"ord-rot-2"}"#;
+    let t = chrono::Utc::now().timestamp();
+    let header = format!(
+        "t={t},v1={},v1={}",
+        vodgate::webhook::sign("whsec_retired_0123456789ab", t, body.as_bytes()),
+        vodgate::webhook::sign(NEW, t, body.as_bytes())
+    );
+    assert_eq!(post_webhook(&app, body, &header).await.status(), 200);
+    assert_eq!(
+        get_ent(&app, e["id"].as_str().unwrap()).await["status"],
+        "refunded"
+    );
+}
+
+#[tokio::test]
 async fn bad_stale_and_unknown_webhooks() {
     let app = webhook_app().await;
     let (_, e) = app
