@@ -171,8 +171,8 @@ async fn a_first_play_at_the_start_deadline_starts_the_clock_and_keeps_playing_p
         .await;
     let start_by = exact_start_by(&app, e["id"].as_str().unwrap()).await;
     let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
-    // The last moment we can aim at over real HTTP: just inside the deadline.
-    sleep_until(start_by, -150).await;
+    // As close to the deadline as real HTTP on a busy CI machine allows: just inside it.
+    sleep_until(start_by, -500).await;
     let r = app
         .get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
         .await;
