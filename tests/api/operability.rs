@@ -512,6 +512,94 @@ async fn an_api_video_run_logs_none_of_the_upstream_secrets() {
     sim.stop().await;
 }
 
+#[tokio::test]
+async fn two_vodgate_processes_on_one_redis_a_revoke_on_one_stops_the_other() {
+    let prefix = random_prefix();
+    let env = || {
+        vec![
+            ("REDIS_URL", redis_url()),
+            ("VODGATE_REDIS_PREFIX", prefix.clone()),
+            ("RUST_LOG", "warn".to_owned()),
+        ]
+    };
+    let (a_child, a_port) = spawn_binary(&env());
+    let (b_child, b_port) = spawn_binary(&env());
+    let (a, b) = (
+        format!("http://127.0.0.1:{a_port}"),
+        format!("http://127.0.0.1:{b_port}"),
+    );
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Granted through A; the viewer lands on B (a load balancer may pick either).
+    let e: Value = c
+        .post(format!("{a}/v1/entitlements"))
+        .basic_auth(TEST_API_KEY.as_str(), Some(""))
+        .json(&json!({"viewer_id": "v", "video_id": "sample"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let launch = e["watch_url"].as_str().unwrap().replace(&a, &b);
+    let r = c.get(&launch).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let id = e["id"].as_str().unwrap();
+    let html = c
+        .get(format!("{b}/watch/{id}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let master = html
+        .split("data-src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let dir = master.rsplit_once('/').unwrap().0.to_owned();
+    let get = |path: String| c.get(format!("{b}{path}")).header("cookie", &cookie).send();
+    // Playing on B, with B's cache holding the record (first play, then a second segment).
+    for seg in ["seg0.ts", "seg1.ts", "seg2.ts"] {
+        assert_eq!(
+            get(format!("{dir}/360p/{seg}")).await.unwrap().status(),
+            200
+        );
+    }
+    let r = c
+        .post(format!("{a}/v1/entitlements/{id}/revoke"))
+        .basic_auth(TEST_API_KEY.as_str(), Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // B's next segment is refused, well inside the 2 s a cached decision may live.
+    let started = std::time::Instant::now();
+    let r = get(format!("{dir}/360p/seg3.ts")).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "revoked");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    for child in [a_child, b_child] {
+        unsafe_kill(child.id(), "TERM");
+        let _ = child.wait_with_output();
+    }
+}
+
 fn unsafe_kill(pid: u32, signal: &str) {
     Command::new("kill")
         .arg(format!("-{signal}"))
