@@ -19,13 +19,13 @@ pub struct TokenPair {
     /// Send as `Authorization: Bearer <access_token>`.
     #[schema(
         pattern = "^vg_at_[A-Za-z0-9_-]{43}$",
-        example = "vg_at_3q2-7wEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        example = "vg_at_…"
     )]
     pub access_token: String,
     /// Works once, at `POST /auth/refresh`; presenting it again revokes its whole family.
     #[schema(
         pattern = "^vg_rt_[A-Za-z0-9_-]{43}$",
-        example = "vg_rt_3q2-7wEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        example = "vg_rt_…"
     )]
     pub refresh_token: String,
     #[schema(value_type = String, pattern = "^Bearer$", example = "Bearer")]

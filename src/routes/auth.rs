@@ -15,7 +15,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ApiKeyBody {
     /// An API key (`vg_key_…`).
-    #[schema(example = "vg_key_0123456789abcdef_…")]
+    #[schema(example = "vg_key_…")]
     api_key: String,
 }
 
