@@ -177,22 +177,20 @@ impl CacheInner {
             Event::Playback(id) => PlaybackId::parse(id)
                 .and_then(|id| write(&self.playbacks).remove(&id))
                 .map_or(0, |_| 1),
-            Event::Resync if self.outage_grace.is_zero() => {
-                let mut e = write(&self.entitlements);
-                let mut p = write(&self.playbacks);
-                let n = e.len() + p.len();
-                e.clear();
-                p.clear();
-                n
-            }
-            // With an outage grace the entries stay, but none is trusted as a hit again:
-            // they only stand in while the store cannot be asked.
             Event::Resync => {
                 let mut e = write(&self.entitlements);
                 let mut p = write(&self.playbacks);
-                e.values_mut().for_each(|c| c.trusted = false);
-                p.values_mut().for_each(|c| c.trusted = false);
-                e.len() + p.len()
+                let n = e.len() + p.len();
+                if self.outage_grace.is_zero() {
+                    e.clear();
+                    p.clear();
+                } else {
+                    // The entries stay, but none is trusted as a hit again: they only stand
+                    // in while the store cannot be asked.
+                    e.values_mut().for_each(|c| c.trusted = false);
+                    p.values_mut().for_each(|c| c.trusted = false);
+                }
+                n
             }
             Event::TokenFamily(_) | Event::ViewerSession(_) => 0,
         };
@@ -261,10 +259,9 @@ impl Access {
         }
     }
 
-    /// Stop trusting this instance's cached record of an entitlement that this instance just
-    /// changed (its first play): the next request reads it afresh instead of waiting for the
-    /// event to come back round. The entry stays as an outage-grace fallback: a first play
-    /// revokes nothing.
+    /// Stop trusting this instance's cached record of an entitlement known to have changed
+    /// (a first play recorded elsewhere): the next request reads it afresh instead of waiting
+    /// for the event. The entry stays as an outage-grace fallback: a first play revokes nothing.
     pub fn forget_entitlement(&self, id: &EntitlementId) {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
         if let Some(c) = write(&self.inner.entitlements).get_mut(id) {

@@ -152,7 +152,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let store = shared_store(&config).await?;
             let entitlements =
                 crate::entitlements::Entitlements::new(store.clone(), config.launch_ttl);
-            let records = match (id, order) {
+            let (kind, records) = match (id, order) {
                 (Some(id), None) => {
                     let id = crate::domain::EntitlementId::parse(&id).map_err(|e| e.to_string())?;
                     let r = entitlements
@@ -175,7 +175,6 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 }
                 _ => return Err("name an entitlement id, or --order ORDER".into()),
             };
-            let (kind, records) = records;
             let trail = audit(&config, &store);
             for r in records.iter().filter(|r| r.by_this_call) {
                 let mut ev = cli_event(kind, &r.record.entitlement);

@@ -17,16 +17,10 @@ pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     /// Send as `Authorization: Bearer <access_token>`.
-    #[schema(
-        pattern = "^vg_at_[A-Za-z0-9_-]{43}$",
-        example = "vg_at_…"
-    )]
+    #[schema(pattern = "^vg_at_[A-Za-z0-9_-]{43}$", example = "vg_at_…")]
     pub access_token: String,
     /// Works once, at `POST /auth/refresh`; presenting it again revokes its whole family.
-    #[schema(
-        pattern = "^vg_rt_[A-Za-z0-9_-]{43}$",
-        example = "vg_rt_…"
-    )]
+    #[schema(pattern = "^vg_rt_[A-Za-z0-9_-]{43}$", example = "vg_rt_…")]
     pub refresh_token: String,
     #[schema(value_type = String, pattern = "^Bearer$", example = "Bearer")]
     pub token_type: &'static str,

@@ -206,13 +206,16 @@ async fn asset(
                             false
                         }
                     };
-                    // The cached record has no first play: with a start window it would read
-                    // as `start_window_passed` once `start_by` is behind us, until the event
-                    // came back round. Whoever started the clock, read it afresh.
-                    state.access.forget_entitlement(&e.id);
                     if started {
+                        // Its event has already dropped this instance's cached record.
                         let event = state.audit.about(AuditKind::FirstPlay, e, &req).await;
                         state.audit.record(event).await;
+                    } else {
+                        // Another request or instance started the clock; the cached record
+                        // still has no first play and, with a start window, would read as
+                        // `start_window_passed` once `start_by` is behind us until that
+                        // event arrives. Read it afresh instead.
+                        state.access.forget_entitlement(&e.id);
                     }
                 }
             }
