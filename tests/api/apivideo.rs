@@ -102,18 +102,6 @@ async fn open_watch(app: &TestApp, body: Value) -> (Viewer, reqwest::Response) {
     (viewer, page)
 }
 
-fn master_of(html: &str) -> String {
-    html.split("data-src=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("watch page has a player")
-        .to_owned()
-}
-
-fn play_dir(master: &str) -> String {
-    master.rsplit_once('/').unwrap().0.to_owned()
-}
-
 /// Fetch the master, every variant and every key/segment they name; return all playlist
 /// texts vodgate served. Every request must succeed.
 async fn fetch_everything(app: &TestApp, viewer: &Viewer, master: &str) -> Vec<String> {

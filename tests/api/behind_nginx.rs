@@ -88,7 +88,7 @@ async fn behind_nginx_vodgate_checks_every_request_and_nginx_sends_the_bytes() {
     let app = spawn_app_with(config).await;
     let nginx = spawn_nginx(app.port, Path::new("media"));
     let (viewer, master) = app.start_watching("sample").await;
-    let dir = master.rsplit_once('/').unwrap().0.to_owned();
+    let dir = play_dir(&master);
     let cookie = viewer.cookie.clone().unwrap();
     let seg = format!("{dir}/360p/seg0.ts");
     let file = std::fs::read("media/sample/360p/seg0.ts").unwrap();

@@ -225,6 +225,63 @@ pub async fn problem(r: reqwest::Response, status: u16) -> String {
 }
 
 /// A viewer's browser, reduced to what matters: the session cookie it got from a launch link.
+/// The player's master playlist URL on a watch page (its `data-src`).
+pub fn master_of(html: &str) -> String {
+    html.split("data-src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("watch page has a player")
+        .to_owned()
+}
+
+/// The folder of a playback's master playlist: `/play/pb_…`.
+pub fn play_dir(master: &str) -> String {
+    master.rsplit_once('/').unwrap().0.to_owned()
+}
+
+/// `name=value` of the cookie a response sets, if it sets one.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get("set-cookie")
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+}
+
+/// Grant on a vodgate reached by plain HTTP (a spawned binary), with the test API key.
+pub async fn grant_through(c: &reqwest::Client, base: &str, body: Value) -> Value {
+    let r = c
+        .post(format!("{base}/v1/entitlements"))
+        .basic_auth(TEST_API_KEY.as_str(), Some(""))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "grant");
+    r.json().await.unwrap()
+}
+
+/// Open a watch link on a vodgate reached by plain HTTP (a spawned binary): follow the launch
+/// link, load the watch page. The session cookie and the master playlist URL.
+pub async fn watch_through(c: &reqwest::Client, base: &str, watch_url: &str) -> (String, String) {
+    let r = c.get(watch_url).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        303,
+        "the launch link redirects to the watch page"
+    );
+    let cookie = session_cookie(&r).expect("the launch link sets a session cookie");
+    let page = r.headers()["location"].to_str().unwrap().to_owned();
+    let html = c
+        .get(format!("{base}{page}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (cookie, master_of(&html))
+}
+
 #[derive(Clone)]
 pub struct Viewer {
     pub cookie: Option<String>,
@@ -236,10 +293,7 @@ impl TestApp {
     pub async fn launch(&self, watch_url: &str) -> (u16, Viewer) {
         let r = self.client.get(watch_url).send().await.unwrap();
         let status = r.status().as_u16();
-        let cookie = r
-            .headers()
-            .get("set-cookie")
-            .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
+        let cookie = session_cookie(&r);
         let entitlement_id = r
             .headers()
             .get("location")
@@ -267,13 +321,7 @@ impl TestApp {
             .text()
             .await
             .unwrap();
-        let master = html
-            .split("data-src=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .expect("watch page has a player")
-            .to_owned();
-        (viewer, master)
+        (viewer, master_of(&html))
     }
 
     pub async fn get_as(&self, viewer: &Viewer, path: &str) -> reqwest::Response {

@@ -108,7 +108,7 @@ async fn metrics_are_served_apart_from_the_public_port() {
     let before = metrics().await;
     let app = spawn_app().await;
     let (viewer, master) = app.start_watching("sample").await;
-    let seg = format!("{}/360p/seg0.ts", master.rsplit_once('/').unwrap().0);
+    let seg = format!("{}/360p/seg0.ts", play_dir(&master));
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
     assert_eq!(app.get_as(&viewer, &seg).await.status(), 200);
     // The first play made this instance forget its record; this reads (and caches) it again.
@@ -281,47 +281,19 @@ async fn a_full_run_logs_none_of_the_secrets_it_minted() {
     ] {
         secrets.push(v.as_str().unwrap().to_owned());
     }
-    let e: Value = c
-        .post(format!("{base}/v1/entitlements"))
-        .basic_auth(TEST_API_KEY.as_str(), Some(""))
-        .json(&json!({"viewer_id": "v", "video_id": "sample", "order_id": "log-order"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let e = grant_through(
+        &c,
+        &base,
+        json!({"viewer_id": "v", "video_id": "sample", "order_id": "log-order"}),
+    )
+    .await;
     let watch_url = e["watch_url"].as_str().unwrap().to_owned();
     secrets.push(watch_url.rsplit('/').next().unwrap().to_owned());
-    let r = c.get(&watch_url).send().await.unwrap();
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (cookie, master) = watch_through(&c, &base, &watch_url).await;
     secrets.push(cookie.split_once('=').unwrap().1.to_owned());
     c.get(&watch_url).send().await.unwrap(); // a second use, refused
     let id = e["id"].as_str().unwrap();
-    let html = c
-        .get(format!("{base}/watch/{id}"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let master = html
-        .split("data-src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let dir = master.rsplit_once('/').unwrap().0.to_owned();
+    let dir = play_dir(&master);
     for p in [
         master.clone(),
         format!("{dir}/360p/index.m3u8"),
@@ -405,47 +377,10 @@ async fn an_api_video_run_logs_none_of_the_upstream_secrets() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let e: Value = c
-        .post(format!("{base}/v1/entitlements"))
-        .basic_auth(TEST_API_KEY.as_str(), Some(""))
-        .json(&json!({"viewer_id": "v", "video_id": "sample"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let r = c
-        .get(e["watch_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let e = grant_through(&c, &base, json!({"viewer_id": "v", "video_id": "sample"})).await;
+    let (cookie, master) = watch_through(&c, &base, e["watch_url"].as_str().unwrap()).await;
     let id = e["id"].as_str().unwrap();
-    let html = c
-        .get(format!("{base}/watch/{id}"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let master = html
-        .split("data-src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let dir = master.rsplit_once('/').unwrap().0.to_owned();
+    let dir = play_dir(&master);
     for p in [
         master.clone(),
         format!("{dir}/360p/index.m3u8"),
@@ -533,45 +468,11 @@ async fn two_vodgate_processes_on_one_redis_a_revoke_on_one_stops_the_other() {
         .build()
         .unwrap();
     // Granted through A; the viewer lands on B (a load balancer may pick either).
-    let e: Value = c
-        .post(format!("{a}/v1/entitlements"))
-        .basic_auth(TEST_API_KEY.as_str(), Some(""))
-        .json(&json!({"viewer_id": "v", "video_id": "sample"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let e = grant_through(&c, &a, json!({"viewer_id": "v", "video_id": "sample"})).await;
     let launch = e["watch_url"].as_str().unwrap().replace(&a, &b);
-    let r = c.get(&launch).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (cookie, master) = watch_through(&c, &b, &launch).await;
     let id = e["id"].as_str().unwrap();
-    let html = c
-        .get(format!("{b}/watch/{id}"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let master = html
-        .split("data-src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let dir = master.rsplit_once('/').unwrap().0.to_owned();
+    let dir = play_dir(&master);
     let get = |path: String| c.get(format!("{b}{path}")).header("cookie", &cookie).send();
     // Playing on B, with B's cache holding the record (first play, then a second segment).
     for seg in ["seg0.ts", "seg1.ts", "seg2.ts"] {
@@ -629,46 +530,9 @@ async fn shutdown_lets_an_in_flight_segment_finish() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let e: Value = c
-        .post(format!("{base}/v1/entitlements"))
-        .basic_auth(TEST_API_KEY.as_str(), Some(""))
-        .json(&json!({"viewer_id": "v", "video_id": "big"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let r = c
-        .get(e["watch_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let html = c
-        .get(format!("{base}/watch/{}", e["id"].as_str().unwrap()))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let master = html
-        .split("data-src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let seg = format!("{base}{}/big.ts", master.rsplit_once('/').unwrap().0);
+    let e = grant_through(&c, &base, json!({"viewer_id": "v", "video_id": "big"})).await;
+    let (cookie, master) = watch_through(&c, &base, e["watch_url"].as_str().unwrap()).await;
+    let seg = format!("{base}{}/big.ts", play_dir(&master));
     let mut resp = c.get(&seg).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let mut got = 0usize;

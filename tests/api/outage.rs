@@ -102,7 +102,7 @@ async fn a_redis_outage_fails_closed_and_heals_on_its_own() {
     let mut redis = Redis::start(&["--appendonly", "yes"]);
     let app = app_on(&redis).await;
     let (viewer, master) = app.start_watching("sample").await;
-    let dir = master.rsplit_once('/').unwrap().0.to_owned();
+    let dir = play_dir(&master);
     let paths = [
         master.clone(),
         format!("{dir}/360p/index.m3u8"),
@@ -502,7 +502,7 @@ async fn with_an_outage_grace_a_playing_rental_rides_out_a_short_outage_and_no_m
     config.store_outage_grace = Duration::from_secs(4);
     let app = spawn_app_with(config).await;
     let (viewer, master) = app.start_watching("sample").await;
-    let dir = master.rsplit_once('/').unwrap().0.to_owned();
+    let dir = play_dir(&master);
     // A second rental, opened but not played yet: this instance has nothing cached for it.
     let (cold, cold_master) = app.start_watching("sample").await;
     for p in [&master, &format!("{dir}/360p/seg0.ts")] {

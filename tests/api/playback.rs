@@ -6,10 +6,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn play_dir(master: &str) -> String {
-    master.rsplit_once('/').unwrap().0.to_owned()
-}
-
 #[tokio::test]
 async fn a_launch_link_works_once_and_sets_a_locked_down_cookie() {
     let app = spawn_app().await;
@@ -280,14 +276,7 @@ async fn a_refund_reads_as_refunded_to_the_player() {
         .text()
         .await
         .unwrap();
-    let master = html
-        .split("data-src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let master = master_of(&html);
     app.admin(Method::POST, "/v1/orders/ord-5/refund", None)
         .await;
     assert_eq!(
@@ -309,14 +298,7 @@ async fn an_expired_rental_stops_by_itself() {
         .text()
         .await
         .unwrap();
-    let master = html
-        .split("data-src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let master = master_of(&html);
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
@@ -346,14 +328,7 @@ async fn a_revocation_through_one_instance_stops_playback_on_another() {
         .text()
         .await
         .unwrap();
-    let master = html
-        .split("data-src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let master = master_of(&html);
     let dir = play_dir(&master);
     assert_eq!(
         b.get_as(&viewer, &format!("{dir}/360p/seg0.ts"))

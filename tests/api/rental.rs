@@ -31,10 +31,6 @@ async fn open_player(app: &TestApp, watch_url: &str) -> (Viewer, String) {
     (viewer, master)
 }
 
-fn dir(master: &str) -> String {
-    master.rsplit_once('/').unwrap().0.to_owned()
-}
-
 async fn audit_kinds(app: &TestApp, query: &str) -> Vec<String> {
     let body: Value = app
         .admin(Method::GET, &format!("/v1/audit?{query}"), None)
@@ -69,7 +65,7 @@ async fn the_rental_clock_starts_at_the_first_segment_served() {
     assert_eq!(get_ent(&app, id).await["first_played_at"], Value::Null);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        app.get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
+        app.get_as(&viewer, &format!("{}/360p/seg0.ts", play_dir(&master)))
             .await
             .status(),
         200
@@ -85,7 +81,7 @@ async fn the_rental_clock_starts_at_the_first_segment_served() {
     );
     tokio::time::sleep(Duration::from_millis(3300)).await;
     let r = app
-        .get_as(&viewer, &format!("{}/360p/seg1.ts", dir(&master)))
+        .get_as(&viewer, &format!("{}/360p/seg1.ts", play_dir(&master)))
         .await;
     assert_eq!(problem(r, 403).await, "expired");
 }
@@ -150,7 +146,7 @@ async fn a_player_opened_in_time_but_first_playing_late_is_refused_at_its_first_
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
     sleep_until(exact_start_by(&app, e["id"].as_str().unwrap()).await, 300).await;
     let r = app
-        .get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
+        .get_as(&viewer, &format!("{}/360p/seg0.ts", play_dir(&master)))
         .await;
     assert_eq!(problem(r, 403).await, "start_window_passed");
     let got = get_ent(&app, e["id"].as_str().unwrap()).await;
@@ -174,7 +170,7 @@ async fn a_first_play_at_the_start_deadline_starts_the_clock_and_keeps_playing_p
     // As close to the deadline as real HTTP on a busy CI machine allows: just inside it.
     sleep_until(start_by, -500).await;
     let r = app
-        .get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
+        .get_as(&viewer, &format!("{}/360p/seg0.ts", play_dir(&master)))
         .await;
     assert_eq!(r.status(), 200, "a first play at the deadline is in time");
     let got = get_ent(&app, e["id"].as_str().unwrap()).await;
@@ -189,7 +185,7 @@ async fn a_first_play_at_the_start_deadline_starts_the_clock_and_keeps_playing_p
     sleep_until(start_by, 50).await;
     for seg in ["seg1.ts", "seg2.ts"] {
         let r = app
-            .get_as(&viewer, &format!("{}/360p/{seg}", dir(&master)))
+            .get_as(&viewer, &format!("{}/360p/{seg}", play_dir(&master)))
             .await;
         assert_eq!(r.status(), 200, "{seg}");
     }
@@ -205,8 +201,8 @@ async fn a_revoke_racing_the_first_play_is_never_lost() {
     for _ in 0..5 {
         let (_, e) = app.grant(json!({"viewer_id": "v", "video_id": "sample", "start_within_s": 60, "watch_for_s": 60})).await;
         let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
-        let seg = format!("{}/360p/seg0.ts", dir(&master));
-        let seg2 = format!("{}/360p/seg1.ts", dir(&master));
+        let seg = format!("{}/360p/seg0.ts", play_dir(&master));
+        let seg2 = format!("{}/360p/seg1.ts", play_dir(&master));
         let viewer2 = viewer.clone();
         let id = viewer.entitlement_id.clone();
         let a = app.clone();
@@ -477,16 +473,9 @@ async fn stream_limits_refuse_an_extra_screen_and_operators_can_stop_one() {
         .text()
         .await
         .unwrap();
-    let phone_master = html
-        .split("data-src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let phone_master = master_of(&html);
     assert_eq!(
-        app.get_as(&phone, &format!("{}/360p/seg0.ts", dir(&phone_master)))
+        app.get_as(&phone, &format!("{}/360p/seg0.ts", play_dir(&phone_master)))
             .await
             .status(),
         200
@@ -531,7 +520,7 @@ async fn stream_limits_refuse_an_extra_screen_and_operators_can_stop_one() {
         .await;
     assert_eq!(r.status(), 204);
     let r = app
-        .get_as(&phone, &format!("{}/360p/seg1.ts", dir(&phone_master)))
+        .get_as(&phone, &format!("{}/360p/seg1.ts", play_dir(&phone_master)))
         .await;
     assert_eq!(problem(r, 403).await, "playback_stopped");
     // Now the TV gets the place.
@@ -541,16 +530,9 @@ async fn stream_limits_refuse_an_extra_screen_and_operators_can_stop_one() {
         .text()
         .await
         .unwrap();
-    let tv_master = html
-        .split("data-src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let tv_master = master_of(&html);
     assert_eq!(
-        app.get_as(&tv, &format!("{}/360p/seg0.ts", dir(&tv_master)))
+        app.get_as(&tv, &format!("{}/360p/seg0.ts", play_dir(&tv_master)))
             .await
             .status(),
         200
@@ -692,7 +674,7 @@ async fn the_audit_trail_tells_the_story_of_a_rental_oldest_first_in_pages() {
         .await;
     let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
     let id = viewer.entitlement_id.clone();
-    app.get_as(&viewer, &format!("{}/360p/seg0.ts", dir(&master)))
+    app.get_as(&viewer, &format!("{}/360p/seg0.ts", play_dir(&master)))
         .await;
     app.admin(
         Method::POST,
@@ -700,9 +682,9 @@ async fn the_audit_trail_tells_the_story_of_a_rental_oldest_first_in_pages() {
         Some(json!({"reason": "abuse"})),
     )
     .await;
-    app.get_as(&viewer, &format!("{}/360p/seg1.ts", dir(&master)))
+    app.get_as(&viewer, &format!("{}/360p/seg1.ts", play_dir(&master)))
         .await;
-    app.get_as(&viewer, &format!("{}/360p/seg2.ts", dir(&master)))
+    app.get_as(&viewer, &format!("{}/360p/seg2.ts", play_dir(&master)))
         .await;
     let kinds = audit_kinds(&app, &format!("entitlement_id={id}")).await;
     assert_eq!(
