@@ -1,5 +1,5 @@
 //! Playlist rewrite cost: a 1,200-segment media playlist and a 10-variant master through
-//! `vodgate::hls::rewrite::rewrite_playlist`, next to a baseline on the same text measured in
+//! `vodgate::media::hls::rewrite::rewrite_playlist`, next to a baseline on the same text measured in
 //! the same run (`str::replace` of the segment lines, the least any rewrite must do: one
 //! pass over the input, one output allocation). Criterion prints its own figures; the
 //! summary at the end prints medians, the ratio to the baseline and the 50 µs target.
@@ -10,7 +10,7 @@ use criterion::Criterion;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use url::Url;
-use vodgate::hls::rewrite::{RewriteContext, rewrite_playlist};
+use vodgate::media::hls::rewrite::{RewriteContext, rewrite_playlist};
 
 const PREFIX: &str = "/play/pb_0123456789abcdef0123456789abcdef/";
 

@@ -1,8 +1,12 @@
 //! The command line: `vodgate [serve]`, `vodgate api-key create|list|revoke`.
 
+use crate::app::{App, Caller, GrantInput};
 use crate::auth::{AdminAuth, ApiKeyId, Scope};
 use crate::config::Config;
-use crate::startup::{Application, open_store};
+use crate::domain::{EntitlementId, OrderId, VideoId, ViewerId};
+use crate::http::routes::entitlements::EntitlementView;
+use crate::http::server::Application;
+use crate::media::origin::Origin;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 use std::path::PathBuf;
@@ -98,99 +102,63 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             start_within,
             max_streams,
         } => {
-            let store = shared_store(&config).await?;
-            let entitlements =
-                crate::entitlements::Entitlements::new(store.clone(), config.launch_ttl);
-            let watch_for_s = watch_for.unwrap_or(config.default_watch_for_s);
-            if !(1..=crate::entitlements::MAX_WINDOW_S).contains(&watch_for_s) {
-                return Err(format!(
-                    "--watch-for must be between 1 and {} seconds",
-                    crate::entitlements::MAX_WINDOW_S
-                ));
-            }
-            let req = crate::entitlements::GrantRequest {
-                viewer_id: crate::domain::ViewerId::parse(&viewer).map_err(|e| e.to_string())?,
-                video_id: crate::domain::VideoId::parse(&video).map_err(|e| e.to_string())?,
-                order_id: order
-                    .as_deref()
-                    .map(crate::domain::OrderId::parse)
-                    .transpose()
-                    .map_err(|e| e.to_string())?,
-                watch_for_s,
-                start_within_s: start_within,
-                max_streams: max_streams
-                    .unwrap_or(config.default_max_streams)
-                    .clamp(1, 100),
-                age_gate: crate::domain::AgeGate::None,
-                playback_mode: None,
-                age_verification: None,
-            };
-            let granted = entitlements.grant(req).await.map_err(|e| e.to_string())?;
-            let id = granted.entitlement.id.clone();
-            if granted.created {
-                let ev = cli_event(crate::audit::AuditKind::Grant, &granted.entitlement);
-                audit(&config, &store).record(ev).await;
-            }
-            let record = entitlements
-                .get(&id)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("the entitlement vanished")?;
-            let token = entitlements
-                .mint_launch(&id)
+            let app = shared_app(config).await?;
+            let mut input = GrantInput::new(
+                ViewerId::parse(&viewer).map_err(|e| e.to_string())?,
+                VideoId::parse(&video).map_err(|e| e.to_string())?,
+            );
+            input.order_id = order
+                .as_deref()
+                .map(OrderId::parse)
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            input.watch_for_s = watch_for;
+            input.start_within_s = start_within;
+            input.max_streams = max_streams;
+            let terms = app.terms(input).map_err(|e| e.to_string())?;
+            let granted = app
+                .grant(terms, &Caller::cli())
                 .await
                 .map_err(|e| e.to_string())?;
-            let url = format!("{}/w/{}", config.public_base(), token.reveal());
-            let view = crate::routes::entitlements::EntitlementView::new(&record, Some(url));
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?
-            );
-            Ok(())
+            let url = app.watch_url_of(&granted.launch);
+            print_json(&EntitlementView::new(&granted.record, Some(url)), true)
         }
         Command::Revoke { id, order, reason } => {
-            let store = shared_store(&config).await?;
-            let entitlements =
-                crate::entitlements::Entitlements::new(store.clone(), config.launch_ttl);
-            let (kind, records) = match (id, order) {
+            let app = shared_app(config).await?;
+            let caller = Caller::cli();
+            let revoked = match (id, order) {
                 (Some(id), None) => {
-                    let id = crate::domain::EntitlementId::parse(&id).map_err(|e| e.to_string())?;
-                    let r = entitlements
-                        .revoke(&id, crate::domain::RevocationKind::Revoke, reason.clone())
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .ok_or_else(|| format!("no entitlement {id}"))?;
-                    (crate::audit::AuditKind::Revoke, vec![r])
+                    let id = EntitlementId::parse(&id).map_err(|e| e.to_string())?;
+                    vec![
+                        app.revoke(&id, reason, &caller)
+                            .await
+                            .map_err(|e| e.to_string())?,
+                    ]
                 }
                 (None, Some(order)) => {
-                    let order = crate::domain::OrderId::parse(&order).map_err(|e| e.to_string())?;
-                    let r = entitlements
-                        .refund_order(&order, reason.clone())
+                    let order = OrderId::parse(&order).map_err(|e| e.to_string())?;
+                    app.refund_order(&order, reason, &caller)
                         .await
-                        .map_err(|e| e.to_string())?;
-                    if r.is_empty() {
-                        return Err(format!("no entitlements belong to order {order}"));
-                    }
-                    (crate::audit::AuditKind::Refund, r)
+                        .map_err(|e| e.to_string())?
                 }
                 _ => return Err("name an entitlement id, or --order ORDER".into()),
             };
-            let trail = audit(&config, &store);
-            for r in records.iter().filter(|r| r.by_this_call) {
-                let mut ev = cli_event(kind, &r.record.entitlement);
-                ev.reason = reason.clone();
-                trail.record(ev).await;
-            }
-            for r in records {
-                let view = crate::routes::entitlements::EntitlementView::new(&r.record, None);
-                println!(
-                    "{}",
-                    serde_json::to_string(&view).map_err(|e| e.to_string())?
-                );
+            for r in revoked {
+                print_json(&EntitlementView::new(&r.record, None), false)?;
             }
             Ok(())
         }
     }
+}
+
+fn print_json(value: &impl serde::Serialize, pretty: bool) -> Result<(), String> {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
+    println!("{}", text.map_err(|e| e.to_string())?);
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), String> {
@@ -205,20 +173,12 @@ async fn serve(config: Config) -> Result<(), String> {
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
-/// The audit trail of the shared store: the command line leaves the same evidence as the API.
-fn audit(config: &Config, store: &crate::store::Store) -> crate::audit::Audit {
-    crate::audit::Audit::new(store.clone(), config.audit_ip_key.as_ref())
-}
-
-/// An audit event made at the command line: no client IP, the user agent says so.
-fn cli_event(
-    kind: crate::audit::AuditKind,
-    e: &crate::domain::Entitlement,
-) -> crate::audit::AuditEvent {
-    let mut ev =
-        crate::audit::AuditEvent::new(kind).entitlement(&e.id, e.order_id.as_ref(), &e.viewer_id);
-    ev.user_agent = Some(format!("vodgate-cli/{}", env!("CARGO_PKG_VERSION")));
-    ev
+/// The use cases on the shared store, for commands that act on what running instances
+/// serve: the command line grants, revokes and audits exactly as the API does.
+async fn shared_app(config: Config) -> Result<App, String> {
+    let store = shared_store(&config).await?;
+    let origin = Origin::from_config(&config, &store)?;
+    Ok(App::new(config, store, origin))
 }
 
 /// The shared store, for commands that act on what running instances serve.
@@ -228,7 +188,8 @@ async fn shared_store(config: &Config) -> Result<crate::store::Store, String> {
                     `vodgate serve` (use its HTTP API; it prints an API key at start, or set VODGATE_BOOTSTRAP_API_KEY)"
             .into());
     }
-    let store = open_store(config).map_err(|e| e.to_string())?;
+    let store = crate::store::Store::open(config.redis_url(), &config.redis_prefix)
+        .map_err(|e| e.to_string())?;
     store
         .ping()
         .await

@@ -334,10 +334,10 @@ impl Config {
         }
         let default_watch_for_s: u64 =
             parse(get("default_watch_for_s"), "86400", "a number of seconds")?;
-        if !(1..=crate::entitlements::MAX_WINDOW_S).contains(&default_watch_for_s) {
+        if !(1..=crate::domain::MAX_WINDOW_S).contains(&default_watch_for_s) {
             return Err(ConfigError(format!(
                 "default_watch_for_s must be between 1 and {} seconds",
-                crate::entitlements::MAX_WINDOW_S
+                crate::domain::MAX_WINDOW_S
             )));
         }
         let auth_failures_per_minute: u32 =

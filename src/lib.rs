@@ -1,48 +1,34 @@
 //! vodgate: paid, time-limited access to private video.
 //!
-//! Read `ARCHITECTURE.md` for the codemap. Each module below says why it exists.
+//! Layers, each importing only from those below it (`ARCHITECTURE.md` has the codemap):
+//!
+//! - `http`, `cli`: the ways in (actix-web; clap). Parse, call a use case, render.
+//! - `app`: the use cases (grant, launch, revoke/refund, start and authorize a playback).
+//! - `domain`, `auth`, `media`, `store`: the words, admin credentials, video and origins,
+//!   and the state store with its typed keys.
+//! - `config`, `token`, `webhook`, `metrics`, `telemetry`: leaves used throughout.
 
-/// The one decision every playback request goes through, and its cache.
-pub mod access;
-/// The audit trail: the evidence for chargeback disputes.
-pub mod audit;
-/// Admin authentication: API keys, access and refresh tokens, scope extractors.
+/// The use cases, written once for every caller.
+pub mod app;
+/// Admin authentication: API keys, access and refresh tokens, the failed-login throttle.
 pub mod auth;
-/// Command-line interface (`serve`, `api-key …`).
+/// Command-line interface (`serve`, `api-key …`, `grant`, `revoke`).
 pub mod cli;
 /// Typed, layered configuration validated at boot.
 pub mod config;
-/// Entitlements, ids and deny reasons: the words operators and viewers use.
+/// Entitlements, playbacks, ids and deny reasons: the words operators and viewers use.
 pub mod domain;
-/// Entitlement persistence and rules on top of the store.
-pub mod entitlements;
-/// One error shape (problem+json) for the API.
-pub mod error;
-/// HLS: playlist rewriting and asset path validation (pure functions).
-pub mod hls;
+/// The HTTP layer: state, router, errors, extractors, pages, OpenAPI.
+pub mod http;
+/// Video: asset paths, HLS manifests, origins.
+pub mod media;
 /// Prometheus metrics on their own listener.
 pub mod metrics;
-/// The OpenAPI document (`/openapi.json`) and the docs page (`/docs/`).
-pub mod openapi;
-/// HTML pages (askama templates).
-pub mod pages;
-/// HTTP routes, one module per resource.
-pub mod routes;
-/// Security headers (CSP, nosniff, …) on every response.
-pub mod security;
-/// Binding the listener and wiring the app.
-pub mod startup;
-/// The state store contract and its Redis and in-memory implementations.
+/// The state store contract, its Redis and in-memory implementations, and its keys.
 pub mod store;
-/// Stream limits: how many playbacks of one entitlement may run at once.
-pub mod streams;
 /// Logging with tokens redacted.
 pub mod telemetry;
 /// Random opaque tokens with readable prefixes, stored only as hashes.
 pub mod token;
-/// Where the video bytes come from: a folder or an HTTP HLS origin.
-pub mod upstream;
-/// Viewer sessions: the HttpOnly cookie a launch link turns into.
-pub mod viewer_session;
 /// Payment webhook signatures (HMAC-SHA256, Stripe-style header).
 pub mod webhook;

@@ -34,8 +34,8 @@ impl ApiKeyId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    pub(crate) fn record_key(&self) -> String {
-        format!("key:{{k:{}}}", self.0)
+    pub(crate) fn record_key(&self) -> crate::store::keys::Key {
+        crate::store::keys::api_key(&self.0)
     }
 }
 impl TryFrom<String> for ApiKeyId {
@@ -149,7 +149,9 @@ impl AdminAuth {
         };
         let json = serde_json::to_string(&key).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.store.set(&id.record_key(), &json, FOREVER).await?;
-        self.store.set_add("keys", id.as_str(), FOREVER).await?;
+        self.store
+            .set_add(&crate::store::keys::api_keys(), id.as_str(), FOREVER)
+            .await?;
         Ok(NewApiKey {
             key,
             secret: SecretString::from(secret),
@@ -158,7 +160,11 @@ impl AdminAuth {
 
     pub async fn list_keys(&self) -> Result<Vec<ApiKey>, AuthError> {
         let mut out = vec![];
-        for id in self.store.set_members("keys").await? {
+        for id in self
+            .store
+            .set_members(&crate::store::keys::api_keys())
+            .await?
+        {
             let Ok(id) = ApiKeyId::parse(&id) else {
                 continue;
             };
@@ -184,7 +190,9 @@ impl AdminAuth {
     pub async fn revoke_key(&self, id: &ApiKeyId) -> Result<bool, AuthError> {
         let existed = self.store.get(&id.record_key()).await?.is_some();
         self.store.del(&id.record_key()).await?;
-        self.store.set_remove("keys", id.as_str()).await?;
+        self.store
+            .set_remove(&crate::store::keys::api_keys(), id.as_str())
+            .await?;
         Ok(existed)
     }
 

@@ -9,15 +9,10 @@
 //! `rtused:<sha256>`, `authfail:<sha256(ip)>`.
 
 mod api_keys;
-mod extract;
 mod throttle;
 mod tokens;
 
 pub use api_keys::{ApiKey, ApiKeyId, NewApiKey};
-pub use extract::{
-    Authorized, EntitlementsRead, EntitlementsWrite, ScopeMarker, UploadsWrite,
-    client_id as extract_client_id,
-};
 pub use throttle::Throttle;
 pub use tokens::TokenPair;
 

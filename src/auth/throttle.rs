@@ -2,9 +2,7 @@
 //! so the store holds no addresses) in a one-minute window shared by all instances. Over the
 //! limit, the client gets 429 with `Retry-After` before any key is even looked at.
 
-use crate::error::ApiError;
-use crate::store::Store;
-use crate::token::TokenHash;
+use crate::store::{Store, StoreError, keys};
 use std::time::Duration;
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -20,13 +18,10 @@ impl Throttle {
         Self { store, limit }
     }
 
-    fn key(client: &str) -> String {
-        format!("authfail:{}", TokenHash::of(client).as_str())
-    }
-
-    /// Refuse early when this client has failed too often.
-    pub async fn check(&self, client: &str) -> Result<(), ApiError> {
-        let key = Self::key(client);
+    /// Refuse early when this client has failed too often: `Some(seconds)` until it may
+    /// try again.
+    pub async fn check(&self, client: &str) -> Result<Option<u64>, StoreError> {
+        let key = keys::auth_failures(client);
         let n: u32 = self
             .store
             .get(&key)
@@ -35,13 +30,15 @@ impl Throttle {
             .unwrap_or(0);
         if n >= self.limit {
             let left = self.store.ttl(&key).await?.unwrap_or(WINDOW);
-            return Err(ApiError::too_many_requests(left.as_secs() + 1));
+            return Ok(Some(left.as_secs() + 1));
         }
-        Ok(())
+        Ok(None)
     }
 
-    pub async fn failed(&self, client: &str) -> Result<(), ApiError> {
-        self.store.incr(&Self::key(client), WINDOW).await?;
+    pub async fn failed(&self, client: &str) -> Result<(), StoreError> {
+        self.store
+            .incr(&keys::auth_failures(client), WINDOW)
+            .await?;
         Ok(())
     }
 }

@@ -42,8 +42,8 @@ struct Grant {
     scopes: Vec<Scope>,
 }
 
-fn family_revoked_key(key: &ApiKeyId, family: &str) -> String {
-    format!("fam:{{k:{key}}}:{family}:revoked")
+fn family_revoked_key(key: &ApiKeyId, family: &str) -> crate::store::keys::Key {
+    crate::store::keys::token_family_revoked(key.as_str(), family)
 }
 
 fn corrupt(e: serde_json::Error) -> AuthError {
@@ -69,14 +69,14 @@ impl AdminAuth {
         let refresh = Token::mint(REFRESH_PREFIX);
         self.store
             .set(
-                &format!("at:{}", access.hash().as_str()),
+                &crate::store::keys::access_token(&access.hash()),
                 &grant,
                 ACCESS_TTL,
             )
             .await?;
         self.store
             .set(
-                &format!("rt:{}", refresh.hash().as_str()),
+                &crate::store::keys::refresh_token(&refresh.hash()),
                 &grant,
                 REFRESH_TTL,
             )
@@ -97,13 +97,21 @@ impl AdminAuth {
             return Err(AuthError::InvalidRefreshToken);
         }
         let hash = TokenHash::of(presented);
-        let Some(json) = self.store.get(&format!("rt:{}", hash.as_str())).await? else {
+        let Some(json) = self
+            .store
+            .get(&crate::store::keys::refresh_token(&hash))
+            .await?
+        else {
             return Err(AuthError::InvalidRefreshToken);
         };
         let grant: Grant = serde_json::from_str(&json).map_err(corrupt)?;
         let first_use = self
             .store
-            .set_nx(&format!("rtused:{}", hash.as_str()), "1", REFRESH_TTL)
+            .set_nx(
+                &crate::store::keys::refresh_token_used(&hash),
+                "1",
+                REFRESH_TTL,
+            )
             .await?;
         if !first_use {
             self.revoke_family(&grant.key_id, &grant.family).await?;
@@ -149,7 +157,7 @@ impl AdminAuth {
         }
         let Some(json) = self
             .store
-            .get(&format!("at:{}", TokenHash::of(presented).as_str()))
+            .get(&crate::store::keys::access_token(&TokenHash::of(presented)))
             .await?
         else {
             return Err(AuthError::InvalidCredentials);

@@ -6,6 +6,13 @@ use super::{EntitlementId, OrderId, VideoId, ViewerId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The longest rental window vodgate accepts (a year and a day).
+pub const MAX_WINDOW_S: u64 = 366 * 24 * 3600;
+/// The longest start window: as long as a rental window.
+pub const MAX_START_WITHIN_S: u64 = MAX_WINDOW_S;
+/// The most playbacks one entitlement may run at once.
+pub const MAX_STREAMS: u32 = 100;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entitlement {
     pub id: EntitlementId,

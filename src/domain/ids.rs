@@ -164,6 +164,7 @@ macro_rules! internal_id {
 }
 
 internal_id!(EntitlementId, "entitlement id", "ent_");
+internal_id!(PlaybackId, "playback id", "pb_");
 
 #[cfg(test)]
 mod tests {

@@ -2,9 +2,11 @@
 
 mod entitlement;
 mod ids;
+mod playback;
 
 pub use entitlement::{
-    AgeGate, AgeVerification, DenyReason, Entitlement, EntitlementStatus, PlaybackMode, Revocation,
-    RevocationKind,
+    AgeGate, AgeVerification, DenyReason, Entitlement, EntitlementStatus, MAX_START_WITHIN_S,
+    MAX_STREAMS, MAX_WINDOW_S, PlaybackMode, Revocation, RevocationKind,
 };
-pub use ids::{EntitlementId, IdError, OrderId, VideoId, ViewerId};
+pub use ids::{EntitlementId, IdError, OrderId, PlaybackId, VideoId, ViewerId};
+pub use playback::{Playback, Source};

@@ -9,6 +9,7 @@
 //! Keys passed in are logical (`ent:{e:ent_…}`); the store adds the configured prefix.
 //! Keys that must share a Redis Cluster slot carry the same `{…}` hash tag.
 
+pub mod keys;
 mod memory;
 mod redis;
 
@@ -83,6 +84,14 @@ macro_rules! dispatch {
 }
 
 impl Store {
+    /// Redis when a URL is configured (`REDIS_URL`), else the embedded in-memory store.
+    pub fn open(redis_url: Option<&str>, prefix: &str) -> Result<Self, StoreError> {
+        match redis_url {
+            Some(url) => Ok(Store::Redis(RedisStore::open(url, prefix)?)),
+            None => Ok(Store::Memory(MemoryStore::new())),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Store::Redis(_) => "redis",

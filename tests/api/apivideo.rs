@@ -831,7 +831,9 @@ async fn upload_tokens_are_relayed_behind_their_own_scope() {
         .await
         .unwrap();
     assert_eq!(problem(r, 401).await, "unauthorized");
-    let auth = vodgate::auth::AdminAuth::new(vodgate::startup::open_store(&app.config).unwrap());
+    let auth = vodgate::auth::AdminAuth::new(
+        vodgate::store::Store::open(app.config.redis_url(), &app.config.redis_prefix).unwrap(),
+    );
     let key = auth
         .create_key(
             "shop",

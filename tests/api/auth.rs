@@ -181,7 +181,9 @@ async fn basic_auth_takes_the_key_as_user_with_an_empty_password() {
 #[tokio::test]
 async fn scopes_are_enforced_per_route() {
     let app = spawn_app().await;
-    let auth = vodgate::auth::AdminAuth::new(vodgate::startup::open_store(&app.config).unwrap());
+    let auth = vodgate::auth::AdminAuth::new(
+        vodgate::store::Store::open(app.config.redis_url(), &app.config.redis_prefix).unwrap(),
+    );
     let reader = auth
         .create_key("reader", vec![vodgate::auth::Scope::EntitlementsRead])
         .await
@@ -226,7 +228,9 @@ async fn scopes_are_enforced_per_route() {
 #[tokio::test]
 async fn revoking_a_key_kills_the_tokens_minted_from_it() {
     let app = spawn_app().await;
-    let auth = vodgate::auth::AdminAuth::new(vodgate::startup::open_store(&app.config).unwrap());
+    let auth = vodgate::auth::AdminAuth::new(
+        vodgate::store::Store::open(app.config.redis_url(), &app.config.redis_prefix).unwrap(),
+    );
     let k = auth
         .create_key("temp", vodgate::auth::Scope::ALL.to_vec())
         .await
@@ -365,7 +369,9 @@ async fn behind_a_trusted_proxy_failures_count_per_forwarded_client() {
 async fn embedded_store_mints_a_key_at_start_when_none_is_given() {
     let mut config = test_config(StoreKind::Memory);
     config.bootstrap_api_key = None;
-    let app = vodgate::startup::Application::build(config).await.unwrap();
+    let app = vodgate::http::server::Application::build(config)
+        .await
+        .unwrap();
     let key =
         secrecy::ExposeSecret::expose_secret(app.minted_api_key.as_ref().expect("a minted key"))
             .to_owned();

@@ -176,7 +176,8 @@ async fn entitlements_can_be_read_one_by_one_and_per_viewer() {
 #[tokio::test]
 async fn a_revocation_is_visible_through_the_api_and_announced() {
     for app in both_stores().await {
-        let store = vodgate::startup::open_store(&app.config).unwrap();
+        let store =
+            vodgate::store::Store::open(app.config.redis_url(), &app.config.redis_prefix).unwrap();
         let (_, e) = app
             .grant(json!({"viewer_id": "v", "video_id": "sample"}))
             .await;

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 use vodgate::config::Config;
-use vodgate::startup::Application;
+use vodgate::http::server::Application;
 
 /// An API key in vodgate's format, minted per test process (never a literal in the repo).
 pub fn mint_api_key() -> String {

@@ -56,7 +56,9 @@ async fn metrics_are_served_apart_from_the_public_port() {
     let mut config = test_config(StoreKind::Redis);
     config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     vodgate::telemetry::init_for_tests();
-    let app = vodgate::startup::Application::build(config).await.unwrap();
+    let app = vodgate::http::server::Application::build(config)
+        .await
+        .unwrap();
     let (port, mport) = (app.port(), app.metrics_port().expect("metrics listener"));
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();

@@ -10,7 +10,7 @@
 use crate::helpers::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use vodgate::access::ENTITLEMENT_TTL;
+use vodgate::app::access::ENTITLEMENT_TTL;
 
 /// No request may take longer than this while Redis is away (the store's response timeout
 /// is 2 s).

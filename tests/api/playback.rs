@@ -378,7 +378,7 @@ async fn no_cached_decision_outlives_its_ttl_even_if_the_event_is_lost() {
         .query_async(&mut c)
         .await
         .unwrap();
-    tokio::time::sleep(vodgate::access::ENTITLEMENT_TTL + Duration::from_millis(200)).await;
+    tokio::time::sleep(vodgate::app::access::ENTITLEMENT_TTL + Duration::from_millis(200)).await;
     assert_eq!(
         problem(app.get_as(&viewer, &master).await, 403).await,
         "revoked"
@@ -514,7 +514,7 @@ async fn a_huge_local_playlist_is_refused_without_being_read() {
     let title = media.join("huge");
     std::fs::create_dir_all(&title).unwrap();
     let mut body = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:4\n");
-    while body.len() <= vodgate::upstream::MAX_PLAYLIST_BYTES {
+    while body.len() <= vodgate::media::origin::MAX_PLAYLIST_BYTES {
         body.push_str("#EXTINF:4,\nsegment-with-a-rather-long-name.ts\n");
     }
     std::fs::write(title.join("master.m3u8"), body).unwrap();

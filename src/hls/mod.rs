@@ -1,2 +1,0 @@
-pub mod asset_path;
-pub mod rewrite;

@@ -1,0 +1,392 @@
+//! `/v1/entitlements` and `/v1/orders/{order_id}/refund`: what the operator's backend calls
+//! when a viewer pays, asks for another device, or gets a refund.
+
+use crate::app::entitlements::EntitlementRecord;
+use crate::app::{Caller, GrantInput};
+use crate::domain::{
+    AgeGate, AgeVerification, EntitlementId, EntitlementStatus, OrderId, PlaybackMode, VideoId,
+    ViewerId,
+};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{Authorized, EntitlementsRead, EntitlementsWrite};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(show)
+        .service(revoke)
+        .service(launch)
+        .service(refund);
+}
+
+/// A grant: viewer V may watch video X.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    viewer_id: ViewerId,
+    video_id: VideoId,
+    /// The site's order; the same order_id + video_id again returns the first grant.
+    order_id: Option<OrderId>,
+    /// The rental window in seconds (default: the server's `default_watch_for_s`, 86400 unless configured).
+    #[schema(minimum = 1, maximum = 31622400, example = 86400)]
+    watch_for_s: Option<u64>,
+    /// A start window: watching must start within this many seconds, and the rental window
+    /// runs from the first play. Absent: the window runs from the grant.
+    #[schema(minimum = 1, maximum = 31622400, example = 2592000)]
+    start_within_s: Option<u64>,
+    /// Playbacks that may run at once (default: the server's `default_max_streams`, 2 unless configured).
+    #[schema(minimum = 1, maximum = 100, example = 2)]
+    max_streams: Option<u32>,
+    /// Default `none`. `verified` needs `age_verification`.
+    #[serde(default)]
+    age_gate: AgeGate,
+    age_verification: Option<AgeVerification>,
+    /// api.video only: `relay` or `embed` for this rental; absent: the deployment's
+    /// `VODGATE_APIVIDEO_MODE`. `embed` needs the api.video origin.
+    playback_mode: Option<PlaybackMode>,
+}
+
+/// Optional; the whole body may be left out.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    /// Shown to operators only (entitlement reads, the audit trail).
+    #[schema(max_length = 500, example = "abuse")]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    viewer_id: ViewerId,
+}
+
+/// The entitlement as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EntitlementView {
+    #[schema(value_type = EntitlementId)]
+    pub id: String,
+    pub status: EntitlementStatus,
+    #[schema(value_type = ViewerId)]
+    pub viewer_id: String,
+    #[schema(value_type = VideoId)]
+    pub video_id: String,
+    #[schema(value_type = Option<OrderId>, required = true)]
+    pub order_id: Option<String>,
+    pub watch_for_s: u64,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// The effective end of the window; null while a start window waits for the first play.
+    #[schema(format = DateTime, required = true)]
+    pub expires_at: Option<String>,
+    /// With a start window: watching must start by then.
+    #[schema(format = DateTime, required = true)]
+    pub start_by: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    pub first_played_at: Option<String>,
+    pub max_streams: u32,
+    pub age_gate: AgeGate,
+    #[schema(required = true)]
+    pub age_verification: Option<AgeVerification>,
+    /// What the grant chose; null: the deployment's default.
+    #[schema(required = true)]
+    pub playback_mode: Option<PlaybackMode>,
+    #[schema(format = DateTime, required = true)]
+    pub revoked_at: Option<String>,
+    #[schema(required = true)]
+    pub revocation_reason: Option<String>,
+    /// A fresh single-use launch link (grant and launch only): hand it to the viewer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, format = "uri", example = "http://127.0.0.1:8080/w/vg_wl_…")]
+    pub watch_url: Option<String>,
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl EntitlementView {
+    pub fn new(r: &EntitlementRecord, watch_url: Option<String>) -> Self {
+        let e = &r.entitlement;
+        Self {
+            id: e.id.to_string(),
+            status: r.status(Utc::now()),
+            viewer_id: e.viewer_id.to_string(),
+            video_id: e.video_id.to_string(),
+            order_id: e.order_id.as_ref().map(|o| o.to_string()),
+            watch_for_s: e.watch_for_s,
+            created_at: rfc3339(e.created_at),
+            expires_at: r.expires_at().map(rfc3339),
+            start_by: e.start_by.map(rfc3339),
+            first_played_at: r.first_played_at.map(rfc3339),
+            max_streams: e.max_streams,
+            age_gate: e.age_gate,
+            age_verification: e.age_verification.clone(),
+            playback_mode: e.playback_mode,
+            revoked_at: r.revocation.as_ref().map(|r| rfc3339(r.at)),
+            revocation_reason: r.revocation.as_ref().and_then(|r| r.reason.clone()),
+            watch_url,
+        }
+    }
+}
+
+fn parse_id(raw: &str) -> Result<EntitlementId, ApiError> {
+    EntitlementId::parse(raw)
+        .map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))
+}
+
+fn not_found(id: &EntitlementId) -> ApiError {
+    ApiError::not_found("entitlement_not_found", format!("No entitlement {id}."))
+}
+
+/// A body that may be left out entirely, but when sent must be valid JSON of this shape.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
+}
+
+/// Grant access
+///
+/// The same order_id + video_id again returns the first grant (200), never a duplicate; the
+/// same order_id + video_id for another viewer is a conflict (409).
+#[utoipa::path(
+    post,
+    path = "/v1/entitlements",
+    tag = "entitlements",
+    operation_id = "grant_entitlement",
+    request_body = CreateBody,
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 201, description = "Granted, with a fresh watch link.", body = EntitlementView),
+        (status = 200, description = "This order_id + video_id was granted before: the first grant, with a fresh watch link.", body = EntitlementView),
+        (status = 400, response = crate::http::openapi::InvalidGrant),
+        (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 403, response = crate::http::openapi::Forbidden),
+        (status = 409, response = crate::http::openapi::OrderConflict),
+        (status = 413, response = crate::http::openapi::PayloadTooLarge),
+        (status = 415, response = crate::http::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::http::openapi::InvalidAgeVerification),
+        (status = 429, response = crate::http::openapi::TooManyRequests),
+        (status = 500, response = crate::http::openapi::InternalError),
+        (status = 503, response = crate::http::openapi::StoreUnavailable),
+    )
+)]
+#[post("/entitlements")]
+async fn create(
+    caller: Caller,
+    _auth: Authorized<EntitlementsWrite>,
+    state: web::Data<AppState>,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let terms = state.app.terms(GrantInput {
+        viewer_id: body.viewer_id,
+        video_id: body.video_id,
+        order_id: body.order_id,
+        watch_for_s: body.watch_for_s,
+        start_within_s: body.start_within_s,
+        max_streams: body.max_streams,
+        age_gate: body.age_gate,
+        age_verification: body.age_verification,
+        playback_mode: body.playback_mode,
+    })?;
+    let granted = state.app.grant(terms, &caller).await?;
+    let status = if granted.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(EntitlementView::new(
+        &granted.record,
+        Some(state.app.watch_url_of(&granted.launch)),
+    )))
+}
+
+/// List a viewer's entitlements
+#[utoipa::path(
+    get,
+    path = "/v1/entitlements",
+    tag = "entitlements",
+    operation_id = "list_entitlements",
+    params(("viewer_id" = ViewerId, Query, description = "Whose entitlements.")),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The viewer's entitlements (none: an empty list).", body = crate::http::openapi::EntitlementList),
+        (status = 400, response = crate::http::openapi::InvalidQuery),
+        (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 403, response = crate::http::openapi::Forbidden),
+        (status = 429, response = crate::http::openapi::TooManyRequests),
+        (status = 500, response = crate::http::openapi::InternalError),
+        (status = 503, response = crate::http::openapi::StoreUnavailable),
+    )
+)]
+#[get("/entitlements")]
+async fn list(
+    _auth: Authorized<EntitlementsRead>,
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let data: Vec<_> = state
+        .app
+        .entitlements
+        .list_for_viewer(&q.viewer_id)
+        .await?
+        .iter()
+        .map(|r| EntitlementView::new(r, None))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+}
+
+/// Read an entitlement
+#[utoipa::path(
+    get,
+    path = "/v1/entitlements/{id}",
+    tag = "entitlements",
+    operation_id = "get_entitlement",
+    params(("id" = EntitlementId, Path)),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The entitlement (revoked and expired ones stay readable).", body = EntitlementView),
+        (status = 400, response = crate::http::openapi::InvalidEntitlementId),
+        (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 403, response = crate::http::openapi::Forbidden),
+        (status = 404, response = crate::http::openapi::EntitlementNotFound),
+        (status = 429, response = crate::http::openapi::TooManyRequests),
+        (status = 500, response = crate::http::openapi::InternalError),
+        (status = 503, response = crate::http::openapi::StoreUnavailable),
+    )
+)]
+#[get("/entitlements/{id}")]
+async fn show(
+    _auth: Authorized<EntitlementsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let record = state
+        .app
+        .entitlements
+        .get(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(HttpResponse::Ok().json(EntitlementView::new(&record, None)))
+}
+
+/// Revoke an entitlement
+///
+/// Every instance refuses the next playlist, key or segment request of its playbacks.
+/// Write-once: revoking again returns the entitlement as first revoked.
+#[utoipa::path(
+    post,
+    path = "/v1/entitlements/{id}/revoke",
+    tag = "entitlements",
+    operation_id = "revoke_entitlement",
+    params(("id" = EntitlementId, Path)),
+    request_body(content = Option<RevokeBody>, content_type = "application/json", description = "Optional: an empty body revokes without a reason."),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The entitlement, now `revoked` (or as it was first revoked or refunded).", body = EntitlementView),
+        (status = 400, response = crate::http::openapi::InvalidIdOrBody),
+        (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 403, response = crate::http::openapi::Forbidden),
+        (status = 404, response = crate::http::openapi::EntitlementNotFound),
+        (status = 413, response = crate::http::openapi::PayloadTooLarge),
+        (status = 429, response = crate::http::openapi::TooManyRequests),
+        (status = 500, response = crate::http::openapi::InternalError),
+        (status = 503, response = crate::http::openapi::StoreUnavailable),
+    )
+)]
+#[post("/entitlements/{id}/revoke")]
+async fn revoke(
+    caller: Caller,
+    _auth: Authorized<EntitlementsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let reason = optional_json::<RevokeBody>(&body)?.reason;
+    let revoked = state.app.revoke(&id, reason, &caller).await?;
+    Ok(HttpResponse::Ok().json(EntitlementView::new(&revoked.record, None)))
+}
+
+/// Another device: a fresh single-use watch link for a live entitlement.
+#[utoipa::path(
+    post,
+    path = "/v1/entitlements/{id}/launch",
+    tag = "entitlements",
+    operation_id = "launch_entitlement",
+    params(("id" = EntitlementId, Path)),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The entitlement with a fresh `watch_url`.", body = EntitlementView),
+        (status = 400, response = crate::http::openapi::InvalidEntitlementId),
+        (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 403, response = crate::http::openapi::Forbidden),
+        (status = 404, response = crate::http::openapi::EntitlementNotFound),
+        (status = 409, response = crate::http::openapi::EntitlementNotActive),
+        (status = 429, response = crate::http::openapi::TooManyRequests),
+        (status = 500, response = crate::http::openapi::InternalError),
+        (status = 503, response = crate::http::openapi::StoreUnavailable),
+    )
+)]
+#[post("/entitlements/{id}/launch")]
+async fn launch(
+    _auth: Authorized<EntitlementsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let (record, url) = state.app.launch(&id).await?;
+    Ok(HttpResponse::Ok().json(EntitlementView::new(&record, Some(url))))
+}
+
+/// Refund an order
+///
+/// Every entitlement of the order becomes `refunded`; every instance refuses their playbacks
+/// from the next request on.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{order_id}/refund",
+    tag = "entitlements",
+    operation_id = "refund_order",
+    params(("order_id" = OrderId, Path)),
+    request_body(content = Option<RevokeBody>, content_type = "application/json", description = "Optional: an empty body refunds without a reason."),
+    security(("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The order's entitlements, now `refunded` (or as first revoked).", body = crate::http::openapi::RefundResult),
+        (status = 400, response = crate::http::openapi::InvalidOrderIdOrBody),
+        (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 403, response = crate::http::openapi::Forbidden),
+        (status = 404, response = crate::http::openapi::OrderNotFound),
+        (status = 413, response = crate::http::openapi::PayloadTooLarge),
+        (status = 429, response = crate::http::openapi::TooManyRequests),
+        (status = 500, response = crate::http::openapi::InternalError),
+        (status = 503, response = crate::http::openapi::StoreUnavailable),
+    )
+)]
+#[post("/orders/{order_id}/refund")]
+async fn refund(
+    caller: Caller,
+    _auth: Authorized<EntitlementsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let order = OrderId::parse(&path)
+        .map_err(|e| ApiError::bad_request("invalid_order_id", e.to_string()))?;
+    let reason = optional_json::<RevokeBody>(&body)?.reason;
+    let refunded = state.app.refund_order(&order, reason, &caller).await?;
+    let data: Vec<_> = refunded
+        .iter()
+        .map(|r| EntitlementView::new(&r.record, None))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "order_id": order.to_string(), "data": data })))
+}

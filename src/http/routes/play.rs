@@ -1,0 +1,128 @@
+//! `/play/{playback_id}/…`: every playlist, key and segment request of a playback, each
+//! decided by `App::authorize` before a byte is read from the origin. Playlists are
+//! rewritten so every URI in them comes back here; keys and segments stream through.
+
+use crate::app::{Caller, Decision, PlaybackRequest, PlaybackStatus};
+use crate::domain::{DenyReason, PlaybackId};
+use crate::http::AppState;
+use crate::http::error::{ApiError, denied};
+use crate::http::routes::entitlements::rfc3339;
+use crate::http::session::Cookies;
+use crate::media::asset_path::{AssetKind, AssetPath};
+use crate::media::hls::rewrite::{RewriteContext, rewrite_playlist};
+use crate::media::origin::UpstreamError;
+use actix_web::http::{Method, header};
+use actix_web::{HttpRequest, HttpResponse, get, route, web};
+use serde_json::json;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    // `status` first: the asset route below would otherwise take it as a file name.
+    cfg.service(status).service(asset);
+}
+
+fn parse_playback(raw: &str) -> Result<PlaybackId, ApiError> {
+    PlaybackId::parse(raw).map_err(|_| denied(DenyReason::UnknownEntitlement))
+}
+
+/// The page's side channel: state and time left, or why playback is refused.
+#[get("/play/{playback_id}/status")]
+async fn status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_playback(&path)?;
+    let body = match state.app.playback_status(&id, &Cookies(&req)).await? {
+        PlaybackStatus::Active {
+            expires_at,
+            seconds_left,
+        } => {
+            json!({"state": "active", "code": null, "message": null, "expires_at": expires_at.map(rfc3339), "seconds_left": seconds_left})
+        }
+        PlaybackStatus::Denied { reason, expires_at } => {
+            json!({"state": "denied", "code": reason.code(), "message": reason.explain(), "expires_at": expires_at.map(rfc3339), "seconds_left": 0})
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
+}
+
+// HEAD answers what GET would (status, length, type) without a body; it neither holds a
+// stream's place nor starts the rental clock, since nothing is served.
+#[route("/play/{playback_id}/{tail:.*}", method = "GET", method = "HEAD")]
+async fn asset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_playback(&path.0)?;
+    // Validate the raw, undecoded tail: `%2f`, `%00`, `..` and friends never get decoded
+    // into something that could name another file.
+    let prefix = format!("/play/{id}/");
+    let raw_tail = req.uri().path().strip_prefix(&prefix).unwrap_or_default();
+    let asset = AssetPath::parse(raw_tail)
+        .map_err(|e| ApiError::bad_request("invalid_asset_path", e.to_string()))?;
+
+    let app = &state.app;
+    let decision = app
+        .authorize(PlaybackRequest {
+            playback_id: &id,
+            sessions: &Cookies(&req),
+            kind: asset.kind(),
+            serves_bytes: req.method() != Method::HEAD,
+            caller: &caller,
+        })
+        .await?;
+    let playback = match decision {
+        Decision::Allowed { playback, .. } => playback,
+        Decision::Refused(reason) => return Err(denied(reason)),
+    };
+
+    match asset.kind() {
+        AssetKind::Playlist => {
+            let text = app.origin.playlist(&playback, &asset).await?;
+            let playlist_url = playback
+                .source
+                .asset_base
+                .join(asset.as_str())
+                .map_err(ApiError::internal)?;
+            let ctx = RewriteContext {
+                asset_base: &playback.source.asset_base,
+                playlist_url: &playlist_url,
+                gateway_prefix: &prefix,
+            };
+            let rewritten = rewrite_playlist(&text, &ctx).map_err(|e| {
+                // The error names upstream URIs: for the log only, never for the viewer.
+                tracing::warn!(playback.id = %id, error = %e, "origin playlist refused");
+                ApiError::from(UpstreamError::Invalid(
+                    "a URI in it is unusable or outside the video's origin".into(),
+                ))
+            })?;
+            Ok(HttpResponse::Ok()
+                .insert_header((header::CONTENT_TYPE, asset.content_type()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(rewritten))
+        }
+        AssetKind::Key | AssetKind::Segment => {
+            let mut res = app.origin.media(&req, &playback, &asset).await?;
+            // Keys are the real secret of encrypted media: never cached. Segments may sit
+            // in the viewer's own cache only, never in a shared one.
+            let cache = if asset.kind() == AssetKind::Key {
+                "no-store"
+            } else {
+                "private, max-age=300"
+            };
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static(cache),
+            );
+            Ok(res)
+        }
+        AssetKind::Other => Err(ApiError::not_found(
+            "unknown_asset",
+            "This playback serves only playlists, keys and segments.",
+        )),
+    }
+}
