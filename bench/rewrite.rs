@@ -10,7 +10,7 @@ use criterion::Criterion;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use url::Url;
-use vodgate::media::hls::rewrite::{RewriteContext, rewrite_playlist};
+use vodgate::media::hls::rewrite::{RewriteContext, UriPlan, rewrite_playlist};
 
 const PREFIX: &str = "/play/pb_0123456789abcdef0123456789abcdef/";
 
@@ -98,7 +98,7 @@ fn main() {
         let ctx = RewriteContext {
             asset_base: &base,
             playlist_url: &case.playlist_url,
-            gateway_prefix: PREFIX,
+            plan: UriPlan::gateway(PREFIX),
         };
         let out = rewrite_playlist(&case.text, &ctx).expect("rewrites");
         assert!(out.contains(PREFIX));
@@ -119,7 +119,7 @@ fn main() {
         let ctx = RewriteContext {
             asset_base: &base,
             playlist_url: &case.playlist_url,
-            gateway_prefix: PREFIX,
+            plan: UriPlan::gateway(PREFIX),
         };
         let budget = Duration::from_millis(if std::env::args().any(|a| a == "--quick") {
             300

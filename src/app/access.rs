@@ -131,7 +131,6 @@ impl CacheInner {
                 }
                 n
             }
-            Event::TokenFamily(_) | Event::ViewerSession(_) => 0,
         };
         if evicted > 0 {
             METRICS
@@ -147,8 +146,6 @@ fn event_kind(event: &Event) -> &'static str {
         Event::Entitlement(_) => "entitlement",
         Event::Playback(_) => "playback",
         Event::Resync => "resync",
-        Event::TokenFamily(_) => "token_family",
-        Event::ViewerSession(_) => "viewer_session",
     }
 }
 

@@ -62,20 +62,6 @@ impl Scope {
             .collect::<Vec<_>>()
             .join(", ")
     }
-
-    pub fn parse_list(s: &str) -> Result<Vec<Self>, String> {
-        let mut v = s
-            .split(',')
-            .filter(|p| !p.trim().is_empty())
-            .map(Self::parse)
-            .collect::<Result<Vec<_>, _>>()?;
-        v.sort();
-        v.dedup();
-        if v.is_empty() {
-            return Err("at least one scope is needed".into());
-        }
-        Ok(v)
-    }
 }
 
 impl fmt::Display for Scope {

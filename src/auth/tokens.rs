@@ -2,7 +2,7 @@
 //! `/auth/api-key` exchange; rotation keeps the family, reuse kills it.
 
 use super::{AdminAuth, ApiKey, ApiKeyId, AuthError, Principal, Scope};
-use crate::store::{Event, StoreError};
+use crate::store::StoreError;
 use crate::token::{Token, TokenHash, looks_like};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -139,12 +139,11 @@ impl AdminAuth {
         self.issue(&key, grant.family).await
     }
 
+    /// Nothing caches tokens (every check reads the family's marker in the same MGET as the
+    /// grant), so the marker alone revokes on every instance.
     async fn revoke_family(&self, key: &ApiKeyId, family: &str) -> Result<(), AuthError> {
         self.store
             .set(&family_revoked_key(key, family), "1", REFRESH_TTL)
-            .await?;
-        self.store
-            .publish(&Event::TokenFamily(family.to_owned()))
             .await?;
         Ok(())
     }

@@ -106,10 +106,6 @@ impl AssetPath {
         &self.0
     }
 
-    pub fn into_string(self) -> String {
-        self.0
-    }
-
     /// The extension of the last segment (text after its last '.'), if any.
     fn extension(&self) -> Option<&str> {
         let name = self.0.rsplit('/').next().unwrap_or(&self.0);

@@ -4,5 +4,6 @@
 //! Pure where it can be; nothing here knows about entitlements or the store's keys.
 
 pub mod asset_path;
+pub mod body;
 pub mod hls;
 pub mod origin;

@@ -38,10 +38,6 @@ pub enum StoreError {
 pub enum Event {
     /// An entitlement was revoked or refunded.
     Entitlement(String),
-    /// A refresh-token family was revoked (reuse detected).
-    TokenFamily(String),
-    /// A viewer session ended.
-    ViewerSession(String),
     /// A playback was stopped by an operator.
     Playback(String),
     /// The bus itself reconnected: events may have been missed, so drop every cache.

@@ -9,9 +9,11 @@ use crate::http::error::{ApiError, denied};
 use crate::http::routes::entitlements::rfc3339;
 use crate::http::session::Cookies;
 use crate::media::asset_path::{AssetKind, AssetPath};
-use crate::media::hls::rewrite::{RewriteContext, rewrite_playlist};
+use crate::media::body::{Media, MediaBody, MediaRequest};
+use crate::media::hls::rewrite::{RewriteContext, UriPlan, rewrite_playlist};
 use crate::media::origin::UpstreamError;
-use actix_web::http::{Method, header};
+use actix_web::body::SizedStream;
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, route, web};
 use serde_json::json;
 
@@ -22,6 +24,21 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 
 fn parse_playback(raw: &str) -> Result<PlaybackId, ApiError> {
     PlaybackId::parse(raw).map_err(|_| denied(DenyReason::UnknownEntitlement))
+}
+
+/// A media answer as an HTTP response.
+fn respond(media: Media) -> HttpResponse {
+    let code = StatusCode::from_u16(media.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut res = HttpResponse::build(code);
+    res.insert_header((header::CONTENT_TYPE, media.content_type));
+    for (name, value) in media.headers {
+        res.insert_header((name, value));
+    }
+    match media.body {
+        MediaBody::Empty => res.finish(),
+        MediaBody::Sized { len, stream } => res.body(SizedStream::new(len, stream)),
+        MediaBody::Unsized(stream) => res.streaming(stream),
+    }
 }
 
 /// The page's side channel: state and time left, or why playback is refused.
@@ -91,7 +108,7 @@ async fn asset(
             let ctx = RewriteContext {
                 asset_base: &playback.source.asset_base,
                 playlist_url: &playlist_url,
-                gateway_prefix: &prefix,
+                plan: UriPlan::gateway(&prefix),
             };
             let rewritten = rewrite_playlist(&text, &ctx).map_err(|e| {
                 // The error names upstream URIs: for the log only, never for the viewer.
@@ -106,7 +123,13 @@ async fn asset(
                 .body(rewritten))
         }
         AssetKind::Key | AssetKind::Segment => {
-            let mut res = app.origin.media(&req, &playback, &asset).await?;
+            let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+            let ask = MediaRequest {
+                range: header(header::RANGE),
+                if_range: header(header::IF_RANGE),
+                head: req.method() == Method::HEAD,
+            };
+            let mut res = respond(app.origin.media(&ask, &playback, &asset).await?);
             // Keys are the real secret of encrypted media: never cached. Segments may sit
             // in the viewer's own cache only, never in a shared one.
             let cache = if asset.kind() == AssetKind::Key {

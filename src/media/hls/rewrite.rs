@@ -1,11 +1,14 @@
-//! HLS playlist rewriting: point every URI of an upstream playlist at the gateway.
+//! HLS playlist rewriting: point every URI of an upstream playlist where the playback's
+//! `UriPlan` says (today: everything back to the gateway, `/play/{playback}/`).
 //!
 //! Why this exists: vodgate relays HLS to entitled viewers without ever revealing where
 //! the media really lives (an api.video URL carrying a private token, or a directory on
 //! disk) and without becoming an open proxy. Players only ever talk to the gateway, so
 //! every URI a player could follow in a playlist — segment and variant lines, and the
 //! `URI` attributes of keys, init sections, renditions, parts, hints, reports — must be
-//! replaced by a gateway URI `gateway_prefix + <path relative to the asset base>`.
+//! replaced by `plan prefix for its kind + <path relative to the asset base>`. The kind
+//! (playlist, key, segment, other) is the URI's role in the playlist, so a delivery mode
+//! that sends segments elsewhere (a CDN) only changes the plan.
 //! A URI that resolves anywhere outside the title's asset base (another host, a parent
 //! directory, a `skd://` or `data:` key, a scheme-relative `//host/x`) is not rewritten
 //! or passed through: the whole playlist is refused with
@@ -66,6 +69,55 @@ use url::Url;
 
 use crate::media::asset_path::is_segment_byte;
 
+/// What a URI in a playlist names, by its place in the playlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriKind {
+    /// A variant or rendition playlist (`EXT-X-STREAM-INF` lines, `EXT-X-MEDIA`,
+    /// `EXT-X-I-FRAME-STREAM-INF`, `EXT-X-IMAGE-STREAM-INF`, `EXT-X-RENDITION-REPORT`).
+    Playlist,
+    /// A decryption key (`EXT-X-KEY`, `EXT-X-SESSION-KEY`).
+    Key,
+    /// Media bytes: segment lines, `EXT-X-MAP`, `EXT-X-PART`, `EXT-X-PRELOAD-HINT`.
+    Segment,
+    /// Anything else a tag may point at (session data, steering, interstitials).
+    Other,
+}
+
+/// Where each kind of URI points: a prefix (ending with '/') that the URI's path relative
+/// to the asset base is appended to.
+#[derive(Debug, Clone, Copy)]
+pub struct UriPlan<'a> {
+    pub playlists: &'a str,
+    pub keys: &'a str,
+    pub segments: &'a str,
+    pub other: &'a str,
+}
+
+impl<'a> UriPlan<'a> {
+    /// Everything back to the gateway (relay mode): `prefix` is e.g. `/play/pb_123/`.
+    pub fn gateway(prefix: &'a str) -> Self {
+        Self {
+            playlists: prefix,
+            keys: prefix,
+            segments: prefix,
+            other: prefix,
+        }
+    }
+
+    pub fn prefix(&self, kind: UriKind) -> &'a str {
+        match kind {
+            UriKind::Playlist => self.playlists,
+            UriKind::Key => self.keys,
+            UriKind::Segment => self.segments,
+            UriKind::Other => self.other,
+        }
+    }
+
+    fn all(&self) -> [&'a str; 4] {
+        [self.playlists, self.keys, self.segments, self.other]
+    }
+}
+
 /// Where a playlist comes from and where its URIs must point to.
 #[derive(Debug, Clone, Copy)]
 pub struct RewriteContext<'a> {
@@ -76,8 +128,8 @@ pub struct RewriteContext<'a> {
     /// The URL of the playlist being rewritten (inside `asset_base`), used to resolve
     /// relative URIs.
     pub playlist_url: &'a Url,
-    /// Gateway prefix every emitted URI starts with, e.g. `/play/pb_123/` (ends with '/').
-    pub gateway_prefix: &'a str,
+    /// Where each kind of URI points.
+    pub plan: UriPlan<'a>,
 }
 
 /// Why a playlist was not rewritten. Nothing is emitted on error.
@@ -104,20 +156,21 @@ pub enum RewriteError {
     InvalidContext(&'static str),
 }
 
-/// Tags whose attributes may carry URIs, matched as line prefixes (see module docs).
-const URI_TAGS: &[&str] = &[
-    "#EXT-X-KEY",
-    "#EXT-X-SESSION-KEY",
-    "#EXT-X-SESSION-DATA",
-    "#EXT-X-MAP",
-    "#EXT-X-MEDIA",
-    "#EXT-X-I-FRAME-STREAM-INF",
-    "#EXT-X-IMAGE-STREAM-INF",
-    "#EXT-X-PART",
-    "#EXT-X-PRELOAD-HINT",
-    "#EXT-X-RENDITION-REPORT",
-    "#EXT-X-CONTENT-STEERING",
-    "#EXT-X-DATERANGE",
+/// Tags whose attributes may carry URIs, matched as line prefixes (see module docs), and
+/// what their URIs name.
+const URI_TAGS: &[(&str, UriKind)] = &[
+    ("#EXT-X-KEY", UriKind::Key),
+    ("#EXT-X-SESSION-KEY", UriKind::Key),
+    ("#EXT-X-SESSION-DATA", UriKind::Other),
+    ("#EXT-X-MAP", UriKind::Segment),
+    ("#EXT-X-MEDIA", UriKind::Playlist),
+    ("#EXT-X-I-FRAME-STREAM-INF", UriKind::Playlist),
+    ("#EXT-X-IMAGE-STREAM-INF", UriKind::Playlist),
+    ("#EXT-X-PART", UriKind::Segment),
+    ("#EXT-X-PRELOAD-HINT", UriKind::Segment),
+    ("#EXT-X-RENDITION-REPORT", UriKind::Playlist),
+    ("#EXT-X-CONTENT-STEERING", UriKind::Other),
+    ("#EXT-X-DATERANGE", UriKind::Other),
 ];
 
 /// Rewrites an HLS playlist (master or media) so that every URI in it is a gateway URI.
@@ -140,6 +193,8 @@ pub fn rewrite_playlist(input: &str, ctx: &RewriteContext) -> Result<String, Rew
     let mut pos = 0;
     let mut line_no = 0;
     let mut seen_header = false;
+    // A URI line names a variant playlist right after `EXT-X-STREAM-INF`, else a segment.
+    let mut line_kind = UriKind::Segment;
 
     while pos < bytes.len() {
         line_no += 1;
@@ -168,7 +223,9 @@ pub fn rewrite_playlist(input: &str, ctx: &RewriteContext) -> Result<String, Rew
             }
             end = plain_end;
             out.push_str(&input[copied..pos]);
-            out.push_str(&rw.prefix_dir);
+            out.push_str(rw.plan.prefix(line_kind));
+            out.push_str(&rw.dir);
+            line_kind = UriKind::Segment;
             copied = pos;
         } else {
             end = find_eol_ascii(bytes, plain_end, &mut high_bits);
@@ -188,12 +245,15 @@ pub fn rewrite_playlist(input: &str, ctx: &RewriteContext) -> Result<String, Rew
                 seen_header = true;
             } else if content.as_bytes()[0] != b'#' {
                 out.push_str(&input[copied..pos]);
-                rw.push_uri(content, &mut out)?;
+                rw.push_uri(content, line_kind, &mut out)?;
+                line_kind = UriKind::Segment;
                 copied = end;
-            } else if is_uri_tag(content) {
+            } else if let Some(kind) = uri_tag(content) {
                 out.push_str(&input[copied..pos]);
-                rw.rewrite_tag(line, line_no, &mut out)?;
+                rw.rewrite_tag(line, line_no, kind, &mut out)?;
                 copied = end;
+            } else if content.starts_with("#EXT-X-STREAM-INF") {
+                line_kind = UriKind::Playlist;
             }
         }
         pos = if end == bytes.len() {
@@ -271,16 +331,19 @@ fn trim_ctl(s: &str) -> &str {
     &s[start..end]
 }
 
+/// The kind of URI a URI-bearing tag carries; `None` for other lines.
 #[inline]
-fn is_uri_tag(content: &str) -> bool {
+fn uri_tag(content: &str) -> Option<UriKind> {
     let b = content.as_bytes();
     // Dispatch on the byte after "#EXT-X-" so the frequent BYTERANGE / PROGRAM-DATE-TIME
     // lines cost one or two comparisons.
-    b.len() > 7
-        && &b[..7] == b"#EXT-X-"
-        && URI_TAGS
-            .iter()
-            .any(|t| t.as_bytes()[7] == b[7] && b.starts_with(t.as_bytes()))
+    if b.len() <= 7 || &b[..7] != b"#EXT-X-" {
+        return None;
+    }
+    URI_TAGS
+        .iter()
+        .find(|(t, _)| t.as_bytes()[7] == b[7] && b.starts_with(t.as_bytes()))
+        .map(|(_, kind)| *kind)
 }
 
 /// Attribute names whose values are URIs (see module docs).
@@ -381,13 +444,13 @@ struct Rewriter<'a> {
     base: &'a Url,
     base_path: &'a str,
     playlist: &'a Url,
-    prefix: &'a str,
+    plan: UriPlan<'a>,
     /// The asset base as a string, without query or fragment: an absolute URI spelled
     /// as this plus a plain relative reference is inside the base without parsing.
     base_str: &'a str,
-    /// `prefix` + the playlist's directory relative to the base, e.g. `/play/pb_1/360p/`:
-    /// what a plain relative URI is appended to.
-    prefix_dir: String,
+    /// The playlist's directory relative to the base, e.g. `360p/`: a plain relative URI
+    /// becomes plan prefix + this + the URI.
+    dir: String,
 }
 
 impl<'a> Rewriter<'a> {
@@ -402,18 +465,18 @@ impl<'a> Rewriter<'a> {
         if !base_path.ends_with('/') {
             return Err(RewriteError::InvalidContext("asset_base must end with '/'"));
         }
-        if !ctx.gateway_prefix.ends_with('/') {
+        if ctx.plan.all().iter().any(|p| !p.ends_with('/')) {
             return Err(RewriteError::InvalidContext(
-                "gateway_prefix must end with '/'",
+                "every prefix of the plan must end with '/'",
             ));
         }
         let mut rw = Rewriter {
             base,
             base_path,
             playlist: ctx.playlist_url,
-            prefix: ctx.gateway_prefix,
+            plan: ctx.plan,
             base_str: &base[..url::Position::AfterPath],
-            prefix_dir: String::new(),
+            dir: String::new(),
         };
         let Some(rel) = rw.relative_to_base(ctx.playlist_url) else {
             return Err(RewriteError::InvalidContext(
@@ -421,7 +484,7 @@ impl<'a> Rewriter<'a> {
             ));
         };
         let dir = &rel[..rel.rfind('/').map_or(0, |i| i + 1)];
-        rw.prefix_dir = format!("{}{dir}", ctx.gateway_prefix);
+        rw.dir = dir.to_owned();
         Ok(rw)
     }
 
@@ -440,26 +503,28 @@ impl<'a> Rewriter<'a> {
         url.path().strip_prefix(self.base_path)
     }
 
-    /// Appends the gateway URI for the playlist URI `raw` to `out`.
-    fn push_uri(&self, raw: &str, out: &mut String) -> Result<(), RewriteError> {
+    /// Appends where the plan points the playlist URI `raw` (of this kind) to `out`.
+    fn push_uri(&self, raw: &str, kind: UriKind, out: &mut String) -> Result<(), RewriteError> {
+        let prefix = self.plan.prefix(kind);
         if let Some(rest) = raw.strip_prefix(self.base_str) {
             // Absolute, in the base's own canonical spelling (what a packager that
             // writes full URLs emits).
             if is_plain_with_query(rest) {
-                out.push_str(self.prefix);
+                out.push_str(prefix);
                 out.push_str(rest);
                 return Ok(());
             }
         } else if is_plain_with_query(raw) {
-            out.push_str(&self.prefix_dir);
+            out.push_str(prefix);
+            out.push_str(&self.dir);
             out.push_str(raw);
             return Ok(());
         }
-        self.push_resolved(raw, out)
+        self.push_resolved(raw, prefix, out)
     }
 
     /// Full RFC 3986 resolution and containment check (the slow path of `push_uri`).
-    fn push_resolved(&self, raw: &str, out: &mut String) -> Result<(), RewriteError> {
+    fn push_resolved(&self, raw: &str, prefix: &str, out: &mut String) -> Result<(), RewriteError> {
         let resolved = self
             .playlist
             .join(raw)
@@ -471,7 +536,7 @@ impl<'a> Rewriter<'a> {
                 .ok_or_else(|| RewriteError::OutsideAssetBase {
                     uri: raw.to_owned(),
                 })?;
-        out.push_str(self.prefix);
+        out.push_str(prefix);
         out.push_str(rel);
         // Only a query written in the playlist itself; never one inherited from
         // playlist_url (an empty or fragment-only reference would inherit it).
@@ -488,6 +553,7 @@ impl<'a> Rewriter<'a> {
         &self,
         line: &str,
         line_no: usize,
+        kind: UriKind,
         out: &mut String,
     ) -> Result<(), RewriteError> {
         let malformed = || RewriteError::MalformedAttributes { line: line_no };
@@ -552,7 +618,7 @@ impl<'a> Rewriter<'a> {
             if is_uri_attribute(name) {
                 out.push_str(&line[copied..vs]);
                 out.push('"');
-                self.push_uri(inner, out)?;
+                self.push_uri(inner, kind, out)?;
                 out.push('"');
                 copied = ve;
             }
@@ -580,7 +646,7 @@ mod tests {
             &RewriteContext {
                 asset_base: &base,
                 playlist_url: &pl,
-                gateway_prefix: PREFIX,
+                plan: UriPlan::gateway(PREFIX),
             },
         )
     }
@@ -597,6 +663,36 @@ mod tests {
     }
 
     // ---------------------------------------------------------------- fixtures
+
+    #[test]
+    fn each_kind_of_uri_goes_where_the_plan_says() {
+        let plan = UriPlan {
+            playlists: "/p/",
+            keys: "/k/",
+            segments: "https://cdn.example/m/",
+            other: "/o/",
+        };
+        let base = Url::parse(BASE).unwrap();
+        let run = |input: &str, at: &str| {
+            let pl = base.join(at).unwrap();
+            let ctx = RewriteContext {
+                asset_base: &base,
+                playlist_url: &pl,
+                plan,
+            };
+            rewrite_playlist(input, &ctx).unwrap()
+        };
+        let master = "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"audio/index.m3u8\"\n#EXT-X-SESSION-KEY:METHOD=AES-128,URI=\"k.key\"\n#EXT-X-SESSION-DATA:DATA-ID=\"x\",URI=\"data.json\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\nhttps://vod.example/vod/vi1/token/abc/hls/720p/index.m3u8\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"iframes.m3u8\"\n";
+        assert_eq!(
+            run(master, "manifest.m3u8"),
+            "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"/p/audio/index.m3u8\"\n#EXT-X-SESSION-KEY:METHOD=AES-128,URI=\"/k/k.key\"\n#EXT-X-SESSION-DATA:DATA-ID=\"x\",URI=\"/o/data.json\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\n/p/360p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\n/p/720p/index.m3u8\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"/p/iframes.m3u8\"\n"
+        );
+        let media = "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"../enc.key\"\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4,\nseg0.ts\n#EXT-X-PART:DURATION=1,URI=\"seg1.0.ts\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"seg1.1.ts\"\n#EXT-X-RENDITION-REPORT:URI=\"../720p/index.m3u8\",LAST-MSN=1\n#EXTINF:4,\nseg1.ts?x=1\n";
+        assert_eq!(
+            run(media, "360p/index.m3u8"),
+            "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"/k/enc.key\"\n#EXT-X-MAP:URI=\"https://cdn.example/m/360p/init.mp4\"\n#EXTINF:4,\nhttps://cdn.example/m/360p/seg0.ts\n#EXT-X-PART:DURATION=1,URI=\"https://cdn.example/m/360p/seg1.0.ts\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"https://cdn.example/m/360p/seg1.1.ts\"\n#EXT-X-RENDITION-REPORT:URI=\"/p/720p/index.m3u8\",LAST-MSN=1\n#EXTINF:4,\nhttps://cdn.example/m/360p/seg1.ts?x=1\n"
+        );
+    }
 
     #[test]
     fn media_playlist_segments_and_key() {
@@ -630,7 +726,7 @@ mod tests {
         let ctx = RewriteContext {
             asset_base: &base,
             playlist_url: &pl,
-            gateway_prefix: "/play/pb_9/",
+            plan: UriPlan::gateway("/play/pb_9/"),
         };
         let out = rewrite_playlist(input, &ctx).unwrap();
         let want = input
@@ -786,7 +882,7 @@ mod tests {
         let ctx = RewriteContext {
             asset_base: &base,
             playlist_url: &pl,
-            gateway_prefix: PREFIX,
+            plan: UriPlan::gateway(PREFIX),
         };
         let input = "#EXTM3U\n#EXT-X-MAP:URI=\"\"\n#EXT-X-KEY:METHOD=AES-128,URI=\"#x\"\nseg.ts\nseg2.ts?own=1\n";
         let out = rewrite_playlist(input, &ctx).unwrap();
@@ -926,7 +1022,7 @@ mod tests {
                     &RewriteContext {
                         asset_base: b,
                         playlist_url: p,
-                        gateway_prefix: g
+                        plan: UriPlan::gateway(g)
                     }
                 ),
                 Err(RewriteError::InvalidContext(_))
@@ -1024,8 +1120,8 @@ mod tests {
             } else if !ic.starts_with('#') {
                 prop_assert!(ol.starts_with(PREFIX), "URI line {:?} -> {:?}", il, ol);
                 prop_assert!(!ol.contains(['"', ' ', '\t', '\r', '\n']));
-            } else if is_uri_tag(ic) {
-                prop_assert!(is_uri_tag(oc));
+            } else if uri_tag(ic).is_some() {
+                prop_assert!(uri_tag(oc).is_some());
                 let (ia, oa) = match (il.split_once(':'), ol.split_once(':')) {
                     (Some((ih, ia)), Some((oh, oa))) => {
                         prop_assert_eq!(ih, oh);
@@ -1205,7 +1301,7 @@ mod tests {
         ) {
             let base = Url::parse(BASE).unwrap();
             let pl = base.join(&format!("{dir}index.m3u8")).unwrap();
-            let ctx = RewriteContext { asset_base: &base, playlist_url: &pl, gateway_prefix: PREFIX };
+            let ctx = RewriteContext { asset_base: &base, playlist_url: &pl, plan: UriPlan::gateway(PREFIX) };
             let rw = Rewriter::new(&ctx).unwrap();
             let mut uri = if absolute { format!("{BASE}{path}") } else { path.clone() };
             if let Some(q) = &query {
@@ -1213,8 +1309,8 @@ mod tests {
                 uri.push_str(q);
             }
             let (mut fast, mut slow) = (String::new(), String::new());
-            let slow_result = rw.push_resolved(&uri, &mut slow);
-            let fast_result = rw.push_uri(&uri, &mut fast);
+            let slow_result = rw.push_resolved(&uri, PREFIX, &mut slow);
+            let fast_result = rw.push_uri(&uri, UriKind::Segment, &mut fast);
             prop_assert_eq!(&fast_result, &slow_result);
             let whole = rewrite_playlist(&format!("#EXTM3U\n{uri}\n"), &ctx);
             match slow_result {

@@ -12,9 +12,7 @@
 //! one per 64 KiB.)
 
 use super::UpstreamError;
-use actix_web::body::SizedStream;
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use crate::media::body::{Media, MediaBody, MediaRequest};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use std::collections::HashMap;
@@ -84,7 +82,7 @@ impl Resolved {
             return Ok(p);
         }
         let (r, d, f) = (root.to_path_buf(), dir.to_path_buf(), rel.to_owned());
-        let file: Arc<Path> = web::block(move || resolve(&r, &d, &f))
+        let file: Arc<Path> = blocking(move || resolve(&r, &d, &f))
             .await
             .map_err(pool)??
             .into();
@@ -93,8 +91,16 @@ impl Resolved {
     }
 }
 
-fn pool(e: actix_web::error::BlockingError) -> UpstreamError {
+fn pool(e: tokio::task::JoinError) -> UpstreamError {
     UpstreamError::Unavailable(format!("blocking pool: {e}"))
+}
+
+/// Run blocking file work on the runtime's blocking pool (what actix's `web::block` does:
+/// each actix worker's runtime bounds it with `worker_max_blocking_threads`).
+pub fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    tokio::task::spawn_blocking(f)
 }
 
 /// What the viewer asked for, in terms of the file's bytes.
@@ -174,7 +180,7 @@ async fn next_chunk(file: &Arc<File>, offset: u64, want: u64) -> io::Result<Byte
         return Ok(b);
     }
     let f = file.clone();
-    web::block(move || read_chunk(&f, offset, want))
+    blocking(move || read_chunk(&f, offset, want))
         .await
         .map_err(io::Error::other)?
 }
@@ -192,45 +198,40 @@ fn open(path: &Path) -> Result<(File, u64), UpstreamError> {
 
 /// Serve `rel` under `dir` as `content_type`, honouring Range and HEAD.
 pub async fn serve(
-    req: &HttpRequest,
+    req: &MediaRequest<'_>,
     resolved: &Resolved,
     root: &Path,
     dir: &Path,
     rel: &str,
     content_type: &'static str,
-) -> Result<HttpResponse, UpstreamError> {
+) -> Result<Media, UpstreamError> {
     let path = resolved.lookup(root, dir, rel).await?;
     let (file, total) = open(&path)?;
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok());
-    let if_range = req.headers().contains_key(header::IF_RANGE);
-    let head = req.method() == actix_web::http::Method::HEAD;
-
-    let mut res = HttpResponse::build(StatusCode::OK);
-    res.insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::ACCEPT_RANGES, "bytes"));
-    let (start, len) = match span(range, if_range, total) {
-        Span::Whole => (0, total),
+    let answer =
+        |status, body| Media::new(status, content_type, body).header("accept-ranges", "bytes");
+    let (start, len, media) = match span(req.range, req.if_range.is_some(), total) {
+        Span::Whole => (0, total, answer(200, MediaBody::Empty)),
         Span::Part { start, len } => {
-            res.status(StatusCode::PARTIAL_CONTENT).insert_header((
-                header::CONTENT_RANGE,
+            let m = answer(206, MediaBody::Empty).header(
+                "content-range",
                 format!("bytes {start}-{}/{total}", start + len - 1),
-            ));
-            (start, len)
+            );
+            (start, len, m)
         }
         Span::Unsatisfiable => {
-            return Ok(res
-                .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .insert_header((header::CONTENT_RANGE, format!("bytes */{total}")))
-                .finish());
+            return Ok(
+                answer(416, MediaBody::Empty).header("content-range", format!("bytes */{total}"))
+            );
         }
     };
-    if head || len == 0 {
+    let sized = |stream| MediaBody::Sized { len, stream };
+    if req.head || len == 0 {
         // Headers as for GET (Content-Length included), and no body.
         let none = stream::empty::<Result<Bytes, io::Error>>();
-        return Ok(res.body(SizedStream::new(len, none)));
+        return Ok(Media {
+            body: sized(none.boxed()),
+            ..media
+        });
     }
     // The first chunk before answering: a file that cannot be read is an error status,
     // not a response cut short.
@@ -249,7 +250,10 @@ pub async fn serve(
         Ok::<_, io::Error>(Some((chunk, (file, offset + n, left - n))))
     });
     let body = stream::once(async { Ok::<_, io::Error>(first) }).chain(rest);
-    Ok(res.body(SizedStream::new(len, body)))
+    Ok(Media {
+        body: sized(body.boxed()),
+        ..media
+    })
 }
 
 #[cfg(test)]

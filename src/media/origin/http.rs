@@ -6,7 +6,7 @@ use super::relay::{self, classify};
 use super::{Source, UpstreamError};
 use crate::domain::VideoId;
 use crate::media::asset_path::AssetPath;
-use actix_web::{HttpRequest, HttpResponse};
+use crate::media::body::{Media, MediaRequest};
 use std::time::Duration;
 use url::Url;
 
@@ -51,7 +51,7 @@ impl HttpOrigin {
     async fn get(
         &self,
         url: Url,
-        req: Option<&HttpRequest>,
+        req: Option<&MediaRequest<'_>>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let r = relay::forward_headers(self.client.get(url), req);
         // Bound the wait for the status line and headers; the body has its read timeout.
@@ -87,10 +87,10 @@ impl HttpOrigin {
 
     pub async fn media(
         &self,
-        req: &HttpRequest,
+        req: &MediaRequest<'_>,
         source: &Source,
         path: &AssetPath,
-    ) -> Result<HttpResponse, UpstreamError> {
+    ) -> Result<Media, UpstreamError> {
         let resp = self.get(Self::url(source, path)?, Some(req)).await?;
         Ok(relay::stream_media(resp, path))
     }

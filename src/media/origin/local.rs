@@ -5,7 +5,7 @@
 use super::{MAX_PLAYLIST_BYTES, Source, UpstreamError, file};
 use crate::domain::VideoId;
 use crate::media::asset_path::AssetPath;
-use actix_web::{HttpRequest, HttpResponse};
+use crate::media::body::{Media, MediaBody, MediaRequest};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use url::Url;
@@ -35,10 +35,6 @@ impl LocalOrigin {
             accel_redirect,
             resolved: Arc::default(),
         })
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// Every title folder that has a master playlist (for the demo storefront).
@@ -89,7 +85,7 @@ impl LocalOrigin {
             path.as_str().to_owned(),
         );
         // Resolve, check, stat and read in one trip to the blocking pool.
-        let bytes = actix_web::web::block(move || {
+        let bytes = file::blocking(move || {
             let file = file::resolve(&root, &dir, &rel)?;
             let meta = std::fs::metadata(&file).map_err(|_| UpstreamError::NotFound)?;
             if !meta.is_file() {
@@ -110,10 +106,10 @@ impl LocalOrigin {
     /// A key or segment, streamed with Range (see `file`); or, behind nginx, handed to it.
     pub async fn media(
         &self,
-        req: &HttpRequest,
+        req: &MediaRequest<'_>,
         source: &Source,
         path: &AssetPath,
-    ) -> Result<HttpResponse, UpstreamError> {
+    ) -> Result<Media, UpstreamError> {
         let dir = Self::folder(source)?;
         if let Some(prefix) = &self.accel_redirect {
             return self.accel_redirect(prefix, &dir, path).await;
@@ -138,7 +134,7 @@ impl LocalOrigin {
         prefix: &str,
         dir: &Path,
         path: &AssetPath,
-    ) -> Result<HttpResponse, UpstreamError> {
+    ) -> Result<Media, UpstreamError> {
         let file = self.resolved.lookup(&self.root, dir, path.as_str()).await?;
         // nginx takes the header as a URI: only names that need no escaping go there.
         // (A removed file: nginx answers 404 itself.)
@@ -154,10 +150,8 @@ impl LocalOrigin {
                 tracing::warn!(asset.path = %path.as_str(), "a media file name nginx cannot be handed (characters outside A-Z a-z 0-9 . _ - ~ /)");
                 UpstreamError::NotFound
             })?;
-        Ok(HttpResponse::Ok()
-            .insert_header(("X-Accel-Redirect", format!("{prefix}{target}")))
-            .insert_header((actix_web::http::header::CONTENT_TYPE, path.content_type()))
-            .finish())
+        Ok(Media::new(200, path.content_type(), MediaBody::Empty)
+            .header("x-accel-redirect", format!("{prefix}{target}")))
     }
 
     pub async fn title(&self, video: &VideoId) -> Option<String> {

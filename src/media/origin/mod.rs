@@ -17,8 +17,8 @@ use crate::config::{Config, OriginConfig};
 use crate::domain::{EntitlementId, VideoId};
 use crate::domain::{Playback, Source};
 use crate::media::asset_path::AssetPath;
+use crate::media::body::{Media, MediaRequest};
 use crate::store::Store;
-use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 
 /// A playlist larger than this is not a playlist we want to hold in memory.
@@ -148,10 +148,10 @@ impl Origin {
     /// A key or segment, streamed, honouring the viewer's Range header.
     pub async fn media(
         &self,
-        req: &HttpRequest,
+        req: &MediaRequest<'_>,
         playback: &Playback,
         path: &AssetPath,
-    ) -> Result<HttpResponse, UpstreamError> {
+    ) -> Result<Media, UpstreamError> {
         let source = &playback.source;
         match self {
             Origin::Local(o) => o.media(req, source, path).await,

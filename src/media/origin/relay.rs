@@ -4,21 +4,12 @@
 
 use super::{MAX_PLAYLIST_BYTES, UpstreamError};
 use crate::media::asset_path::AssetPath;
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use crate::media::body::{Media, MediaBody, MediaRequest};
 use futures_util::StreamExt;
 use std::time::Duration;
 
-/// Request headers worth passing to the origin: only what affects which bytes come back.
-const FORWARDED: &[&str] = &["range", "if-range"];
-/// Response headers worth passing back.
-const RETURNED: &[&str] = &[
-    "content-length",
-    "content-range",
-    "accept-ranges",
-    "etag",
-    "last-modified",
-];
+/// Response headers worth passing back (the length goes with the body).
+const RETURNED: &[&str] = &["content-range", "accept-ranges", "etag", "last-modified"];
 
 /// A client for media origins: bounded connect and read times, no redirects (a redirect
 /// could leave the asset base; origins must serve in place).
@@ -41,16 +32,18 @@ pub fn classify(e: reqwest::Error) -> UpstreamError {
     }
 }
 
-/// Copy the viewer's Range / If-Range onto an upstream request.
+/// Copy the viewer's Range / If-Range onto an upstream request: only what affects which
+/// bytes come back.
 pub fn forward_headers(
     mut r: reqwest::RequestBuilder,
-    req: Option<&HttpRequest>,
+    req: Option<&MediaRequest<'_>>,
 ) -> reqwest::RequestBuilder {
     if let Some(req) = req {
-        for name in FORWARDED {
-            if let Some(v) = req.headers().get(*name).and_then(|v| v.to_str().ok()) {
-                r = r.header(*name, v);
-            }
+        if let Some(v) = req.range {
+            r = r.header("range", v);
+        }
+        if let Some(v) = req.if_range {
+            r = r.header("if-range", v);
         }
     }
     r
@@ -96,22 +89,29 @@ pub async fn read_playlist(
 
 /// Stream a key or segment answer to the viewer: its status, the byte-range headers and the
 /// body as it arrives (sized when the length is known).
-pub fn stream_media(resp: reqwest::Response, path: &AssetPath) -> HttpResponse {
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut out = HttpResponse::build(status);
-    out.insert_header(("content-type", path.content_type()));
-    for name in RETURNED {
-        if let Some(v) = resp.headers().get(*name).and_then(|v| v.to_str().ok()) {
-            out.insert_header((*name, v.to_owned()));
-        }
-    }
+pub fn stream_media(resp: reqwest::Response, path: &AssetPath) -> Media {
+    let headers = RETURNED
+        .iter()
+        .filter_map(|name| {
+            let v = resp.headers().get(*name)?.to_str().ok()?;
+            Some((*name, v.to_owned()))
+        })
+        .collect();
+    let status = resp.status().as_u16();
     let len = resp.content_length();
     let stream = resp
         .bytes_stream()
-        .map(|r| r.map_err(|e| std::io::Error::other(e.to_string())));
-    // With a known length, stream as a sized body so clients get Content-Length.
-    match len {
-        Some(n) => out.no_chunking(n).streaming(stream),
-        None => out.streaming(stream),
+        .map(|r| r.map_err(|e| std::io::Error::other(e.to_string())))
+        .boxed();
+    // With a known length, a sized body, so clients get Content-Length.
+    let body = match len {
+        Some(len) => MediaBody::Sized { len, stream },
+        None => MediaBody::Unsized(stream),
+    };
+    Media {
+        status,
+        content_type: path.content_type(),
+        headers,
+        body,
     }
 }

@@ -197,7 +197,7 @@ impl Client {
         &self,
         url: &Url,
         session: Option<&str>,
-        forward: Option<&actix_web::HttpRequest>,
+        forward: Option<&crate::media::body::MediaRequest<'_>>,
         retry: Retry,
     ) -> Result<reqwest::Response, UpstreamError> {
         let mut url = url.clone();

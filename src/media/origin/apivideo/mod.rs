@@ -28,8 +28,8 @@ use crate::config::{ApiVideoConfig, PlaybackMode};
 use crate::domain::Playback;
 use crate::domain::{EntitlementId, VideoId};
 use crate::media::asset_path::AssetPath;
+use crate::media::body::{Media, MediaRequest};
 use crate::store::{Store, keys};
-use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -463,10 +463,10 @@ impl ApiVideoOrigin {
 
     pub async fn media(
         &self,
-        req: &HttpRequest,
+        req: &MediaRequest<'_>,
         playback: &Playback,
         path: &AssetPath,
-    ) -> Result<HttpResponse, UpstreamError> {
+    ) -> Result<Media, UpstreamError> {
         let s = self.session_of(playback).await?;
         let url = s
             .asset_base
