@@ -233,3 +233,62 @@ fn check_config_prints_settings_with_secrets_masked_and_fails_on_a_bad_one() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("default_max_streams"));
 }
+
+/// The command line and the API take a grant through the same rules: a bad one is refused
+/// by both, with the same sentence (the CLI used to clamp max_streams and pass any
+/// start window through).
+#[tokio::test]
+async fn the_command_line_and_the_api_refuse_the_same_bad_grant_with_the_same_sentence() {
+    let url = redis_url();
+    let prefix = random_prefix();
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("VODGATE_REDIS_PREFIX", prefix.as_str()),
+    ];
+    let mut config = test_config(StoreKind::Redis);
+    config.redis_prefix = prefix.clone();
+    let app = spawn_app_with(config).await;
+    let cases: [(&[&str], serde_json::Value); 3] = [
+        (
+            &["--max-streams", "0"],
+            serde_json::json!({"max_streams": 0}),
+        ),
+        (
+            &["--max-streams", "101"],
+            serde_json::json!({"max_streams": 101}),
+        ),
+        (
+            &["--start-within", "0"],
+            serde_json::json!({"start_within_s": 0}),
+        ),
+    ];
+    for (flags, extra) in cases {
+        let mut args = vec!["grant", "--viewer", "v-same", "--video", "sample"];
+        args.extend_from_slice(flags);
+        let out = vodgate(&env, &args);
+        assert!(!out.status.success(), "{flags:?} was granted by the CLI");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+
+        let mut body = serde_json::json!({"viewer_id": "v-same", "video_id": "sample"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (status, problem) = app.grant(body).await;
+        assert_eq!(status, 400, "{problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            stderr.contains(detail),
+            "the CLI said {stderr:?}, the API {detail:?}"
+        );
+    }
+    // Nothing was granted by either.
+    let r = app
+        .admin(
+            reqwest::Method::GET,
+            "/v1/entitlements?viewer_id=v-same",
+            None,
+        )
+        .await;
+    let list: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(list["data"], serde_json::json!([]));
+}
