@@ -4,7 +4,7 @@ use crate::app::{App, Caller, GrantInput};
 use crate::auth::{AdminAuth, ApiKeyId, Scope};
 use crate::config::Config;
 use crate::domain::{EntitlementId, OrderId, VideoId, ViewerId};
-use crate::http::routes::entitlements::EntitlementView;
+use crate::http::dto::EntitlementView;
 use crate::http::server::Application;
 use crate::media::origin::Origin;
 use clap::{Parser, Subcommand};

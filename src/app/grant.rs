@@ -5,6 +5,7 @@
 use super::{App, AppError, Caller};
 use crate::app::audit::AuditKind;
 use crate::app::entitlements::{EntitlementError, EntitlementRecord, GrantRequest};
+use crate::domain::ErrorCode;
 use crate::domain::{
     AgeGate, AgeVerification, MAX_START_WITHIN_S, MAX_STREAMS, MAX_WINDOW_S, OrderId, PlaybackMode,
     VideoId, ViewerId,
@@ -59,20 +60,20 @@ pub struct Granted {
 fn check_age_verification(v: &Option<AgeVerification>, gate: AgeGate) -> Result<(), AppError> {
     match (gate, v) {
         (AgeGate::Verified, None) => Err(AppError::unprocessable(
-            "age_verification_required",
+            ErrorCode::AgeVerificationRequired,
             "age_gate \"verified\" needs age_verification: {method, verified_at, reference}.",
         )),
         (_, Some(v)) => {
             let bad = |f: &str, n: usize| f.trim().is_empty() || f.chars().count() > n;
             if bad(&v.method, 64) || bad(&v.reference, 200) {
                 return Err(AppError::unprocessable(
-                    "invalid_age_verification",
+                    ErrorCode::InvalidAgeVerification,
                     "method (1-64 chars) and reference (1-200 chars) are required.",
                 ));
             }
             if v.verified_at > Utc::now() + chrono::Duration::minutes(5) {
                 return Err(AppError::unprocessable(
-                    "invalid_age_verification",
+                    ErrorCode::InvalidAgeVerification,
                     "verified_at is in the future.",
                 ));
             }
@@ -88,7 +89,7 @@ impl App {
         let watch_for_s = input.watch_for_s.unwrap_or(self.config.default_watch_for_s);
         if !(1..=MAX_WINDOW_S).contains(&watch_for_s) {
             return Err(AppError::invalid(
-                "invalid_watch_for",
+                ErrorCode::InvalidWatchFor,
                 format!("watch_for_s must be between 1 and {MAX_WINDOW_S} seconds."),
             ));
         }
@@ -96,21 +97,21 @@ impl App {
             && !(1..=MAX_START_WITHIN_S).contains(&s)
         {
             return Err(AppError::invalid(
-                "invalid_start_within",
+                ErrorCode::InvalidStartWithin,
                 format!("start_within_s must be between 1 and {MAX_START_WITHIN_S} seconds."),
             ));
         }
         let max_streams = input.max_streams.unwrap_or(self.config.default_max_streams);
         if !(1..=MAX_STREAMS).contains(&max_streams) {
             return Err(AppError::invalid(
-                "invalid_max_streams",
+                ErrorCode::InvalidMaxStreams,
                 format!("max_streams must be between 1 and {MAX_STREAMS}."),
             ));
         }
         check_age_verification(&input.age_verification, input.age_gate)?;
         if input.playback_mode == Some(PlaybackMode::Embed) && self.origin.apivideo().is_none() {
             return Err(AppError::unprocessable(
-                "playback_mode_unavailable",
+                ErrorCode::PlaybackModeUnavailable,
                 "playback_mode \"embed\" embeds api.video's player; this vodgate serves another origin.",
             ));
         }
@@ -135,13 +136,16 @@ impl App {
             .await
             .map_err(|e| match e {
                 EntitlementError::OrderConflict { .. } => {
-                    AppError::conflict("order_conflict", e.to_string())
+                    AppError::conflict(ErrorCode::OrderConflict, e.to_string())
                 }
                 EntitlementError::Store(e) => e.into(),
             })?;
         let id = &granted.entitlement.id;
         let record = self.entitlements.get(id).await?.ok_or_else(|| {
-            AppError::not_found("entitlement_not_found", format!("No entitlement {id}."))
+            AppError::not_found(
+                ErrorCode::EntitlementNotFound,
+                format!("No entitlement {id}."),
+            )
         })?;
         if granted.created {
             tracing::info!(entitlement.id = %id, video.id = %record.entitlement.video_id, "entitlement granted");

@@ -5,6 +5,7 @@ use super::{App, AppError, Caller};
 use crate::app::audit::AuditKind;
 use crate::app::entitlements::EntitlementRecord;
 use crate::app::viewer_session;
+use crate::domain::ErrorCode;
 use crate::domain::{DenyReason, EntitlementId, EntitlementStatus};
 use crate::token::Token;
 use chrono::Utc;
@@ -45,12 +46,15 @@ impl App {
         id: &EntitlementId,
     ) -> Result<(EntitlementRecord, String), AppError> {
         let record = self.entitlements.get(id).await?.ok_or_else(|| {
-            AppError::not_found("entitlement_not_found", format!("No entitlement {id}."))
+            AppError::not_found(
+                ErrorCode::EntitlementNotFound,
+                format!("No entitlement {id}."),
+            )
         })?;
         let status = record.status(Utc::now());
         if status != EntitlementStatus::Active {
             return Err(AppError::conflict(
-                "entitlement_not_active",
+                ErrorCode::EntitlementNotActive,
                 format!(
                     "Entitlement {id} is {}; no watch link can be made.",
                     serde_json::to_value(status)

@@ -38,7 +38,7 @@ use crate::app::audit::Audit;
 use crate::app::entitlements::Entitlements;
 use crate::app::streams::StreamLimit;
 use crate::config::Config;
-use crate::domain::DenyReason;
+use crate::domain::{DenyReason, ErrorCode};
 use crate::media::origin::{Origin, UpstreamError};
 use crate::store::{Store, StoreError};
 
@@ -79,18 +79,18 @@ impl App {
 pub enum AppError {
     /// The request itself is malformed (400).
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid { code: ErrorCode, message: String },
     /// Well-formed, but it cannot be done as asked (422).
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
+    Unprocessable { code: ErrorCode, message: String },
     #[error("{message}")]
-    NotFound { code: &'static str, message: String },
+    NotFound { code: ErrorCode, message: String },
     /// It conflicts with what already exists (409).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     /// Not allowed (403).
     #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
+    Forbidden { code: ErrorCode, message: String },
     /// A viewer is refused, for this reason.
     #[error("{}", .0.explain())]
     Denied(DenyReason),
@@ -101,25 +101,25 @@ pub enum AppError {
 }
 
 impl AppError {
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Invalid {
             code,
             message: message.into(),
         }
     }
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Unprocessable {
             code,
             message: message.into(),
         }
     }
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::NotFound {
             code,
             message: message.into(),
         }
     }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Conflict {
             code,
             message: message.into(),

@@ -4,6 +4,7 @@
 
 use super::{App, AppError, Caller};
 use crate::app::audit::{AuditEvent, AuditKind};
+use crate::domain::ErrorCode;
 use crate::domain::{EntitlementId, OrderId};
 use crate::store::keys;
 use std::time::Duration;
@@ -40,7 +41,7 @@ impl App {
     ) -> Result<PaymentOutcome, AppError> {
         if event.id.is_empty() || event.id.len() > 200 {
             return Err(AppError::invalid(
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 "id must be 1 to 200 characters.",
             ));
         }
@@ -66,7 +67,7 @@ impl App {
         }
         let Some(order) = &event.order_id else {
             return Err(AppError::unprocessable(
-                "order_id_required",
+                ErrorCode::OrderIdRequired,
                 "A refund or chargeback names its order_id.",
             ));
         };

@@ -8,6 +8,7 @@ use crate::app::access::decide;
 use crate::app::audit::AuditKind;
 use crate::app::entitlements::EntitlementRecord;
 use crate::app::viewer_session;
+use crate::domain::ErrorCode;
 use crate::domain::{AgeGate, DenyReason, EntitlementId, Playback, PlaybackId};
 use crate::media::asset_path::AssetKind;
 use crate::media::origin::{PlaybackStart, UpstreamError};
@@ -244,7 +245,7 @@ impl App {
         };
         if !constant_time_eq(csrf.as_bytes(), age_csrf(&session).as_bytes()) || !confirmed {
             return Err(AppError::Forbidden {
-                code: "invalid_csrf_token",
+                code: ErrorCode::InvalidCsrfToken,
                 message: "This form is stale or came from another site; reload the page.".into(),
             });
         }
@@ -405,7 +406,7 @@ impl App {
     ) -> Result<Vec<(Arc<Playback>, i64)>, AppError> {
         if self.entitlements.get(id).await?.is_none() {
             return Err(AppError::not_found(
-                "entitlement_not_found",
+                ErrorCode::EntitlementNotFound,
                 format!("No entitlement {id}."),
             ));
         }
@@ -428,7 +429,7 @@ impl App {
     ) -> Result<(), AppError> {
         let not_found = || {
             AppError::not_found(
-                "playback_not_found",
+                ErrorCode::PlaybackNotFound,
                 format!("No playback {pb} of entitlement {id}."),
             )
         };

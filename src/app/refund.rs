@@ -4,6 +4,7 @@
 use super::{App, AppError, Caller};
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::entitlements::Revoked;
+use crate::domain::ErrorCode;
 use crate::domain::{EntitlementId, OrderId, RevocationKind};
 
 /// The longest revocation reason kept (operators read it; it is not a document store).
@@ -12,7 +13,7 @@ pub const MAX_REASON_CHARS: usize = 500;
 fn check_reason(reason: Option<&str>) -> Result<(), AppError> {
     match reason {
         Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(AppError::invalid(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!("reason is limited to {MAX_REASON_CHARS} characters."),
         )),
         _ => Ok(()),
@@ -45,7 +46,10 @@ impl App {
             .revoke(id, kind, reason.clone())
             .await?
             .ok_or_else(|| {
-                AppError::not_found("entitlement_not_found", format!("No entitlement {id}."))
+                AppError::not_found(
+                    ErrorCode::EntitlementNotFound,
+                    format!("No entitlement {id}."),
+                )
             })?;
         if revoked.by_this_call {
             let audit_kind = match kind {
@@ -76,7 +80,7 @@ impl App {
             .await?;
         if refunded.is_empty() {
             return Err(AppError::not_found(
-                "order_not_found",
+                ErrorCode::OrderNotFound,
                 format!("No entitlements belong to order {order}."),
             ));
         }

@@ -174,18 +174,23 @@ pub enum DenyReason {
 
 impl DenyReason {
     pub fn code(self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    pub fn error_code(self) -> super::ErrorCode {
+        use super::ErrorCode as C;
         match self {
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-            Self::Refunded => "refunded",
-            Self::NotStarted => "not_started",
-            Self::PlaybackStopped => "playback_stopped",
-            Self::StartWindowPassed => "start_window_passed",
-            Self::TooManyStreams => "too_many_streams",
-            Self::AgeGateRequired => "age_gate_required",
-            Self::UnknownEntitlement => "unknown_entitlement",
-            Self::SessionMismatch => "session_mismatch",
-            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::Expired => C::Expired,
+            Self::Revoked => C::Revoked,
+            Self::Refunded => C::Refunded,
+            Self::NotStarted => C::NotStarted,
+            Self::PlaybackStopped => C::PlaybackStopped,
+            Self::StartWindowPassed => C::StartWindowPassed,
+            Self::TooManyStreams => C::TooManyStreams,
+            Self::AgeGateRequired => C::AgeGateRequired,
+            Self::UnknownEntitlement => C::UnknownEntitlement,
+            Self::SessionMismatch => C::SessionMismatch,
+            Self::UpstreamUnavailable => C::UpstreamUnavailable,
         }
     }
 

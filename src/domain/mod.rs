@@ -1,6 +1,7 @@
 //! Typed values built at the boundary: nothing past the route handlers sees a raw id string.
 
 mod entitlement;
+mod error_code;
 mod ids;
 mod playback;
 
@@ -8,5 +9,6 @@ pub use entitlement::{
     AgeGate, AgeVerification, DenyReason, Entitlement, EntitlementStatus, MAX_START_WITHIN_S,
     MAX_STREAMS, MAX_WINDOW_S, PlaybackMode, Revocation, RevocationKind,
 };
+pub use error_code::ErrorCode;
 pub use ids::{EntitlementId, IdError, OrderId, PlaybackId, VideoId, ViewerId};
 pub use playback::{Playback, Source};

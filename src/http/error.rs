@@ -2,6 +2,7 @@
 //! snake_case `code`. 5xx bodies stay opaque; the log carries the cause.
 
 use crate::app::AppError;
+use crate::domain::ErrorCode;
 use crate::media::origin::UpstreamError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
@@ -11,7 +12,7 @@ use std::fmt;
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     pub retry_after_s: Option<u64>,
 }
@@ -41,7 +42,7 @@ pub struct Problem<'a> {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -49,13 +50,13 @@ impl ApiError {
             retry_after_s: None,
         }
     }
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, detail)
     }
-    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, detail)
     }
     pub fn too_many_requests(retry_after_s: u64) -> Self {
@@ -63,7 +64,7 @@ impl ApiError {
             retry_after_s: Some(retry_after_s.max(1)),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_failed_attempts",
+                ErrorCode::TooManyFailedAttempts,
                 "Too many failed authentication attempts from this client; wait and retry.",
             )
         }
@@ -73,7 +74,7 @@ impl ApiError {
         tracing::error!(error.cause = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "Something went wrong on our side.",
         )
     }
@@ -81,7 +82,7 @@ impl ApiError {
         tracing::error!(error.cause = %cause, "state store unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
+            ErrorCode::StoreUnavailable,
             "The state store is unavailable; retry shortly.",
         )
     }
@@ -95,7 +96,7 @@ impl ApiError {
             kind: format!("urn:vodgate:error:{}", self.code),
             title: self.title(),
             status: self.status.as_u16(),
-            code: self.code,
+            code: self.code.as_str(),
             detail: &self.detail,
         }
     }
@@ -157,13 +158,16 @@ pub fn plain_errors_as_problems<B: 'static>() -> actix_web::middleware::ErrorHan
         let e = match res.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                ErrorCode::BodyTooLarge,
                 format!(
                     "The request body is larger than {} bytes.",
                     extractors::JSON_LIMIT
                 ),
             ),
-            _ => ApiError::bad_request("invalid_body", "The request body could not be read."),
+            _ => ApiError::bad_request(
+                ErrorCode::InvalidBody,
+                "The request body could not be read.",
+            ),
         };
         let (req, _) = res.into_parts();
         let res = ServiceResponse::new(req, e.error_response()).map_into_right_body();
@@ -179,6 +183,7 @@ pub fn plain_errors_as_problems<B: 'static>() -> actix_web::middleware::ErrorHan
 /// oversized body) into the one error shape instead of plain-text 400s.
 pub mod extractors {
     use super::ApiError;
+    use crate::domain::ErrorCode;
     use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
     use actix_web::web;
 
@@ -193,18 +198,18 @@ pub mod extractors {
                     JsonPayloadError::OverflowKnownLength { .. }
                     | JsonPayloadError::Overflow { .. } => ApiError::new(
                         actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                        "body_too_large",
+                        crate::domain::ErrorCode::BodyTooLarge,
                         format!("The request body is larger than {JSON_LIMIT} bytes."),
                     ),
                     JsonPayloadError::ContentType => ApiError::new(
                         actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        "unsupported_media_type",
+                        crate::domain::ErrorCode::UnsupportedMediaType,
                         "Send the body as application/json.",
                     ),
                     JsonPayloadError::Deserialize(de) => {
-                        ApiError::bad_request("invalid_body", de.to_string())
+                        ApiError::bad_request(ErrorCode::InvalidBody, de.to_string())
                     }
-                    other => ApiError::bad_request("invalid_body", other.to_string()),
+                    other => ApiError::bad_request(ErrorCode::InvalidBody, other.to_string()),
                 };
                 e.into()
             })
@@ -212,13 +217,13 @@ pub mod extractors {
 
     pub fn path() -> web::PathConfig {
         web::PathConfig::default().error_handler(|err: PathError, _req| {
-            ApiError::bad_request("invalid_path", err.to_string()).into()
+            ApiError::bad_request(ErrorCode::InvalidPath, err.to_string()).into()
         })
     }
 
     pub fn query() -> web::QueryConfig {
         web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
-            ApiError::bad_request("invalid_query", err.to_string()).into()
+            ApiError::bad_request(ErrorCode::InvalidQuery, err.to_string()).into()
         })
     }
 }
@@ -226,28 +231,32 @@ pub mod extractors {
 impl From<UpstreamError> for ApiError {
     fn from(e: UpstreamError) -> Self {
         match &e {
-            UpstreamError::NotFound => ApiError::not_found("upstream_not_found", e.to_string()),
+            UpstreamError::NotFound => {
+                ApiError::not_found(ErrorCode::UpstreamNotFound, e.to_string())
+            }
             UpstreamError::Timeout => ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
+                ErrorCode::UpstreamTimeout,
                 e.to_string(),
             ),
             UpstreamError::Unavailable(cause) => {
                 tracing::warn!(error.cause = %cause, "origin failed");
                 ApiError::new(
                     StatusCode::BAD_GATEWAY,
-                    "upstream_unavailable",
+                    ErrorCode::UpstreamUnavailable,
                     "The video origin failed; retry shortly.",
                 )
             }
-            UpstreamError::Invalid(_) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_invalid", e.to_string())
-            }
+            UpstreamError::Invalid(_) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::UpstreamInvalid,
+                e.to_string(),
+            ),
             UpstreamError::RateLimited { retry_after_s } => ApiError {
                 retry_after_s: Some((*retry_after_s).max(1)),
                 ..ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream_rate_limited",
+                    ErrorCode::UpstreamRateLimited,
                     "The video origin asked us to slow down; retry after the time in Retry-After.",
                 )
             },
@@ -255,18 +264,18 @@ impl From<UpstreamError> for ApiError {
                 tracing::error!(error.cause = %cause, "origin refused vodgate's credentials");
                 ApiError::new(
                     StatusCode::BAD_GATEWAY,
-                    "upstream_auth_failed",
+                    ErrorCode::UpstreamAuthFailed,
                     "The video origin refused vodgate's credentials; the operator has to fix them.",
                 )
             }
             UpstreamError::PublicVideo => ApiError::new(
                 StatusCode::FORBIDDEN,
-                "video_is_public",
+                ErrorCode::VideoIsPublic,
                 "This video is public at the origin, so it cannot be sold as private; the operator has to make it private.",
             ),
             UpstreamError::SessionExpired => ApiError::new(
                 StatusCode::GONE,
-                "upstream_session_expired",
+                ErrorCode::UpstreamSessionExpired,
                 "This playback's session at the video origin has ended; reload the watch page to continue.",
             ),
             UpstreamError::Store(cause) => ApiError::store_unavailable(cause),
@@ -303,5 +312,5 @@ pub fn denied(reason: crate::domain::DenyReason) -> ApiError {
         DenyReason::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
         _ => StatusCode::FORBIDDEN,
     };
-    ApiError::new(status, reason.code(), reason.explain())
+    ApiError::new(status, reason.error_code(), reason.explain())
 }

@@ -4,6 +4,7 @@
 
 use crate::app::Caller;
 use crate::auth::{AuthError, Principal, Scope};
+use crate::domain::ErrorCode;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use actix_web::dev::Payload;
@@ -72,11 +73,23 @@ fn credentials(req: &HttpRequest) -> Result<Credentials, ApiError> {
     ))
 }
 
-/// The client address used to count failures: the TCP peer, or what a trusted proxy says
-/// (`Config::client_ip`).
-pub fn client_id(req: &HttpRequest, config: &crate::config::Config) -> String {
-    config
-        .client_ip(req)
+/// The client's address: the TCP peer, or what a trusted proxy forwarded
+/// (`Config::client_ip` has the rules).
+pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Some(peer);
+    };
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    Some(state.config().client_ip(peer, forwarded))
+}
+
+/// The client address used to count failures.
+pub fn client_id(req: &HttpRequest) -> String {
+    client_ip(req)
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
@@ -84,10 +97,7 @@ pub fn client_id(req: &HttpRequest, config: &crate::config::Config) -> String {
 /// Who made this request: the client's address (the TCP peer, or what a trusted proxy
 /// forwarded) and its user agent.
 pub fn caller(req: &HttpRequest) -> Caller {
-    let ip = req.app_data::<web::Data<AppState>>().map_or_else(
-        || req.peer_addr().map(|a| a.ip()),
-        |state| state.config().client_ip(req),
-    );
+    let ip = client_ip(req);
     let ua = req
         .headers()
         .get(header::USER_AGENT)
@@ -115,7 +125,7 @@ impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::internal("AppState missing"))?
                 .clone();
-            let client = client_id(&req, state.config());
+            let client = client_id(&req);
             if let Some(wait) = state.throttle.check(&client).await? {
                 return Err(ApiError::too_many_requests(wait));
             }
@@ -141,7 +151,7 @@ impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
             if !principal.scopes.contains(&S::SCOPE) {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
-                    "insufficient_scope",
+                    ErrorCode::InsufficientScope,
                     format!("This API key lacks the `{}` scope.", S::SCOPE),
                 ));
             }

@@ -7,18 +7,14 @@
 //! any difference. After changing the API: `VODGATE_UPDATE_OPENAPI=1 cargo test --lib openapi`
 //! rewrites it; review the diff and commit it with the change.
 
-use crate::app::audit::AuditEvent;
-use crate::domain::{EntitlementId, OrderId};
 use crate::http::error::{ApiError, Problem};
 use crate::http::routes;
-use crate::http::routes::entitlements::EntitlementView;
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
-use serde::Serialize;
 use std::sync::{Arc, OnceLock};
+use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{self, ContentBuilder, HeaderBuilder, RefOr, ResponseBuilder};
-use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -245,165 +241,6 @@ problems! {
     UpstreamTimeout: 504 "`upstream_timeout`: api.video did not answer in time.";
 }
 
-/// `GET /v1/entitlements`.
-#[derive(Serialize, ToSchema)]
-pub struct EntitlementList {
-    /// Without `watch_url`.
-    pub data: Vec<EntitlementView>,
-}
-
-/// `POST /v1/orders/{order_id}/refund`.
-#[derive(Serialize, ToSchema)]
-pub struct RefundResult {
-    pub order_id: OrderId,
-    /// Every entitlement of the order, without `watch_url`.
-    pub data: Vec<EntitlementView>,
-}
-
-/// A screen playing a rental.
-#[derive(Serialize, ToSchema)]
-pub struct Playback {
-    #[schema(
-        pattern = "^pb_[0-9a-f]{32}$",
-        example = "pb_0123456789abcdef0123456789abcdef"
-    )]
-    pub id: String,
-    #[schema(format = DateTime)]
-    pub started_at: String,
-    /// Its last playlist, key or segment request.
-    #[schema(format = DateTime, required = true)]
-    pub last_seen_at: Option<String>,
-    /// Set once an operator stopped it.
-    #[schema(format = DateTime, required = true)]
-    pub stopped_at: Option<String>,
-}
-
-/// `GET /v1/entitlements/{id}/playbacks`.
-#[derive(Serialize, ToSchema)]
-pub struct PlaybackList {
-    pub data: Vec<Playback>,
-}
-
-/// `GET /v1/audit`: one page, oldest first.
-#[derive(Serialize, ToSchema)]
-pub struct AuditPage {
-    pub data: Vec<AuditEvent>,
-    /// Pass as `after` for the next page; null on the last page.
-    #[schema(required = true, example = "1763782793000-0")]
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookStatus {
-    /// A refund or chargeback: the order's entitlements are revoked.
-    Processed,
-    /// Another event type: acknowledged, nothing done.
-    Ignored,
-    /// This event id was processed before: nothing done.
-    Duplicate,
-}
-
-/// `POST /webhooks/payments`.
-#[derive(Serialize, ToSchema)]
-pub struct WebhookResult {
-    /// The event's id.
-    pub id: String,
-    pub status: WebhookStatus,
-    /// With `processed` only: the entitlements this event revoked (empty when the order has
-    /// none, or when all were revoked before).
-    #[schema(nullable = false)]
-    pub revoked: Option<Vec<EntitlementId>>,
-    /// With `processed` only: the order's entitlements an earlier revocation or refund had
-    /// already ended; that one stands, with its own time and reason.
-    #[schema(nullable = false)]
-    pub already_revoked: Option<Vec<EntitlementId>>,
-}
-
-/// `GET /healthz`.
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    #[schema(pattern = "^ok$", example = "ok")]
-    pub status: String,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadinessStatus {
-    Ready,
-    NotReady,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    Ok,
-    Unavailable,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Check {
-    pub status: CheckStatus,
-    /// What was checked: `redis` or `memory` for the store.
-    #[schema(example = "redis")]
-    pub kind: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Checks {
-    pub store: Check,
-    /// With the api.video origin: can vodgate authenticate to it (`kind` `apivideo`)?
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub upstream_auth: Option<Check>,
-}
-
-/// A delegated upload token (api.video's, in snake_case) and where to upload with it.
-#[derive(Serialize, ToSchema)]
-pub struct UploadToken {
-    #[schema(example = "to1tcmSFHeYY5KzyhOqVKMKb")]
-    pub token: String,
-    /// Seconds it is valid from creation; 0: until deleted.
-    #[schema(minimum = 0)]
-    pub ttl: u64,
-    /// As api.video reports it.
-    #[schema(value_type = Value, required = true, example = "2026-11-22T03:39:53+00:00")]
-    pub created_at: Option<String>,
-    /// As api.video reports it; null without expiry.
-    #[schema(value_type = Value, required = true)]
-    pub expires_at: Option<String>,
-    /// POST the file here (multipart `file`), straight to api.video.
-    #[schema(
-        format = "uri",
-        example = "https://ws.api.video/upload?token=to1tcmSFHeYY5KzyhOqVKMKb"
-    )]
-    pub upload_url: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Pagination {
-    pub page: u64,
-    pub page_size: u64,
-    #[schema(required = true)]
-    pub pages_total: Option<u64>,
-    #[schema(required = true)]
-    pub items_total: Option<u64>,
-}
-
-/// `GET /v1/upload-tokens`.
-#[derive(Serialize, ToSchema)]
-pub struct UploadTokenList {
-    pub data: Vec<UploadToken>,
-    pub pagination: Pagination,
-}
-
-/// `GET /readyz`.
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    pub status: ReadinessStatus,
-    pub checks: Checks,
-}
-
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(openapi_json)
         .service(docs_redirect)
@@ -446,7 +283,7 @@ const DOCS_FILES: &[&str] = &[
 #[get("/docs/{file:.*}")]
 async fn docs_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     static CONFIG: OnceLock<Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
-    let not_found = || ApiError::not_found("not_found", "No such route.");
+    let not_found = || ApiError::not_found(crate::domain::ErrorCode::NotFound, "No such route.");
     if !DOCS_FILES.contains(&file.as_str()) {
         return Err(not_found());
     }
@@ -475,7 +312,36 @@ async fn docs_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ErrorCode;
     use std::path::PathBuf;
+
+    /// The error descriptions name codes in backticks; each must be a code vodgate has, so
+    /// the document cannot promise a code no handler sends (or miss a rename).
+    #[test]
+    fn every_code_the_document_names_is_an_error_code() {
+        let known: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let mut named = 0;
+        for (name, response) in problem_responses() {
+            let first = first_code(&response.description);
+            assert!(
+                known.contains(&first),
+                "{name} leads with {first:?}, not a code"
+            );
+            for token in response.description.split('`').skip(1).step_by(2) {
+                let code_shaped = token.contains('_')
+                    && !token.ends_with('_')
+                    && token.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+                if code_shaped || token == first {
+                    named += 1;
+                    assert!(known.contains(&token), "{name} names {token:?}, not a code");
+                }
+            }
+        }
+        assert!(
+            named > 30,
+            "only {named} codes found: is the parsing right?"
+        );
+    }
 
     fn snapshot_path() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openapi.json")

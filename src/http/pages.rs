@@ -45,7 +45,7 @@ impl WatchPage<'_> {
 pub struct DenyPage<'a> {
     pub heading: &'a str,
     /// snake_case deny code
-    pub code: &'a str,
+    pub code: crate::domain::ErrorCode,
     pub message: &'a str,
     pub hint: Option<&'a str>,
 }
@@ -225,7 +225,7 @@ mod tests {
     fn deny_page_shows_code_message_and_optional_hint() {
         let page = DenyPage {
             heading: "Link already used",
-            code: "launch_link_used",
+            code: crate::domain::ErrorCode::LaunchLinkUsed,
             message: "This link was used.",
             hint: Some("Ask for a new link."),
         };
@@ -291,7 +291,7 @@ mod tests {
             StatusCode::FORBIDDEN,
             &DenyPage {
                 heading: "h",
-                code: "revoked",
+                code: crate::domain::ErrorCode::Revoked,
                 message: "m",
                 hint: None,
             },

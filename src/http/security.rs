@@ -53,7 +53,7 @@ pub async fn limit_headers(
     if size > MAX_HEADER_BYTES {
         let refusal = crate::http::error::ApiError::new(
             actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            crate::domain::ErrorCode::HeadersTooLarge,
             format!("Request headers are limited to {MAX_HEADER_BYTES} bytes."),
         );
         // An Ok response (not an Err) so the outer middleware still adds the security headers.

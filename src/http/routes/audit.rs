@@ -2,13 +2,14 @@
 //! oldest first, `limit` events at a time; `next_cursor` (when present) fetches the next page.
 
 use crate::app::audit::Trail;
+use crate::domain::ErrorCode;
 use crate::domain::{EntitlementId, OrderId};
 use crate::http::AppState;
+use crate::http::dto::AuditPage;
 use crate::http::error::ApiError;
 use crate::http::extract::{Authorized, EntitlementsRead};
 use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
-use serde_json::json;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(list);
@@ -47,7 +48,7 @@ struct AuditQuery {
     params(AuditQuery),
     security(("bearer" = []), ("basic" = [])),
     responses(
-        (status = 200, description = "One page of events (an unknown entitlement or order has none).", body = crate::http::openapi::AuditPage),
+        (status = 200, description = "One page of events (an unknown entitlement or order has none).", body = crate::http::dto::AuditPage),
         (status = 400, response = crate::http::openapi::InvalidQuery),
         (status = 401, response = crate::http::openapi::Unauthorized),
         (status = 403, response = crate::http::openapi::Forbidden),
@@ -68,7 +69,7 @@ async fn list(
         (None, Some(o)) => Trail::Order(o),
         _ => {
             return Err(ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "Give exactly one of entitlement_id or order_id.",
             ));
         }
@@ -76,7 +77,7 @@ async fn list(
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "limit must be between 1 and 1000.",
         ));
     }
@@ -86,7 +87,7 @@ async fn list(
                 .is_some_and(|(m, s)| m.parse::<u64>().is_ok() && s.parse::<u64>().is_ok()))
     {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "after must be a cursor returned as next_cursor.",
         ));
     }
@@ -95,5 +96,8 @@ async fn list(
         .audit
         .list(trail, q.after.as_deref(), limit)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": events, "next_cursor": next })))
+    Ok(HttpResponse::Ok().json(AuditPage {
+        data: events,
+        next_cursor: next,
+    }))
 }

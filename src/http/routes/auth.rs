@@ -35,7 +35,7 @@ async fn exchange(
     attempt: impl std::future::Future<Output = Result<crate::auth::TokenPair, AuthError>>,
     refused: ApiError,
 ) -> Result<HttpResponse, ApiError> {
-    let client = extract_client_id(req, state.config());
+    let client = extract_client_id(req);
     if let Some(wait) = state.throttle.check(&client).await? {
         return Err(ApiError::too_many_requests(wait));
     }
@@ -120,7 +120,7 @@ async fn refresh(
         state.auth.refresh(&body.refresh_token),
         ApiError::new(
             actix_web::http::StatusCode::UNAUTHORIZED,
-            "invalid_refresh_token",
+            crate::domain::ErrorCode::InvalidRefreshToken,
             "The refresh token is invalid; exchange your API key again at /auth/api-key.",
         ),
     )

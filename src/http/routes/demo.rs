@@ -4,11 +4,12 @@
 //! otherwise), and the page says it is a demo.
 
 use crate::app::{AppError, Caller, GrantInput, launch_path};
+use crate::domain::ErrorCode;
 use crate::domain::{EntitlementId, OrderId, RevocationKind, VideoId, ViewerId};
 use crate::http::AppState;
+use crate::http::dto::rfc3339;
 use crate::http::error::ApiError;
 use crate::http::pages::{DemoPage, DemoRental, DemoTitle, render};
-use crate::http::routes::entitlements::rfc3339;
 use crate::media::origin::Origin;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -39,7 +40,7 @@ fn enabled(state: &AppState) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::not_found(
-            "not_found",
+            ErrorCode::NotFound,
             "No such route (the demo storefront is off).",
         ))
     }
@@ -64,7 +65,7 @@ fn same_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     } else {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "cross_site_request",
+            ErrorCode::CrossSiteRequest,
             "This form only works from vodgate's own page.",
         ))
     }

@@ -1,19 +1,18 @@
 //! `/v1/entitlements` and `/v1/orders/{order_id}/refund`: what the operator's backend calls
 //! when a viewer pays, asks for another device, or gets a refund.
 
-use crate::app::entitlements::EntitlementRecord;
 use crate::app::{Caller, GrantInput};
+use crate::domain::ErrorCode;
 use crate::domain::{
-    AgeGate, AgeVerification, EntitlementId, EntitlementStatus, OrderId, PlaybackMode, VideoId,
-    ViewerId,
+    AgeGate, AgeVerification, EntitlementId, OrderId, PlaybackMode, VideoId, ViewerId,
 };
 use crate::http::AppState;
+use crate::http::dto::{EntitlementList, EntitlementView, RefundResult};
 use crate::http::error::ApiError;
 use crate::http::extract::{Authorized, EntitlementsRead, EntitlementsWrite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(create)
@@ -66,82 +65,16 @@ struct ListQuery {
     viewer_id: ViewerId,
 }
 
-/// The entitlement as the API shows it.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct EntitlementView {
-    #[schema(value_type = EntitlementId)]
-    pub id: String,
-    pub status: EntitlementStatus,
-    #[schema(value_type = ViewerId)]
-    pub viewer_id: String,
-    #[schema(value_type = VideoId)]
-    pub video_id: String,
-    #[schema(value_type = Option<OrderId>, required = true)]
-    pub order_id: Option<String>,
-    pub watch_for_s: u64,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    /// The effective end of the window; null while a start window waits for the first play.
-    #[schema(format = DateTime, required = true)]
-    pub expires_at: Option<String>,
-    /// With a start window: watching must start by then.
-    #[schema(format = DateTime, required = true)]
-    pub start_by: Option<String>,
-    #[schema(format = DateTime, required = true)]
-    pub first_played_at: Option<String>,
-    pub max_streams: u32,
-    pub age_gate: AgeGate,
-    #[schema(required = true)]
-    pub age_verification: Option<AgeVerification>,
-    /// What the grant chose; null: the deployment's default.
-    #[schema(required = true)]
-    pub playback_mode: Option<PlaybackMode>,
-    #[schema(format = DateTime, required = true)]
-    pub revoked_at: Option<String>,
-    #[schema(required = true)]
-    pub revocation_reason: Option<String>,
-    /// A fresh single-use launch link (grant and launch only): hand it to the viewer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = String, format = "uri", example = "http://127.0.0.1:8080/w/vg_wl_…")]
-    pub watch_url: Option<String>,
-}
-
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-impl EntitlementView {
-    pub fn new(r: &EntitlementRecord, watch_url: Option<String>) -> Self {
-        let e = &r.entitlement;
-        Self {
-            id: e.id.to_string(),
-            status: r.status(Utc::now()),
-            viewer_id: e.viewer_id.to_string(),
-            video_id: e.video_id.to_string(),
-            order_id: e.order_id.as_ref().map(|o| o.to_string()),
-            watch_for_s: e.watch_for_s,
-            created_at: rfc3339(e.created_at),
-            expires_at: r.expires_at().map(rfc3339),
-            start_by: e.start_by.map(rfc3339),
-            first_played_at: r.first_played_at.map(rfc3339),
-            max_streams: e.max_streams,
-            age_gate: e.age_gate,
-            age_verification: e.age_verification.clone(),
-            playback_mode: e.playback_mode,
-            revoked_at: r.revocation.as_ref().map(|r| rfc3339(r.at)),
-            revocation_reason: r.revocation.as_ref().and_then(|r| r.reason.clone()),
-            watch_url,
-        }
-    }
-}
-
 fn parse_id(raw: &str) -> Result<EntitlementId, ApiError> {
     EntitlementId::parse(raw)
-        .map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidEntitlementId, e.to_string()))
 }
 
 fn not_found(id: &EntitlementId) -> ApiError {
-    ApiError::not_found("entitlement_not_found", format!("No entitlement {id}."))
+    ApiError::not_found(
+        ErrorCode::EntitlementNotFound,
+        format!("No entitlement {id}."),
+    )
 }
 
 /// A body that may be left out entirely, but when sent must be valid JSON of this shape.
@@ -149,7 +82,8 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, e.to_string()))
 }
 
 /// Grant access
@@ -218,7 +152,7 @@ async fn create(
     params(("viewer_id" = ViewerId, Query, description = "Whose entitlements.")),
     security(("bearer" = []), ("basic" = [])),
     responses(
-        (status = 200, description = "The viewer's entitlements (none: an empty list).", body = crate::http::openapi::EntitlementList),
+        (status = 200, description = "The viewer's entitlements (none: an empty list).", body = crate::http::dto::EntitlementList),
         (status = 400, response = crate::http::openapi::InvalidQuery),
         (status = 401, response = crate::http::openapi::Unauthorized),
         (status = 403, response = crate::http::openapi::Forbidden),
@@ -241,7 +175,7 @@ async fn list(
         .iter()
         .map(|r| EntitlementView::new(r, None))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(EntitlementList { data }))
 }
 
 /// Read an entitlement
@@ -361,7 +295,7 @@ async fn launch(
     request_body(content = Option<RevokeBody>, content_type = "application/json", description = "Optional: an empty body refunds without a reason."),
     security(("bearer" = []), ("basic" = [])),
     responses(
-        (status = 200, description = "The order's entitlements, now `refunded` (or as first revoked).", body = crate::http::openapi::RefundResult),
+        (status = 200, description = "The order's entitlements, now `refunded` (or as first revoked).", body = crate::http::dto::RefundResult),
         (status = 400, response = crate::http::openapi::InvalidOrderIdOrBody),
         (status = 401, response = crate::http::openapi::Unauthorized),
         (status = 403, response = crate::http::openapi::Forbidden),
@@ -381,12 +315,15 @@ async fn refund(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let order = OrderId::parse(&path)
-        .map_err(|e| ApiError::bad_request("invalid_order_id", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidOrderId, e.to_string()))?;
     let reason = optional_json::<RevokeBody>(&body)?.reason;
     let refunded = state.app.refund_order(&order, reason, &caller).await?;
     let data: Vec<_> = refunded
         .iter()
         .map(|r| EntitlementView::new(&r.record, None))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "order_id": order.to_string(), "data": data })))
+    Ok(HttpResponse::Ok().json(RefundResult {
+        order_id: order,
+        data,
+    }))
 }

@@ -1,8 +1,8 @@
 //! Liveness and readiness for load balancers and orchestrators.
 
 use crate::http::AppState;
+use crate::http::dto::{Check, CheckStatus, Checks, Health, Readiness, ReadinessStatus};
 use actix_web::{HttpResponse, get, web};
-use serde_json::json;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz).service(readyz);
@@ -14,11 +14,13 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     path = "/healthz",
     tag = "health",
     operation_id = "healthz",
-    responses((status = 200, description = "Alive.", body = crate::http::openapi::Health)),
+    responses((status = 200, description = "Alive.", body = crate::http::dto::Health)),
 )]
 #[get("/healthz")]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// The process can do its job: the state store answers (and, with api.video, vodgate
@@ -29,34 +31,50 @@ async fn healthz() -> HttpResponse {
     tag = "health",
     operation_id = "readyz",
     responses(
-        (status = 200, description = "Ready: every check is `ok`.", body = crate::http::openapi::Readiness),
-        (status = 503, description = "Not ready: a check is `unavailable`.", body = crate::http::openapi::Readiness),
+        (status = 200, description = "Ready: every check is `ok`.", body = crate::http::dto::Readiness),
+        (status = 503, description = "Not ready: a check is `unavailable`.", body = crate::http::dto::Readiness),
     ),
 )]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let store = match state.app.store.ping().await {
-        Ok(()) => json!({"status": "ok", "kind": state.app.store.kind()}),
+    let check = |ok: bool, kind: &str| Check {
+        status: if ok {
+            CheckStatus::Ok
+        } else {
+            CheckStatus::Unavailable
+        },
+        kind: kind.to_owned(),
+    };
+    let store_ok = match state.app.store.ping().await {
+        Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e, "readiness: store unreachable");
-            json!({"status": "unavailable", "kind": state.app.store.kind()})
+            false
         }
     };
-    let mut checks = json!({"store": store});
     // api.video: can vodgate get a bearer? (cached a few seconds, so probes stay cheap)
-    if let Some(o) = state.app.origin.apivideo() {
-        checks["upstream_auth"] = match o.check_auth().await {
-            Ok(()) => json!({"status": "ok", "kind": "apivideo"}),
+    let upstream_ok = match state.app.origin.apivideo() {
+        Some(o) => Some(match o.check_auth().await {
+            Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "readiness: api.video authentication failed");
-                json!({"status": "unavailable", "kind": "apivideo"})
+                false
             }
-        };
-    }
-    let ready = checks
-        .as_object()
-        .is_some_and(|c| c.values().all(|c| c["status"] == "ok"));
-    let body = json!({"status": if ready { "ready" } else { "not_ready" }, "checks": checks});
+        }),
+        None => None,
+    };
+    let ready = store_ok && upstream_ok != Some(false);
+    let body = Readiness {
+        status: if ready {
+            ReadinessStatus::Ready
+        } else {
+            ReadinessStatus::NotReady
+        },
+        checks: Checks {
+            store: check(store_ok, state.app.store.kind()),
+            upstream_auth: upstream_ok.map(|ok| check(ok, "apivideo")),
+        },
+    };
     if ready {
         HttpResponse::Ok().json(body)
     } else {

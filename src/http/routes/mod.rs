@@ -12,6 +12,7 @@ pub mod uploads;
 pub mod watch;
 pub mod webhooks;
 
+use crate::domain::ErrorCode;
 use actix_web::web;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -37,7 +38,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 /// Anything unrouted gets the one error shape rather than an empty 404.
 pub async fn not_found() -> Result<actix_web::HttpResponse, crate::http::error::ApiError> {
     Err(crate::http::error::ApiError::not_found(
-        "not_found",
+        ErrorCode::NotFound,
         "No such route.",
     ))
 }

@@ -3,10 +3,11 @@
 //! rewritten so every URI in them comes back here; keys and segments stream through.
 
 use crate::app::{Caller, Decision, PlaybackRequest, PlaybackStatus};
+use crate::domain::ErrorCode;
 use crate::domain::{DenyReason, PlaybackId};
 use crate::http::AppState;
+use crate::http::dto::{PlaybackStatusView, rfc3339};
 use crate::http::error::{ApiError, denied};
-use crate::http::routes::entitlements::rfc3339;
 use crate::http::session::Cookies;
 use crate::media::asset_path::{AssetKind, AssetPath};
 use crate::media::body::{Media, MediaBody, MediaRequest};
@@ -15,7 +16,6 @@ use crate::media::origin::UpstreamError;
 use actix_web::body::SizedStream;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, route, web};
-use serde_json::json;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     // `status` first: the asset route below would otherwise take it as a file name.
@@ -53,12 +53,20 @@ async fn status(
         PlaybackStatus::Active {
             expires_at,
             seconds_left,
-        } => {
-            json!({"state": "active", "code": null, "message": null, "expires_at": expires_at.map(rfc3339), "seconds_left": seconds_left})
-        }
-        PlaybackStatus::Denied { reason, expires_at } => {
-            json!({"state": "denied", "code": reason.code(), "message": reason.explain(), "expires_at": expires_at.map(rfc3339), "seconds_left": 0})
-        }
+        } => PlaybackStatusView {
+            state: "active",
+            code: None,
+            message: None,
+            expires_at: expires_at.map(rfc3339),
+            seconds_left,
+        },
+        PlaybackStatus::Denied { reason, expires_at } => PlaybackStatusView {
+            state: "denied",
+            code: Some(reason.code()),
+            message: Some(reason.explain()),
+            expires_at: expires_at.map(rfc3339),
+            seconds_left: 0,
+        },
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -80,7 +88,7 @@ async fn asset(
     let prefix = format!("/play/{id}/");
     let raw_tail = req.uri().path().strip_prefix(&prefix).unwrap_or_default();
     let asset = AssetPath::parse(raw_tail)
-        .map_err(|e| ApiError::bad_request("invalid_asset_path", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidAssetPath, e.to_string()))?;
 
     let app = &state.app;
     let decision = app
@@ -144,7 +152,7 @@ async fn asset(
             Ok(res)
         }
         AssetKind::Other => Err(ApiError::not_found(
-            "unknown_asset",
+            ErrorCode::UnknownAsset,
             "This playback serves only playlists, keys and segments.",
         )),
     }

@@ -2,14 +2,14 @@
 //! screens are playing a rental, and stopping one (it is refused from its next request on).
 
 use crate::app::Caller;
+use crate::domain::ErrorCode;
 use crate::domain::{EntitlementId, PlaybackId};
 use crate::http::AppState;
+use crate::http::dto::{PlaybackList, PlaybackView, rfc3339};
 use crate::http::error::ApiError;
 use crate::http::extract::{Authorized, EntitlementsRead, EntitlementsWrite};
-use crate::http::routes::entitlements::rfc3339;
 use actix_web::{HttpResponse, delete, get, web};
 use chrono::{TimeZone, Utc};
-use serde_json::json;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(list).service(stop);
@@ -17,11 +17,11 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 
 fn parse_ids(ent: &str, pb: Option<&str>) -> Result<(EntitlementId, Option<PlaybackId>), ApiError> {
     let e = EntitlementId::parse(ent)
-        .map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidEntitlementId, e.to_string()))?;
     let p = match pb {
         Some(pb) => Some(PlaybackId::parse(pb).map_err(|_| {
             ApiError::bad_request(
-                "invalid_playback_id",
+                ErrorCode::InvalidPlaybackId,
                 "A playback id looks like pb_<32 hex digits>.",
             )
         })?),
@@ -42,7 +42,7 @@ fn parse_ids(ent: &str, pb: Option<&str>) -> Result<(EntitlementId, Option<Playb
     params(("id" = EntitlementId, Path)),
     security(("bearer" = []), ("basic" = [])),
     responses(
-        (status = 200, description = "The active playbacks.", body = crate::http::openapi::PlaybackList),
+        (status = 200, description = "The active playbacks.", body = crate::http::dto::PlaybackList),
         (status = 400, response = crate::http::openapi::InvalidEntitlementId),
         (status = 401, response = crate::http::openapi::Unauthorized),
         (status = 403, response = crate::http::openapi::Forbidden),
@@ -64,16 +64,14 @@ async fn list(
         .playbacks(&id)
         .await?
         .into_iter()
-        .map(|(p, seen_ms)| {
-            json!({
-                "id": p.id.to_string(),
-                "started_at": rfc3339(p.started_at),
-                "last_seen_at": Utc.timestamp_millis_opt(seen_ms).single().map(rfc3339),
-                "stopped_at": p.stopped_at.map(rfc3339),
-            })
+        .map(|(p, seen_ms)| PlaybackView {
+            id: p.id.to_string(),
+            started_at: rfc3339(p.started_at),
+            last_seen_at: Utc.timestamp_millis_opt(seen_ms).single().map(rfc3339),
+            stopped_at: p.stopped_at.map(rfc3339),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(PlaybackList { data }))
 }
 
 /// Stop a playback

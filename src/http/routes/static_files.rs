@@ -5,6 +5,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
+use crate::domain::ErrorCode;
 use crate::http::error::ApiError;
 
 struct Asset {
@@ -43,7 +44,7 @@ async fn serve(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let asset = ASSETS
         .iter()
         .find(|a| a.name == name.as_str())
-        .ok_or_else(|| ApiError::not_found("not_found", "No such static file."))?;
+        .ok_or_else(|| ApiError::not_found(ErrorCode::NotFound, "No such static file."))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, asset.content_type))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))

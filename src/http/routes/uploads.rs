@@ -3,14 +3,16 @@
 //! goes straight to api.video at `upload_url`). Scope `uploads:write`; only with the
 //! apivideo origin (404 `not_configured` otherwise).
 
+use crate::domain::ErrorCode;
 use crate::http::AppState;
+use crate::http::dto::{Pagination, UploadToken, UploadTokenList};
 use crate::http::error::ApiError;
 use crate::http::extract::{Authorized, UploadsWrite};
 use crate::media::origin::ApiVideoOrigin;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, delete, get, post, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(create).service(list).service(remove);
@@ -19,22 +21,22 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 fn apivideo(state: &AppState) -> Result<&ApiVideoOrigin, ApiError> {
     state.app.origin.apivideo().ok_or_else(|| {
         ApiError::not_found(
-            "not_configured",
+            ErrorCode::NotConfigured,
             "Upload tokens need the api.video origin (VODGATE_ORIGIN=apivideo).",
         )
     })
 }
 
 /// api.video's token object in vodgate's snake_case, plus where to upload with it.
-fn token_json(o: &ApiVideoOrigin, t: &Value) -> Value {
+fn token_view(o: &ApiVideoOrigin, t: &Value) -> UploadToken {
     let token = t["token"].as_str().unwrap_or_default();
-    json!({
-        "token": token,
-        "ttl": t["ttl"].as_u64().unwrap_or(0),
-        "created_at": t["createdAt"],
-        "expires_at": t["expiresAt"],
-        "upload_url": o.upload_url(token),
-    })
+    UploadToken {
+        token: token.to_owned(),
+        ttl: t["ttl"].as_u64().unwrap_or(0),
+        created_at: t["createdAt"].clone(),
+        expires_at: t["expiresAt"].clone(),
+        upload_url: o.upload_url(token),
+    }
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -58,7 +60,7 @@ struct CreateBody {
     request_body(content = Option<CreateBody>, content_type = "application/json"),
     security(("bearer" = []), ("basic" = [])),
     responses(
-        (status = 201, description = "The new token.", body = crate::http::openapi::UploadToken, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 201, description = "The new token.", body = crate::http::dto::UploadToken, headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, response = crate::http::openapi::InvalidTtl),
         (status = 401, response = crate::http::openapi::Unauthorized),
         (status = 403, response = crate::http::openapi::Forbidden),
@@ -83,7 +85,7 @@ async fn create(
         CreateBody::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, e.to_string()))?
     };
     let ttl = body.ttl.unwrap_or(0);
     let ttl = u32::try_from(ttl)
@@ -91,7 +93,7 @@ async fn create(
         .filter(|t| *t <= i32::MAX as u32)
         .ok_or_else(|| {
             ApiError::bad_request(
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 "ttl must be between 0 (no expiry) and 2147483647 seconds.",
             )
         })?;
@@ -105,7 +107,7 @@ async fn create(
     tracing::info!(ttl_s = ttl, "upload token created");
     Ok(HttpResponse::build(StatusCode::CREATED)
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(token_json(o, &t)))
+        .json(token_view(o, &t)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -131,7 +133,7 @@ struct ListQuery {
     params(ListQuery),
     security(("bearer" = []), ("basic" = [])),
     responses(
-        (status = 200, description = "One page of tokens.", body = crate::http::openapi::UploadTokenList, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 200, description = "One page of tokens.", body = crate::http::dto::UploadTokenList, headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, response = crate::http::openapi::InvalidQuery),
         (status = 401, response = crate::http::openapi::Unauthorized),
         (status = 403, response = crate::http::openapi::Forbidden),
@@ -154,27 +156,27 @@ async fn list(
     let page_size = q.page_size.unwrap_or(25);
     if page == 0 || !(1..=100).contains(&page_size) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "page starts at 1; page_size is between 1 and 100.",
         ));
     }
     let v = o.list_upload_tokens(page, page_size).await?;
-    let data: Vec<Value> = v["data"]
+    let data = v["data"]
         .as_array()
-        .map(|a| a.iter().map(|t| token_json(o, t)).collect())
+        .map(|a| a.iter().map(|t| token_view(o, t)).collect())
         .unwrap_or_default();
     let p = &v["pagination"];
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({
-            "data": data,
-            "pagination": {
-                "page": p["currentPage"].as_u64().unwrap_or(page.into()),
-                "page_size": p["pageSize"].as_u64().unwrap_or(page_size.into()),
-                "pages_total": p["pagesTotal"].as_u64(),
-                "items_total": p["itemsTotal"].as_u64(),
-            }
-        })))
+        .json(UploadTokenList {
+            data,
+            pagination: Pagination {
+                page: p["currentPage"].as_u64().unwrap_or(page.into()),
+                page_size: p["pageSize"].as_u64().unwrap_or(page_size.into()),
+                pages_total: p["pagesTotal"].as_u64(),
+                items_total: p["itemsTotal"].as_u64(),
+            },
+        }))
 }
 
 /// Delete a delegated upload token
@@ -208,7 +210,7 @@ async fn remove(
     // api.video tokens are `to` + alphanumerics; anything else never reaches its URL.
     if token.is_empty() || token.len() > 64 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiError::not_found(
-            "upload_token_not_found",
+            ErrorCode::UploadTokenNotFound,
             "No such upload token.",
         ));
     }
@@ -217,7 +219,7 @@ async fn remove(
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found(
-            "upload_token_not_found",
+            ErrorCode::UploadTokenNotFound,
             "No such upload token.",
         ))
     }

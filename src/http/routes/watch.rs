@@ -4,11 +4,12 @@
 //! starts: age gate, stream limit, origin, then the player.
 
 use crate::app::{Caller, LaunchOpened, StartOutcome};
+use crate::domain::ErrorCode;
 use crate::domain::{DenyReason, EntitlementId};
 use crate::http::AppState;
+use crate::http::dto::rfc3339;
 use crate::http::error::ApiError;
 use crate::http::pages::{AgeGatePage, DenyPage, WatchPage, render};
-use crate::http::routes::entitlements::rfc3339;
 use crate::http::session;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -46,7 +47,7 @@ pub fn deny_page(reason: DenyReason) -> HttpResponse {
         status,
         &DenyPage {
             heading,
-            code: reason.code(),
+            code: reason.error_code(),
             message: reason.explain(),
             hint,
         },
@@ -64,7 +65,7 @@ async fn launch(
             StatusCode::GONE,
             &DenyPage {
                 heading: "This watch link was already used",
-                code: "launch_link_used",
+                code: ErrorCode::LaunchLinkUsed,
                 message: "A watch link opens the video once, in one browser. This one was already used or has expired.",
                 hint: Some(
                     "Go back to the site you rented from and open the video from there to get a new link.",
@@ -143,7 +144,7 @@ fn upstream_failure_page(err: &crate::media::origin::UpstreamError) -> HttpRespo
             StatusCode::FORBIDDEN,
             &DenyPage {
                 heading: "This video cannot be played here",
-                code: "video_is_public",
+                code: ErrorCode::VideoIsPublic,
                 message: "This video is not set up for private playback.",
                 hint: Some("Tell the site you rented from; they have to make the video private."),
             },
@@ -153,7 +154,7 @@ fn upstream_failure_page(err: &crate::media::origin::UpstreamError) -> HttpRespo
                 StatusCode::SERVICE_UNAVAILABLE,
                 &DenyPage {
                     heading: "The video source is busy",
-                    code: "upstream_rate_limited",
+                    code: ErrorCode::UpstreamRateLimited,
                     message: "The video source asked us to slow down.",
                     hint: Some("Reload this page in a minute."),
                 },
@@ -169,7 +170,7 @@ fn upstream_failure_page(err: &crate::media::origin::UpstreamError) -> HttpRespo
             StatusCode::NOT_FOUND,
             &DenyPage {
                 heading: "This video is not available",
-                code: "video_not_found",
+                code: ErrorCode::VideoNotFound,
                 message: "The video source does not have this video (any more).",
                 hint: Some("Tell the site you rented from."),
             },
@@ -194,7 +195,7 @@ async fn confirm_age(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let id = EntitlementId::parse(&path)
-        .map_err(|e| ApiError::bad_request("invalid_entitlement_id", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidEntitlementId, e.to_string()))?;
     let presented = session::presented(&req, &id);
     let refused = state
         .app

@@ -3,13 +3,14 @@
 //! (see `webhook.rs`), each event id processed once: a replay answers 200 and changes nothing.
 
 use crate::app::{Caller, PaymentOutcome};
+use crate::domain::ErrorCode;
 use crate::domain::OrderId;
 use crate::http::AppState;
+use crate::http::dto::{WebhookResult, WebhookStatus};
 use crate::http::error::ApiError;
 use crate::webhook::{SignatureError, verify};
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
-use serde_json::json;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(payments);
@@ -45,7 +46,7 @@ struct PaymentEvent {
     ),
     request_body = PaymentEvent,
     responses(
-        (status = 200, description = "Processed, ignored (another event type) or a duplicate.", body = crate::http::openapi::WebhookResult),
+        (status = 200, description = "Processed, ignored (another event type) or a duplicate.", body = crate::http::dto::WebhookResult),
         (status = 400, response = crate::http::openapi::InvalidSignature),
         (status = 404, response = crate::http::openapi::WebhookNotConfigured),
         (status = 413, response = crate::http::openapi::PayloadTooLarge),
@@ -64,7 +65,7 @@ async fn payments(
     let secrets = &state.config().webhook_secrets;
     if secrets.is_empty() {
         return Err(ApiError::not_found(
-            "webhook_not_configured",
+            ErrorCode::WebhookNotConfigured,
             "Set VODGATE_WEBHOOK_SECRET to receive payment webhooks.",
         ));
     }
@@ -84,29 +85,37 @@ async fn payments(
         return Err(ApiError::bad_request(refusal_code(&e), e.to_string()));
     }
     let event: PaymentEvent = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, e.to_string()))?;
     let id = event.id.clone();
     let event = crate::app::PaymentEvent {
         id: event.id,
         kind: event.kind,
         order_id: event.order_id,
     };
+    let only = |status| WebhookResult {
+        id: id.clone(),
+        status,
+        revoked: None,
+        already_revoked: None,
+    };
     let body = match state.app.payment_event(&event, &caller).await? {
-        PaymentOutcome::Duplicate => json!({"id": id, "status": "duplicate"}),
-        PaymentOutcome::Ignored => json!({"id": id, "status": "ignored"}),
+        PaymentOutcome::Duplicate => only(WebhookStatus::Duplicate),
+        PaymentOutcome::Ignored => only(WebhookStatus::Ignored),
         PaymentOutcome::Processed {
             revoked,
             already_revoked,
-        } => {
-            json!({"id": id, "status": "processed", "revoked": revoked, "already_revoked": already_revoked})
-        }
+        } => WebhookResult {
+            revoked: Some(revoked),
+            already_revoked: Some(already_revoked),
+            ..only(WebhookStatus::Processed)
+        },
     };
     Ok(HttpResponse::Ok().json(body))
 }
 
-fn refusal_code(e: &SignatureError) -> &'static str {
+fn refusal_code(e: &SignatureError) -> ErrorCode {
     match e {
-        SignatureError::Stale => "signature_expired",
-        _ => "invalid_signature",
+        SignatureError::Stale => ErrorCode::SignatureExpired,
+        _ => ErrorCode::InvalidSignature,
     }
 }
