@@ -10,7 +10,9 @@ use crate::domain::PlaybackId;
 use crate::store::{Store, StoreError, keys};
 use chrono::Utc;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 /// A playing segment refreshes its place at most this often (each refresh is a store
@@ -24,11 +26,71 @@ fn refresh_every(idle: Duration) -> Duration {
     (idle / 3).min(REFRESH_AT_MOST_EVERY)
 }
 
+/// Playbacks remembered at most (over all shards); past it a shard starts over, and its
+/// playbacks refresh their place one segment early.
+const LAST_REFRESH_MAX: usize = 100_000;
+const SHARDS: usize = 32;
+
+/// When this instance last refreshed each playback's place.
+///
+/// Sharded, each shard a `RwLock` picked by the playback id's hash: every segment reads it,
+/// and one map behind one mutex made all workers queue on it. A segment takes one shard's
+/// read lock (workers read in parallel, even the same playback); only a claim (once per
+/// `refresh_every` per playback) or a release writes, and only to its shard. Not per worker:
+/// a place refreshed by one worker counts for all of them (one store trip per playback per
+/// `refresh_every` for the instance), and a release must be seen by every worker at once.
+struct LastRefresh {
+    hasher: RandomState,
+    shards: Box<[RwLock<HashMap<PlaybackId, Instant>>]>,
+}
+
+impl Default for LastRefresh {
+    fn default() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+        }
+    }
+}
+
+impl LastRefresh {
+    fn shard(&self, playback: &PlaybackId) -> &RwLock<HashMap<PlaybackId, Instant>> {
+        let i = self.hasher.hash_one(playback.as_str()) as usize % self.shards.len();
+        &self.shards[i]
+    }
+
+    fn get(&self, playback: &PlaybackId) -> Option<Instant> {
+        let m = self
+            .shard(playback)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        m.get(playback).copied()
+    }
+
+    fn put(&self, playback: &PlaybackId, at: Instant) {
+        let mut m = self
+            .shard(playback)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if m.len() > LAST_REFRESH_MAX / SHARDS {
+            m.clear();
+        }
+        m.insert(playback.clone(), at);
+    }
+
+    fn remove(&self, playback: &PlaybackId) {
+        self.shard(playback)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(playback);
+    }
+}
+
 #[derive(Clone)]
 pub struct StreamLimit {
     store: Store,
     idle: Duration,
-    last_refresh: Arc<Mutex<HashMap<PlaybackId, Instant>>>,
+    last_refresh: Arc<LastRefresh>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -66,11 +128,7 @@ impl StreamLimit {
             )
             .await?;
         if ok {
-            let mut m = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner());
-            if m.len() > 100_000 {
-                m.clear();
-            }
-            m.insert(playback.clone(), Instant::now());
+            self.last_refresh.put(playback, Instant::now());
         }
         Ok(ok)
     }
@@ -85,8 +143,6 @@ impl StreamLimit {
     ) -> Result<bool, StoreError> {
         let recent = self
             .last_refresh
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .get(playback)
             .is_some_and(|t| t.elapsed() < refresh_every(self.idle));
         if recent {
@@ -113,10 +169,7 @@ impl StreamLimit {
         e: &EntitlementId,
         playback: &PlaybackId,
     ) -> Result<bool, StoreError> {
-        self.last_refresh
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(playback);
+        self.last_refresh.remove(playback);
         self.store
             .active_remove(&keys::streams(e), playback.as_str())
             .await
@@ -159,5 +212,22 @@ mod tests {
             let idle = Duration::from_secs(idle);
             assert!(refresh_every(idle) * 2 < idle, "{idle:?}");
         }
+    }
+
+    #[test]
+    fn last_refresh_remembers_forgets_and_stays_bounded() {
+        let m = LastRefresh::default();
+        let a = PlaybackId::new();
+        let now = Instant::now();
+        assert_eq!(m.get(&a), None);
+        m.put(&a, now);
+        assert_eq!(m.get(&a), Some(now));
+        m.remove(&a);
+        assert_eq!(m.get(&a), None);
+        for _ in 0..LAST_REFRESH_MAX * 2 {
+            m.put(&PlaybackId::new(), now);
+        }
+        let total: usize = m.shards.iter().map(|s| s.read().unwrap().len()).sum();
+        assert!(total <= LAST_REFRESH_MAX + SHARDS, "{total}");
     }
 }

@@ -16,11 +16,13 @@ use crate::media::body::{Media, MediaBody, MediaRequest};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 /// Bytes read per read call. Bigger means fewer calls (and trips, when the pool is used);
@@ -30,8 +32,10 @@ pub const CHUNK: u64 = 256 * 1024;
 /// How long a resolved path is trusted: a file renamed, removed or re-linked in the media
 /// folder is seen within this long.
 const RESOLVED_FOR: Duration = Duration::from_secs(2);
-/// Entries kept at most; past it the map starts over (it refills from the hot files).
+/// Entries kept at most (over all shards); past it a shard starts over (it refills from the
+/// hot files).
 const RESOLVED_MAX: usize = 50_000;
+const RESOLVED_SHARDS: usize = 16;
 
 /// `rel` under `dir`, with symlinks followed, refused unless it is still inside `dir`
 /// (and `root`). Blocking.
@@ -44,31 +48,68 @@ pub fn resolve(root: &Path, dir: &Path, rel: &str) -> Result<PathBuf, UpstreamEr
     Ok(file)
 }
 
-/// (video folder, asset path) → the checked file, and when it was checked.
-type ResolvedMap = HashMap<(PathBuf, String), (Arc<Path>, Instant)>;
+/// Video folder → asset path → the checked file, and when it was checked. Two levels, so
+/// a lookup borrows the folder and the path instead of building an owned key per request.
+#[derive(Default)]
+struct Shard {
+    by_dir: HashMap<PathBuf, HashMap<Box<str>, (Arc<Path>, Instant)>>,
+    len: usize,
+}
 
 /// Recently resolved paths.
-#[derive(Default)]
+///
+/// Sharded, each shard a `RwLock` picked by the hash of (folder, path): every segment looks
+/// its file up here, and one map behind one mutex made every worker queue on it. A lookup
+/// takes one shard's read lock (workers read in parallel, the same hot file included); only
+/// a resolve (once per `RESOLVED_FOR` per file) writes. Shared by the workers rather than
+/// one per worker, so a file is resolved once per `RESOLVED_FOR` for the whole instance.
 pub struct Resolved {
-    map: Mutex<ResolvedMap>,
+    hasher: RandomState,
+    shards: Box<[RwLock<Shard>]>,
+}
+
+impl Default for Resolved {
+    fn default() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: (0..RESOLVED_SHARDS).map(|_| RwLock::default()).collect(),
+        }
+    }
 }
 
 impl Resolved {
+    fn shard(&self, dir: &Path, rel: &str) -> &RwLock<Shard> {
+        let i = self.hasher.hash_one((dir.as_os_str(), rel)) as usize % self.shards.len();
+        &self.shards[i]
+    }
+
     fn get(&self, dir: &Path, rel: &str) -> Option<Arc<Path>> {
-        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        // The key is borrowed as a tuple of owned values; building it is cheaper than the
-        // trip to the blocking pool it saves.
-        m.get(&(dir.to_path_buf(), rel.to_owned()))
+        let m = self
+            .shard(dir, rel)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        m.by_dir
+            .get(dir)?
+            .get(rel)
             .filter(|(_, at)| at.elapsed() < RESOLVED_FOR)
             .map(|(p, _)| p.clone())
     }
 
-    fn put(&self, dir: PathBuf, rel: String, file: Arc<Path>) {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= RESOLVED_MAX {
-            m.clear();
+    fn put(&self, dir: &Path, rel: &str, file: Arc<Path>) {
+        let mut m = self
+            .shard(dir, rel)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if m.len >= RESOLVED_MAX / RESOLVED_SHARDS {
+            *m = Shard::default();
         }
-        m.insert((dir, rel), (file, Instant::now()));
+        let files = match m.by_dir.get_mut(dir) {
+            Some(files) => files,
+            None => m.by_dir.entry(dir.to_path_buf()).or_default(),
+        };
+        if files.insert(rel.into(), (file, Instant::now())).is_none() {
+            m.len += 1;
+        }
     }
 
     /// The checked file for `rel` under `dir`: remembered, or resolved on the blocking pool.
@@ -86,7 +127,7 @@ impl Resolved {
             .await
             .map_err(pool)??
             .into();
-        self.put(dir.to_path_buf(), rel.to_owned(), file.clone());
+        self.put(dir, rel, file.clone());
         Ok(file)
     }
 }
@@ -280,6 +321,30 @@ mod tests {
         assert_eq!(span(Some("bytes=oops"), false, 100), Span::Whole);
         assert_eq!(span(Some("bytes=0-1,5-6"), false, 100), Span::Whole);
         assert_eq!(span(Some("bytes=10-19"), true, 100), Span::Whole);
+    }
+
+    #[test]
+    fn resolved_paths_are_remembered_per_folder_and_path_and_bounded() {
+        let r = Resolved::default();
+        let (a, b) = (Path::new("/media/a"), Path::new("/media/b"));
+        let file: Arc<Path> = Path::new("/media/a/360p/seg0.ts").into();
+        assert!(r.get(a, "360p/seg0.ts").is_none());
+        r.put(a, "360p/seg0.ts", file.clone());
+        assert_eq!(r.get(a, "360p/seg0.ts"), Some(file.clone()));
+        assert!(r.get(b, "360p/seg0.ts").is_none());
+        assert!(r.get(a, "360p/seg1.ts").is_none());
+        r.put(a, "360p/seg0.ts", file.clone());
+        let len = |r: &Resolved| {
+            r.shards
+                .iter()
+                .map(|s| s.read().unwrap().len)
+                .sum::<usize>()
+        };
+        assert_eq!(len(&r), 1);
+        for i in 0..RESOLVED_MAX * 2 {
+            r.put(b, &format!("seg{i}.ts"), file.clone());
+        }
+        assert!(len(&r) <= RESOLVED_MAX, "{}", len(&r));
     }
 
     #[test]
