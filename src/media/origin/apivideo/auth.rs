@@ -12,7 +12,7 @@
 //! masked in Debug, and never part of an error message.
 
 use super::super::UpstreamError;
-use super::client::{RateGate, backoff, retry_after};
+use super::retry::{RateGate, backoff, retry_after};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::sync::{Arc, RwLock};

@@ -20,8 +20,10 @@
 
 mod auth;
 mod client;
+mod retry;
 
-use self::client::{Client, Retry};
+use self::client::Client;
+use self::retry::Retry;
 use super::relay;
 use super::{Opened, PlaybackStart, Source, UpstreamError};
 use crate::config::{ApiVideoConfig, PlaybackMode};
