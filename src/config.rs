@@ -2,6 +2,12 @@
 //! Every setting is parsed into a typed value at boot; a bad one stops the process with a
 //! sentence that names it. `SETTINGS` is the single list of what exists (the README's table
 //! mirrors it).
+//!
+//! Hand-written rather than `figment` or `config`: the layering itself is a few lines, and
+//! what matters here is the sentence each bad value produces (naming the variable or file
+//! key, the accepted form and the value's problem) and the one `SETTINGS` list the README
+//! and `check-config` are checked against; those crates' generic deserialisation errors
+//! would have to be rewritten per setting anyway.
 
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
@@ -877,10 +883,7 @@ mod tests {
             env(&[("VODGATE_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]),
         )
         .unwrap();
-        assert_eq!(
-            of(&c, req("127.0.0.1", Some("1.2.3.4"))),
-            ip("1.2.3.4")
-        );
+        assert_eq!(of(&c, req("127.0.0.1", Some("1.2.3.4"))), ip("1.2.3.4"));
         // Through two trusted hops; a spoofed left-most entry proves nothing.
         assert_eq!(
             of(&c, req("127.0.0.1", Some("6.6.6.6, 1.2.3.4, 10.1.2.3"))),
@@ -889,10 +892,7 @@ mod tests {
         // An untrusted peer's header is ignored; a trusted one without a header is the client.
         assert_eq!(of(&c, req("5.5.5.5", Some("1.2.3.4"))), ip("5.5.5.5"));
         assert_eq!(of(&c, req("127.0.0.1", None)), ip("127.0.0.1"));
-        assert_eq!(
-            of(&c, req("127.0.0.1", Some("junk"))),
-            ip("127.0.0.1")
-        );
+        assert_eq!(of(&c, req("127.0.0.1", Some("junk"))), ip("127.0.0.1"));
         let err = Config::from_sources(None, env(&[("VODGATE_TRUSTED_PROXIES", "nginx")]))
             .unwrap_err()
             .to_string();

@@ -8,6 +8,12 @@
 //! - no cached entitlement is trusted for longer than `ENTITLEMENT_TTL`, even if every
 //!   event was lost;
 //! - a fetch that raced an eviction is not cached (generation check).
+//!
+//! Hand-written rather than a TTL cache crate (`moka`, `quick_cache`): the entries need a
+//! `trusted` flag that a bus reconnect clears without dropping them (the outage grace reads
+//! them while the store is away) and a generation check that refuses an insert which raced
+//! an eviction; with a crate both would sit beside it, and its eviction policy would add
+//! nothing to "at most 2 s, cleared past 100,000 entries".
 
 use crate::app::entitlements::{EntitlementRecord, Entitlements};
 use crate::domain::{DenyReason, EntitlementId, Playback, PlaybackId};
