@@ -7,6 +7,11 @@
 #
 # Run: bench/relay.sh        (needs redis-server, nginx with the secure_link module, wrk, curl)
 # Env: DURATION=10s CONNECTIONS=50 THREADS=2 WORKERS=2 VODGATE_LOG=warn VODGATE_BIN=(prebuilt binary)
+#      VODGATE_BIN_B=(a second binary): also runs it alone ("vodgate B", same Redis, same media)
+#      right after "vodgate" in each round, and prints B / A: two builds compared minutes apart
+#      on a shared machine differ more than two builds compared seconds apart.
+#      ROUNDS=1: the servers of each segment are run this many times, interleaved; with more
+#      than one, each ratio is also printed as min / median / max over the rounds.
 #      PERF=1: also `perf record -e cpu-clock` vodgate during each of its runs and print the top
 #      symbols (data kept in target/bench-relay-<server>-<segment>.perf.data).
 set -euo pipefail
@@ -18,6 +23,7 @@ THREADS=${THREADS:-2}
 # vodgate (actix) runs one worker per core; nginx gets as many worker processes.
 WORKERS=${WORKERS:-$(nproc)}
 VODGATE_LOG=${VODGATE_LOG:-warn}
+ROUNDS=${ROUNDS:-1}
 KEY="vg_key_$(python3 -c 'import secrets; print(secrets.token_hex(8) + "_" + secrets.token_urlsafe(32))')"
 SECRET="bench-secure-link-secret"
 
@@ -118,6 +124,16 @@ VODGATE_ACCEL_REDIRECT_PREFIX=/_media/ "$BIN" >/dev/null 2>"$WORK/vodgate2.err" 
 V2PID=$!
 PIDS+=($V2PID)
 wait_port "$V2PORT"
+VBPID=
+if [ -n "${VODGATE_BIN_B:-}" ]; then
+    VBPORT=$(free_port)
+    VODGATE_LISTEN=127.0.0.1:$VBPORT REDIS_URL=redis://127.0.0.1:$RPORT/ VODGATE_REDIS_PREFIX=bench: \
+    VODGATE_BOOTSTRAP_API_KEY=$KEY VODGATE_DEFAULT_MAX_STREAMS=100 VODGATE_MEDIA_DIR=$MEDIA RUST_LOG=$VODGATE_LOG \
+        "$VODGATE_BIN_B" >/dev/null 2>"$WORK/vodgate-b.err" &
+    VBPID=$!
+    PIDS+=($VBPID)
+    wait_port "$VBPORT"
+fi
 
 # Grant, launch, watch page -> cookie and /play URL.
 TOKEN=$(curl -sf "$V/auth/api-key" -H 'content-type: application/json' -d "{\"apiKey\":\"$KEY\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
@@ -159,7 +175,7 @@ run() { # name url [cookie]
     wrk "${args[@]}" -d2s "$url" >/dev/null  # warm-up
     local perf_pid=
     local ppid=
-    case "${name%% *}" in vodgate) ppid=$VPID ;; nginx+vodgate) ppid=$V2PID ;; esac
+    case "$name" in "vodgate B"*) ppid=$VBPID ;; vodgate*) ppid=$VPID ;; nginx+vodgate*) ppid=$V2PID ;; esac
     if [ -n "${PERF:-}" ] && [ -n "$ppid" ]; then
         perf record -q -e cpu-clock -F 499 -p "$ppid" -o "$ROOT/target/bench-relay-${name//[ +]/-}.perf.data" 2>/dev/null &
         perf_pid=$!
@@ -181,19 +197,43 @@ run() { # name url [cookie]
 echo "segment relay: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $(nproc) cores shared by wrk and the server"
 echo "nginx: worker_processes $WORKERS (= vodgate's actix workers, one per core), sendfile on, access_log off"
 echo "vodgate: release, REDIS_URL (local redis-server), RUST_LOG=$VODGATE_LOG, full check per request (cookie, entitlement, stream place)"
+[ -n "$VBPID" ] && echo "vodgate B: $VODGATE_BIN_B (vodgate: $BIN)"
+ratio() { # label a b: req/s and MB/s of a / b, p50 and p99 added, the targets when b is secure_link
+    local label=$1 a=$2 b=$3
+    awk -v who="$label" -v r1="${RPS[$a]}" -v r2="${RPS[$b]}" -v m1="${MBS[$a]}" -v m2="${MBS[$b]}" -v p1="${P99[$a]}" -v p2="${P99[$b]}" -v q1="${P50[$a]}" -v q2="${P50[$b]}" -v sl="$([[ $b == "nginx secure_link"* ]] && echo 1)" 'BEGIN {
+        rr = r1 / r2; mr = m1 / m2; add = p1 - p2;
+        printf "  %s: req/s %.2fx  MB/s %.2fx  p50 %+.3f ms  p99 added %+.3f ms\n", who, rr, mr, q1 - q2, add;
+        if (sl) printf "    targets: req/s >= 0.9x %s, MB/s >= 0.9x %s, p99 added <= 1 ms %s\n",
+            (rr >= 0.9 ? "met" : "NOT met"), (mr >= 0.9 ? "met" : "NOT met"), (add <= 1 ? "met" : "NOT met") }'
+    RATIOS[$label]+="$(awk -v r1="${RPS[$a]}" -v r2="${RPS[$b]}" 'BEGIN { printf "%.3f ", r1 / r2 }')"
+}
+declare -A RATIOS
 for seg in seg100k.ts seg1500k.ts; do
     size=$(stat -c %s "$MEDIA/sample/360p/$seg")
     echo "$seg ($((size / 1024)) KB):"
-    run "nginx plain $seg" "http://127.0.0.1:$NPORT/plain/sample/360p/$seg"
-    run "nginx secure_link $seg" "$(sl_url "$seg")"
-    run "vodgate $seg" "$V$PLAY/360p/$seg" "$COOKIE"
-    run "nginx+vodgate $seg" "http://127.0.0.1:$APORT$PLAY/360p/$seg" "$COOKIE"
-    for who in "vodgate" "nginx+vodgate"; do
-        a="$who $seg" b="nginx secure_link $seg"
-        awk -v who="$who" -v r1="${RPS[$a]}" -v r2="${RPS[$b]}" -v m1="${MBS[$a]}" -v m2="${MBS[$b]}" -v p1="${P99[$a]}" -v p2="${P99[$b]}" -v q1="${P50[$a]}" -v q2="${P50[$b]}" 'BEGIN {
-            rr = r1 / r2; mr = m1 / m2; add = p1 - p2;
-            printf "  %s / nginx secure_link: req/s %.2fx  MB/s %.2fx  p50 %+.3f ms  p99 added %+.3f ms\n", who, rr, mr, q1 - q2, add;
-            printf "    targets: req/s >= 0.9x %s, MB/s >= 0.9x %s, p99 added <= 1 ms %s\n",
-                (rr >= 0.9 ? "met" : "NOT met"), (mr >= 0.9 ? "met" : "NOT met"), (add <= 1 ? "met" : "NOT met") }'
+    labels=()
+    for round in $(seq "$ROUNDS"); do
+        r=; [ "$ROUNDS" -gt 1 ] && { r=" #$round"; echo " round $round:"; }
+        run "nginx plain $seg$r" "http://127.0.0.1:$NPORT/plain/sample/360p/$seg"
+        run "nginx secure_link $seg$r" "$(sl_url "$seg")"
+        run "vodgate $seg$r" "$V$PLAY/360p/$seg" "$COOKIE"
+        [ -n "$VBPID" ] && run "vodgate B $seg$r" "http://127.0.0.1:$VBPORT$PLAY/360p/$seg" "$COOKIE"
+        run "nginx+vodgate $seg$r" "http://127.0.0.1:$APORT$PLAY/360p/$seg" "$COOKIE"
+        labels=()
+        for who in "vodgate" ${VBPID:+"vodgate B"} "nginx+vodgate"; do
+            ratio "$who / nginx secure_link $seg" "$who $seg$r" "nginx secure_link $seg$r"
+            labels+=("$who / nginx secure_link $seg")
+        done
+        if [ -n "$VBPID" ]; then
+            ratio "vodgate B / vodgate $seg" "vodgate B $seg$r" "vodgate $seg$r"
+            labels+=("vodgate B / vodgate $seg")
+        fi
     done
+    if [ "$ROUNDS" -gt 1 ]; then
+        echo " over $ROUNDS rounds, req/s ratio min / median / max:"
+        for l in "${labels[@]}"; do
+            echo "${RATIOS[$l]}" | tr ' ' '\n' | grep . | sort -n | awk -v l="$l" '{ v[NR] = $1 }
+                END { printf "  %-45s %.2f / %.2f / %.2f\n", l, v[1], (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[NR] }'
+        done
+    fi
 done
