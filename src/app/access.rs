@@ -18,7 +18,7 @@
 use crate::app::entitlements::{EntitlementRecord, Entitlements};
 use crate::domain::{DenyReason, EntitlementId, Playback, PlaybackId};
 use crate::metrics::METRICS;
-use crate::store::{Event, Store, StoreError, keys};
+use crate::store::{Event, Heard, Store, StoreError, keys};
 use crate::token::{TokenHash, constant_time_eq};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -163,37 +163,25 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 impl Access {
-    /// Also starts the task that applies revocation events to this instance's cache.
+    /// Also registers what applies revocation events to this instance's cache.
     pub fn new(store: Store, entitlements: Entitlements, outage_grace: Duration) -> Self {
         let inner = Arc::new(CacheInner {
             outage_grace,
             ..CacheInner::default()
         });
         // This instance's own revocations evict before the revoke is answered; everyone's
-        // (this instance's again, harmlessly) arrive over the bus.
-        let local = Arc::downgrade(&inner);
-        store.on_local_publish(Box::new(move |event| match local.upgrade() {
+        // (this instance's again, harmlessly) as the bus reader reads them.
+        let weak = Arc::downgrade(&inner);
+        store.on_event(Box::new(move |event, heard| match weak.upgrade() {
             Some(inner) => {
-                inner.evict_here(event);
+                match heard {
+                    Heard::Here => inner.evict_here(event),
+                    Heard::Bus => inner.evict(event),
+                }
                 true
             }
             None => false,
         }));
-        let mut events = store.subscribe();
-        let weak = Arc::downgrade(&inner);
-        tokio::spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                let event = match events.recv().await {
-                    Ok(e) => e,
-                    // We fell behind and lost events: forget everything.
-                    Err(RecvError::Lagged(_)) => Event::Resync,
-                    Err(RecvError::Closed) => break,
-                };
-                let Some(inner) = weak.upgrade() else { break };
-                inner.evict(&event);
-            }
-        });
         Self {
             store,
             entitlements,

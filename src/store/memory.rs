@@ -377,6 +377,8 @@ impl MemoryStore {
     }
 
     pub async fn publish(&self, event: &Event) -> Result<(), StoreError> {
+        // The embedded store's bus is this process: what it publishes, it hears back.
+        self.local.tell(event, super::Heard::Bus);
         // No subscribers is fine: nobody has anything cached.
         let _ = self.events.send(event.clone());
         Ok(())

@@ -44,23 +44,36 @@ pub enum Event {
     Resync,
 }
 
-/// Listeners that hear this process's own publications synchronously, before `publish`
-/// returns. The bus brings them back too, but later (on a cluster, via another node), and
-/// the answer to a revoke must not reach the operator while this very instance could still
-/// serve the next segment from its cache.
-#[derive(Clone, Default)]
-pub struct LocalListeners(std::sync::Arc<std::sync::RwLock<Vec<LocalListener>>>);
+/// Where a listener heard an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// This process published it: heard before `publish` returns, so the answer to a
+    /// revoke never reaches the operator while this very instance could still serve the
+    /// next segment from its cache.
+    Here,
+    /// It came over the bus (from any instance, this one's own included, later).
+    Bus,
+}
 
-/// Returns false once it has nothing left to listen for (its owner is gone).
-pub type LocalListener = Box<dyn Fn(&Event) -> bool + Send + Sync>;
+/// Listeners that hear every event synchronously: this process's own publications inside
+/// `publish`, the bus's in the task that reads the bus, as each message is read. No channel
+/// or task sits between the bus and the caches: on a busy machine each such hop is a
+/// scheduling delay during which another instance's revoke is answered and this one still
+/// serves from its cache.
+#[derive(Clone, Default)]
+pub struct LocalListeners(std::sync::Arc<std::sync::RwLock<Vec<Listener>>>);
+
+/// Returns false once it has nothing left to listen for (its owner is gone). Runs on the
+/// bus reader: it must not block.
+pub type Listener = Box<dyn Fn(&Event, Heard) -> bool + Send + Sync>;
 
 impl LocalListeners {
-    fn add(&self, l: LocalListener) {
+    fn add(&self, l: Listener) {
         self.0.write().unwrap_or_else(|p| p.into_inner()).push(l);
     }
-    fn tell(&self, event: &Event) {
+    pub(crate) fn tell(&self, event: &Event, heard: Heard) {
         let mut ls = self.0.write().unwrap_or_else(|p| p.into_inner());
-        ls.retain(|l| l(event));
+        ls.retain(|l| l(event, heard));
     }
 }
 
@@ -181,14 +194,14 @@ impl Store {
     ) -> Result<Vec<(String, String)>, StoreError> {
         dispatch!(self, s => s.log_range(key, after, count).await)
     }
-    /// Tell every instance (this one included) to forget something. This instance's local
+    /// Tell every instance (this one included) to forget something. This instance's
     /// listeners have heard it when this returns.
     pub async fn publish(&self, event: &Event) -> Result<(), StoreError> {
-        dispatch!(self, s => s.local.tell(event));
+        dispatch!(self, s => s.local.tell(event, Heard::Here));
         dispatch!(self, s => s.publish(event).await)
     }
-    /// Hear this process's own publications at once (see `LocalListeners`).
-    pub fn on_local_publish(&self, listener: LocalListener) {
+    /// Hear every event at once, this process's own and the bus's (see `LocalListeners`).
+    pub fn on_event(&self, listener: Listener) {
         dispatch!(self, s => s.local.add(listener))
     }
     /// Events published by any instance, from now on.

@@ -248,6 +248,7 @@ impl RedisStore {
             store.conn.clone(),
             store.channel(),
             store.events.clone(),
+            store.local.clone(),
         ));
         Ok(store)
     }
@@ -633,7 +634,19 @@ fn cluster_node_addresses(text: &str) -> Vec<String> {
 /// dropping announces `Resync` too, so cached decisions are dropped as soon as the loss is
 /// seen: from then on every access decision asks the store, and fails closed while it is
 /// away.
-async fn listen(bus: Bus, conn: Conn, channel: String, events: broadcast::Sender<Event>) {
+async fn listen(
+    bus: Bus,
+    conn: Conn,
+    channel: String,
+    events: broadcast::Sender<Event>,
+    listeners: super::LocalListeners,
+) {
+    // The caches hear each event right here, before anything else is read from the bus;
+    // `events` is for whoever else subscribes (tools, tests).
+    let announce = |ev: Event| {
+        listeners.tell(&ev, super::Heard::Bus);
+        let _ = events.send(ev);
+    };
     use futures_util::StreamExt;
     let mut first = true;
     let mut attempt = 0usize;
@@ -659,7 +672,7 @@ async fn listen(bus: Bus, conn: Conn, channel: String, events: broadcast::Sender
                         tracing::info!("revocation bus: reconnected; dropping cached decisions");
                     }
                     // Subscribed: anything cached before this point may have missed events.
-                    let _ = events.send(Event::Resync);
+                    announce(Event::Resync);
                     if !first {
                         // Redis is back: make sure the command connection is too, even if no
                         // request has come in to notice (a connection that died quietly fails
@@ -675,16 +688,14 @@ async fn listen(bus: Bus, conn: Conn, channel: String, events: broadcast::Sender
                     let mut stream = pubsub.into_on_message();
                     while let Some(msg) = stream.next().await {
                         match serde_json::from_slice::<Event>(msg.get_payload_bytes()) {
-                            Ok(ev) => {
-                                let _ = events.send(ev);
-                            }
+                            Ok(ev) => announce(ev),
                             Err(e) => {
                                 tracing::warn!(error = %e, "revocation bus: unreadable message")
                             }
                         }
                     }
                     tracing::warn!("revocation bus: connection lost");
-                    let _ = events.send(Event::Resync);
+                    announce(Event::Resync);
                 }
             }
             Err(e) => tracing::debug!(error = %e, "revocation bus: cannot connect yet"),

@@ -207,12 +207,16 @@ async fn oversized_headers_and_bodies_are_refused() {
     assert_eq!(problem(r, 413).await, "body_too_large");
 }
 
-fn spawn_binary(env: &[(&str, String)]) -> (std::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+fn spawn_binary(env: &[(&str, String)]) -> (std::process::Child, u16) {
+    let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vodgate"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap())
@@ -460,7 +464,13 @@ async fn two_vodgate_processes_on_one_redis_a_revoke_on_one_stops_the_other() {
         ]
     };
     let (a_child, a_port) = spawn_binary(&env());
-    let (b_child, b_port) = spawn_binary(&env());
+    let b_metrics_port = free_port();
+    let mut b_env = env();
+    b_env.push((
+        "VODGATE_METRICS_LISTEN",
+        format!("127.0.0.1:{b_metrics_port}"),
+    ));
+    let (b_child, b_port) = spawn_binary(&b_env);
     let (a, b) = (
         format!("http://127.0.0.1:{a_port}"),
         format!("http://127.0.0.1:{b_port}"),
@@ -490,13 +500,48 @@ async fn two_vodgate_processes_on_one_redis_a_revoke_on_one_stops_the_other() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    // B's next segment is refused, well inside the 2 s a cached decision may live.
+    // B hears the revocation over the bus and evicts its cached record: its next segments
+    // are refused well inside the 2 s a cached decision may live. The revoke is answered
+    // once the event is published; B applies it as its bus reader reads it, so a request
+    // sent to B in the same millisecond may still find the record cached: the test asks
+    // until the refusal (every 5 ms) and holds B to 500 ms, a quarter of the cache's life.
     let started = std::time::Instant::now();
-    let r = get(format!("{dir}/360p/seg3.ts")).await.unwrap();
-    assert_eq!(r.status(), 403);
+    let (mut r, mut served_after) = (get(format!("{dir}/360p/seg3.ts")).await.unwrap(), 0);
+    while r.status() == 200 && started.elapsed() < Duration::from_millis(500) {
+        served_after += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        r = get(format!("{dir}/360p/seg3.ts")).await.unwrap();
+    }
+    let waited = started.elapsed();
+    assert_eq!(
+        r.status(),
+        403,
+        "B still served after {waited:?} ({served_after} segments after the revoke)"
+    );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["code"], "revoked");
-    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(
+        waited < Duration::from_millis(500),
+        "refused only after {waited:?}"
+    );
+    // And it was the event, not the cache's 2 s running out: B's own counters say so.
+    let metrics = c
+        .get(format!("http://127.0.0.1:{b_metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"vodgate_revocation_events_total{kind="entitlement"}"#,
+        r#"vodgate_cache_evictions_total{cause="entitlement"}"#,
+    ] {
+        assert!(
+            metric_value(&metrics, series).unwrap_or(0.0) >= 1.0,
+            "B: {series} missing in\n{metrics}"
+        );
+    }
     for child in [a_child, b_child] {
         unsafe_kill(child.id(), "TERM");
         let _ = child.wait_with_output();
