@@ -141,12 +141,7 @@ impl App {
                 EntitlementError::Store(e) => e.into(),
             })?;
         let id = &granted.entitlement.id;
-        let record = self.entitlements.get(id).await?.ok_or_else(|| {
-            AppError::not_found(
-                ErrorCode::EntitlementNotFound,
-                format!("No entitlement {id}."),
-            )
-        })?;
+        let record = self.entitlement(id).await?;
         if granted.created {
             tracing::info!(entitlement.id = %id, video.id = %record.entitlement.video_id, "entitlement granted");
             let ev = self

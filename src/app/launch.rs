@@ -29,9 +29,15 @@ pub enum LaunchOpened {
 }
 
 impl App {
-    /// A fresh single-use launch link for this entitlement, as a URL to hand to the viewer.
+    /// A fresh single-use launch link for this entitlement. Whether it can still play is
+    /// decided when the link is opened (and answered there with the refusal page).
+    pub async fn launch_link(&self, id: &EntitlementId) -> Result<Token, AppError> {
+        Ok(self.entitlements.mint_launch(id).await?)
+    }
+
+    /// A fresh launch link as a URL to hand to the viewer.
     pub async fn watch_url(&self, id: &EntitlementId) -> Result<String, AppError> {
-        let token = self.entitlements.mint_launch(id).await?;
+        let token = self.launch_link(id).await?;
         Ok(self.watch_url_of(&token))
     }
 
@@ -45,12 +51,7 @@ impl App {
         &self,
         id: &EntitlementId,
     ) -> Result<(EntitlementRecord, String), AppError> {
-        let record = self.entitlements.get(id).await?.ok_or_else(|| {
-            AppError::not_found(
-                ErrorCode::EntitlementNotFound,
-                format!("No entitlement {id}."),
-            )
-        })?;
+        let record = self.entitlement(id).await?;
         let status = record.status(Utc::now());
         if status != EntitlementStatus::Active {
             return Err(AppError::conflict(

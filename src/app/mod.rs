@@ -38,7 +38,7 @@ use crate::app::audit::Audit;
 use crate::app::entitlements::Entitlements;
 use crate::app::streams::StreamLimit;
 use crate::config::Config;
-use crate::domain::{DenyReason, ErrorCode};
+use crate::domain::{DenyReason, EntitlementId, ErrorCode};
 use crate::media::origin::{Origin, UpstreamError};
 use crate::store::{Store, StoreError};
 
@@ -69,6 +69,17 @@ impl App {
             store,
             config,
         }
+    }
+
+    /// One entitlement as stored, or the one not-found answer.
+    pub async fn entitlement(
+        &self,
+        id: &EntitlementId,
+    ) -> Result<entitlements::EntitlementRecord, AppError> {
+        self.entitlements
+            .get(id)
+            .await?
+            .ok_or_else(|| AppError::no_entitlement(id))
     }
 }
 
@@ -118,6 +129,13 @@ impl AppError {
             code,
             message: message.into(),
         }
+    }
+    /// The one answer for an entitlement id that names nothing.
+    pub fn no_entitlement(id: &EntitlementId) -> Self {
+        Self::not_found(
+            ErrorCode::EntitlementNotFound,
+            format!("No entitlement {id}."),
+        )
     }
     pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Conflict {

@@ -56,7 +56,9 @@ pub struct PlaybackRequest<'a> {
     pub kind: AssetKind,
     /// False for HEAD: nothing is served, so no stream place is held and no clock starts.
     pub serves_bytes: bool,
-    pub caller: &'a Caller,
+    /// Who asked: read only when something is audited (a first play, a refusal), not on
+    /// every segment.
+    pub caller: &'a dyn Fn() -> Caller,
 }
 
 /// The answer to a playback request, carrying what was read to reach it.
@@ -280,12 +282,17 @@ impl App {
             (Ok(()), Some(record)) => record,
             (Ok(()), None) => {
                 return Ok(self
-                    .refuse(&playback, None, DenyReason::UnknownEntitlement, req.caller)
+                    .refuse(
+                        &playback,
+                        None,
+                        DenyReason::UnknownEntitlement,
+                        &(req.caller)(),
+                    )
                     .await);
             }
             (Err(reason), record) => {
                 return Ok(self
-                    .refuse(&playback, record.as_deref(), reason, req.caller)
+                    .refuse(&playback, record.as_deref(), reason, &(req.caller)())
                     .await);
             }
         };
@@ -307,14 +314,14 @@ impl App {
                             &playback,
                             Some(&record),
                             DenyReason::TooManyStreams,
-                            req.caller,
+                            &(req.caller)(),
                         )
                         .await);
                 }
                 Err(err) => self.ride_out(err, "stream place")?,
             }
             if record.first_played_at.is_none() {
-                let started = match self.first_play(&record, req.caller).await {
+                let started = match self.first_play(&record, &(req.caller)()).await {
                     Ok(started) => started,
                     Err(err) => {
                         self.ride_out(err, "first play")?;
@@ -404,12 +411,7 @@ impl App {
         &self,
         id: &EntitlementId,
     ) -> Result<Vec<(Arc<Playback>, i64)>, AppError> {
-        if self.entitlements.get(id).await?.is_none() {
-            return Err(AppError::not_found(
-                ErrorCode::EntitlementNotFound,
-                format!("No entitlement {id}."),
-            ));
-        }
+        self.entitlement(id).await?;
         let mut out = vec![];
         for (pb, seen_ms) in self.streams.active(id).await? {
             if let Some(p) = self.access.playback(&pb).await? {

@@ -45,12 +45,7 @@ impl App {
             .entitlements
             .revoke(id, kind, reason.clone())
             .await?
-            .ok_or_else(|| {
-                AppError::not_found(
-                    ErrorCode::EntitlementNotFound,
-                    format!("No entitlement {id}."),
-                )
-            })?;
+            .ok_or_else(|| AppError::no_entitlement(id))?;
         if revoked.by_this_call {
             let audit_kind = match kind {
                 RevocationKind::Revoke => AuditKind::Revoke,

@@ -159,11 +159,7 @@ async fn watch(
 ) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     same_origin(&req, &state)?;
-    let token = state
-        .app
-        .entitlements
-        .mint_launch(&form.entitlement_id)
-        .await?;
+    let token = state.app.launch_link(&form.entitlement_id).await?;
     Ok(see_other(&launch_path(&token)))
 }
 

@@ -70,13 +70,6 @@ fn parse_id(raw: &str) -> Result<EntitlementId, ApiError> {
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidEntitlementId, e.to_string()))
 }
 
-fn not_found(id: &EntitlementId) -> ApiError {
-    ApiError::not_found(
-        ErrorCode::EntitlementNotFound,
-        format!("No entitlement {id}."),
-    )
-}
-
 /// A body that may be left out entirely, but when sent must be valid JSON of this shape.
 fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -204,12 +197,7 @@ async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let record = state
-        .app
-        .entitlements
-        .get(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let record = state.app.entitlement(&id).await?;
     Ok(HttpResponse::Ok().json(EntitlementView::new(&record, None)))
 }
 

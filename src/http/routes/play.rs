@@ -2,12 +2,13 @@
 //! decided by `App::authorize` before a byte is read from the origin. Playlists are
 //! rewritten so every URI in them comes back here; keys and segments stream through.
 
-use crate::app::{Caller, Decision, PlaybackRequest, PlaybackStatus};
+use crate::app::{Decision, PlaybackRequest, PlaybackStatus};
 use crate::domain::ErrorCode;
 use crate::domain::{DenyReason, PlaybackId};
 use crate::http::AppState;
 use crate::http::dto::{PlaybackStatusView, rfc3339};
 use crate::http::error::{ApiError, denied};
+use crate::http::extract::caller;
 use crate::http::session::Cookies;
 use crate::media::asset_path::{AssetKind, AssetPath};
 use crate::media::body::{Media, MediaBody, MediaRequest};
@@ -80,7 +81,6 @@ async fn asset(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_playback(&path.0)?;
     // Validate the raw, undecoded tail: `%2f`, `%00`, `..` and friends never get decoded
@@ -97,7 +97,7 @@ async fn asset(
             sessions: &Cookies(&req),
             kind: asset.kind(),
             serves_bytes: req.method() != Method::HEAD,
-            caller: &caller,
+            caller: &|| caller(&req),
         })
         .await?;
     let playback = match decision {

@@ -7,21 +7,26 @@
 //! stat'ed on the worker as nginx does, and its bytes are read with `RWF_NOWAIT`, which
 //! returns only what the page cache already holds and never waits for the disk. Anything
 //! else (a cold path, bytes not cached, a filesystem without `RWF_NOWAIT`) takes one trip to
-//! the blocking pool per `CHUNK`. Files are never read whole: at most one chunk per response
-//! is in memory. (actix-files' `NamedFile` made four to six trips before the first byte and
-//! one per 64 KiB.)
+//! the blocking pool per `CHUNK`. Files are streamed, at most one chunk per response in
+//! memory, except the small hot ones: a file of at most `HOT_FILE_MAX` served whole from the
+//! page cache is kept in memory (`HOT_BYTES_MAX` for all of them) and later answers come from
+//! that copy while a `stat` of the path shows the same file (inode, size, mtime, ctime): no
+//! open, no read, no buffer per request. (actix-files' `NamedFile` made four to six trips
+//! before the first byte and one per 64 KiB.)
 
 use super::UpstreamError;
 use crate::media::body::{Media, MediaBody, MediaRequest};
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, stream};
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::BuildHasher;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -36,6 +41,12 @@ const RESOLVED_FOR: Duration = Duration::from_secs(2);
 /// hot files).
 const RESOLVED_MAX: usize = 50_000;
 const RESOLVED_SHARDS: usize = 16;
+
+/// Files up to this size are kept in memory once served whole from the page cache (an HLS
+/// segment is a few hundred KB to a few MB; a key 16 bytes).
+const HOT_FILE_MAX: u64 = 2 * 1024 * 1024;
+/// Bytes kept for all hot files together; past it the cache starts over.
+const HOT_BYTES_MAX: usize = 32 * 1024 * 1024;
 
 /// `rel` under `dir`, with symlinks followed, refused unless it is still inside `dir`
 /// (and `root`). Blocking.
@@ -66,6 +77,8 @@ struct Shard {
 pub struct Resolved {
     hasher: RandomState,
     shards: Box<[RwLock<Shard>]>,
+    /// The bytes of small hot files (see `Hot`).
+    hot: Hot,
 }
 
 impl Default for Resolved {
@@ -73,6 +86,7 @@ impl Default for Resolved {
         Self {
             hasher: RandomState::new(),
             shards: (0..RESOLVED_SHARDS).map(|_| RwLock::default()).collect(),
+            hot: Hot::default(),
         }
     }
 }
@@ -132,6 +146,112 @@ impl Resolved {
     }
 }
 
+/// What says a file is still the one whose bytes were kept: replaced (rename), rewritten or
+/// touched, one of these changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Identity {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// The bytes of small files served whole, by resolved path. Sharded like `Resolved` (read
+/// locks on the hot path, a write only when a file is kept); a hit hands out a reference to
+/// the one copy (`Bytes`), so a segment costs a `stat` instead of open, read into a fresh
+/// buffer and close.
+struct Hot {
+    hasher: RandomState,
+    shards: Box<[RwLock<HashMap<Arc<Path>, (Identity, Bytes)>>]>,
+    /// Bytes kept (or being read to be kept) over all shards.
+    bytes: AtomicUsize,
+}
+
+impl Default for Hot {
+    fn default() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: (0..RESOLVED_SHARDS).map(|_| RwLock::default()).collect(),
+            bytes: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Hot {
+    fn shard(&self, path: &Path) -> &RwLock<HashMap<Arc<Path>, (Identity, Bytes)>> {
+        let i = self.hasher.hash_one(path.as_os_str()) as usize % self.shards.len();
+        &self.shards[i]
+    }
+
+    /// The kept bytes of `path` if it is still the same file. `Err`: no such file now.
+    fn get(&self, path: &Path) -> Result<Option<Bytes>, UpstreamError> {
+        let kept = self
+            .shard(path)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned();
+        let Some((identity, bytes)) = kept else {
+            return Ok(None);
+        };
+        let meta = std::fs::metadata(path).map_err(|_| UpstreamError::NotFound)?;
+        if !meta.is_file() {
+            return Err(UpstreamError::NotFound);
+        }
+        Ok((Identity::of(&meta) == identity).then_some(bytes))
+    }
+
+    /// Room for `len` more bytes, reserved (give it back with `release` if unused); when
+    /// the cache is full it starts over.
+    fn reserve(&self, len: u64) -> bool {
+        let Ok(len) = usize::try_from(len) else {
+            return false;
+        };
+        if len as u64 > HOT_FILE_MAX {
+            return false;
+        }
+        if self.bytes.fetch_add(len, Ordering::Relaxed) + len <= HOT_BYTES_MAX {
+            return true;
+        }
+        self.bytes.fetch_sub(len, Ordering::Relaxed);
+        for shard in &*self.shards {
+            let mut m = shard.write().unwrap_or_else(PoisonError::into_inner);
+            let freed: usize = m.values().map(|(_, b)| b.len()).sum();
+            m.clear();
+            self.bytes.fetch_sub(freed, Ordering::Relaxed);
+        }
+        false
+    }
+
+    fn release(&self, len: u64) {
+        self.bytes.fetch_sub(len as usize, Ordering::Relaxed);
+    }
+
+    /// Keep `bytes` (reserved) as the content of `path`.
+    fn put(&self, path: Arc<Path>, identity: Identity, bytes: Bytes) {
+        let mut m = self
+            .shard(&path)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, old)) = m.insert(path, (identity, bytes)) {
+            self.bytes.fetch_sub(old.len(), Ordering::Relaxed);
+        }
+    }
+}
+
 fn pool(e: tokio::task::JoinError) -> UpstreamError {
     UpstreamError::Unavailable(format!("blocking pool: {e}"))
 }
@@ -176,7 +296,12 @@ fn span(range: Option<&str>, if_range: bool, total: u64) -> Span {
 /// is nothing or the filesystem cannot tell (`EAGAIN`, `EOPNOTSUPP`, …): then read on the
 /// blocking pool.
 fn read_cached(file: &File, offset: u64, want: u64) -> Option<Bytes> {
-    let n = usize::try_from(want.min(CHUNK)).ok()?;
+    read_cached_upto(file, offset, want, CHUNK)
+}
+
+/// `read_cached`, up to `max` bytes in one call.
+fn read_cached_upto(file: &File, offset: u64, want: u64, max: u64) -> Option<Bytes> {
+    let n = usize::try_from(want.min(max)).ok()?;
     let mut buf = vec![0u8; n];
     let got = rustix::io::preadv2(
         file,
@@ -228,13 +353,13 @@ async fn next_chunk(file: &Arc<File>, offset: u64, want: u64) -> io::Result<Byte
 
 /// Open and stat the checked file. On the worker, as nginx does: for a file that was just
 /// resolved these are answered from the kernel's caches.
-fn open(path: &Path) -> Result<(File, u64), UpstreamError> {
+fn open(path: &Path) -> Result<(File, std::fs::Metadata), UpstreamError> {
     let file = File::open(path).map_err(|_| UpstreamError::NotFound)?;
     let meta = file.metadata().map_err(|_| UpstreamError::NotFound)?;
     if !meta.is_file() {
         return Err(UpstreamError::NotFound);
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 /// Serve `rel` under `dir` as `content_type`, honouring Range and HEAD.
@@ -247,7 +372,17 @@ pub async fn serve(
     content_type: &'static str,
 ) -> Result<Media, UpstreamError> {
     let path = resolved.lookup(root, dir, rel).await?;
-    let (file, total) = open(&path)?;
+    let source = match resolved.hot.get(&path)? {
+        Some(bytes) => Opened::Kept(bytes),
+        None => {
+            let (file, meta) = open(&path)?;
+            Opened::File(file, meta)
+        }
+    };
+    let total = match &source {
+        Opened::Kept(bytes) => bytes.len() as u64,
+        Opened::File(_, meta) => meta.len(),
+    };
     let answer =
         |status, body| Media::new(status, content_type, body).header("accept-ranges", "bytes");
     let (start, len, media) = match span(req.range, req.if_range.is_some(), total) {
@@ -265,14 +400,51 @@ pub async fn serve(
             );
         }
     };
-    let sized = |stream| MediaBody::Sized { len, stream };
-    if req.head || len == 0 {
+    let stream = if req.head || len == 0 {
         // Headers as for GET (Content-Length included), and no body.
-        let none = stream::empty::<Result<Bytes, io::Error>>();
-        return Ok(Media {
-            body: sized(none.boxed()),
-            ..media
-        });
+        stream::empty().boxed()
+    } else {
+        match source {
+            Opened::Kept(bytes) => one(bytes.slice(start as usize..(start + len) as usize)),
+            Opened::File(file, meta) => read(&resolved.hot, path, file, &meta, start, len).await?,
+        }
+    };
+    Ok(Media {
+        body: MediaBody::Sized { len, stream },
+        ..media
+    })
+}
+
+/// Where a response's bytes come from.
+enum Opened {
+    /// A hot file's kept bytes, still the file's.
+    Kept(Bytes),
+    File(File, std::fs::Metadata),
+}
+
+fn one(bytes: Bytes) -> BoxStream<'static, io::Result<Bytes>> {
+    stream::once(async { Ok(bytes) }).boxed()
+}
+
+/// `len` bytes at `start` of the opened file: kept whole if it is small and all in the page
+/// cache, else streamed a chunk at a time.
+async fn read(
+    hot: &Hot,
+    path: Arc<Path>,
+    file: File,
+    meta: &std::fs::Metadata,
+    start: u64,
+    len: u64,
+) -> Result<BoxStream<'static, io::Result<Bytes>>, UpstreamError> {
+    let total = meta.len();
+    if start == 0 && len == total && hot.reserve(total) {
+        match read_cached_upto(&file, 0, total, HOT_FILE_MAX) {
+            Some(bytes) if bytes.len() as u64 == total => {
+                hot.put(path, Identity::of(meta), bytes.clone());
+                return Ok(one(bytes));
+            }
+            _ => hot.release(total),
+        }
     }
     // The first chunk before answering: a file that cannot be read is an error status,
     // not a response cut short.
@@ -290,11 +462,7 @@ pub async fn serve(
         let n = chunk.len() as u64;
         Ok::<_, io::Error>(Some((chunk, (file, offset + n, left - n))))
     });
-    let body = stream::once(async { Ok::<_, io::Error>(first) }).chain(rest);
-    Ok(Media {
-        body: sized(body.boxed()),
-        ..media
-    })
+    Ok(one(first).chain(rest).boxed())
 }
 
 #[cfg(test)]
@@ -345,6 +513,56 @@ mod tests {
             r.put(b, &format!("seg{i}.ts"), file.clone());
         }
         assert!(len(&r) <= RESOLVED_MAX, "{}", len(&r));
+    }
+
+    async fn body(m: Media) -> (u16, Vec<u8>) {
+        let MediaBody::Sized { stream, .. } = m.body else {
+            return (m.status, vec![]);
+        };
+        let chunks: Vec<_> = stream.collect().await;
+        let bytes = chunks
+            .into_iter()
+            .flat_map(|c| c.unwrap().to_vec())
+            .collect();
+        (m.status, bytes)
+    }
+
+    #[tokio::test]
+    async fn a_small_file_is_kept_while_it_is_the_same_file() {
+        let dir = std::env::temp_dir().join(format!("vodgate-hot-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = dir.canonicalize().unwrap();
+        std::fs::write(dir.join("seg.ts"), b"first version").unwrap();
+        let r = Resolved::default();
+        let get = MediaRequest::default();
+        let serve = |req| serve(req, &r, &dir, &dir, "seg.ts", "video/mp2t");
+        assert_eq!(
+            body(serve(&get).await.unwrap()).await,
+            (200, b"first version".to_vec())
+        );
+        let kept = |r: &Resolved| r.hot.bytes.load(Ordering::Relaxed);
+        assert_eq!(kept(&r), 13);
+        // Served from the kept bytes, ranges included.
+        let range = MediaRequest {
+            range: Some("bytes=6-12"),
+            ..MediaRequest::default()
+        };
+        assert_eq!(
+            body(serve(&range).await.unwrap()).await,
+            (206, b"version".to_vec())
+        );
+        // Rewritten in place (same size): the new bytes, not the kept ones.
+        std::thread::sleep(Duration::from_millis(10));
+        std::fs::write(dir.join("seg.ts"), b"other version").unwrap();
+        assert_eq!(
+            body(serve(&get).await.unwrap()).await,
+            (200, b"other version".to_vec())
+        );
+        assert_eq!(kept(&r), 13);
+        // Removed: not found, though its path is still remembered.
+        std::fs::remove_file(dir.join("seg.ts")).unwrap();
+        assert!(matches!(serve(&get).await, Err(UpstreamError::NotFound)));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
