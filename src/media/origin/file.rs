@@ -147,7 +147,9 @@ impl Resolved {
 }
 
 /// What says a file is still the one whose bytes were kept: replaced (rename), rewritten or
-/// touched, one of these changes.
+/// touched, one of these changes. The one change a stat cannot see is a rewrite to the same
+/// length inside the filesystem's timestamp tick (a few ms) after the bytes were read; nginx's
+/// `open_file_cache` has the same blind spot. Packagers publish by rename, which a stat sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Identity {
     dev: u64,
