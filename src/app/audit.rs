@@ -20,6 +20,12 @@ use std::time::Duration;
 
 /// Events kept per entitlement or order (Redis trims streams approximately).
 pub const MAX_EVENTS_PER_LOG: usize = 1000;
+/// Refusals written to one trail at most. A refused viewer causes them (a refunded one
+/// reloading the watch page, a second device), and a trail is capped: without this, enough
+/// refusals would push the grant, launch, first play, revocation and refund out of it, the
+/// evidence of a dispute erased by the person disputing. Past the cap refusals are still
+/// logged and counted in metrics, just not filed; the trail keeps the first ones.
+pub const MAX_REFUSALS_PER_LOG: i64 = 100;
 /// Dispute windows run for months.
 pub const RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
 
@@ -37,6 +43,15 @@ pub enum AuditKind {
     PlaybackStopped,
     WebhookRefused,
     WebhookUnmatched,
+}
+
+impl AuditKind {
+    /// Events someone who is refused can cause at will: filed up to `MAX_REFUSALS_PER_LOG`
+    /// per trail. Every other kind is caused by the operator, the payment platform or a
+    /// single-use step (a grant, a launch link, the first play), so it is bounded already.
+    pub fn is_refusal(self) -> bool {
+        matches!(self, Self::Deny | Self::WebhookRefused)
+    }
 }
 
 /// One entry of the audit trail. Every field is always present (null when it does not apply).
@@ -210,25 +225,42 @@ impl Audit {
         let Ok(json) = serde_json::to_string(&event) else {
             return;
         };
+        // Each trail with the counter of the refusals filed in it.
         let mut logs = vec![];
         if let Some(e) = event
             .entitlement_id
             .as_deref()
             .and_then(|e| EntitlementId::parse(e).ok())
         {
-            logs.push(keys::entitlement_audit(&e));
+            logs.push((
+                keys::entitlement_audit(&e),
+                Some(keys::entitlement_audit_refusals(&e)),
+            ));
         }
         if let Some(o) = event
             .order_id
             .as_deref()
             .and_then(|o| OrderId::parse(o).ok())
         {
-            logs.push(keys::order_audit(&o));
+            logs.push((keys::order_audit(&o), Some(keys::order_audit_refusals(&o))));
         }
         if logs.is_empty() {
-            logs.push(keys::unattributed_audit());
+            // Nothing to protect there: no grant or refund is ever filed in it.
+            logs.push((keys::unattributed_audit(), None));
         }
-        for log in logs {
+        for (log, refusals) in logs {
+            if event.kind.is_refusal()
+                && let Some(counter) = refusals
+            {
+                match self.store.incr(&counter, RETENTION).await {
+                    Ok((n, _)) if n <= MAX_REFUSALS_PER_LOG => {}
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, audit.kind = ?event.kind, "audit event not written");
+                        continue;
+                    }
+                }
+            }
             if let Err(e) = self
                 .store
                 .log_append(&log, &json, MAX_EVENTS_PER_LOG, RETENTION)

@@ -111,12 +111,25 @@ impl App {
     }
 
     /// File a refusal of this entitlement in its audit trail.
+    /// The one place a refusal is audited, whatever refused it (the watch page, a launch
+    /// link, the age gate, a playlist or segment, a second device): once per entitlement,
+    /// reason and minute, so a refused viewer reloading or a player retrying files one
+    /// event, not thousands. (The trail caps refusals as well: `audit::MAX_REFUSALS_PER_LOG`.)
     pub(super) async fn audit_refusal(
         &self,
         record: &EntitlementRecord,
         reason: DenyReason,
         caller: &Caller,
     ) {
+        let marker = keys::refusal_audited(&record.entitlement.id, reason.code());
+        match self.store.set_nx(&marker, "1", REFUSAL_AUDITED_EVERY).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "refusal not audited");
+                return;
+            }
+        }
         let ev = self
             .audit
             .about(AuditKind::Deny, &record.entitlement, caller)
@@ -260,11 +273,16 @@ impl App {
             .unwrap_or_default()
             .max(Duration::from_secs(1));
         let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        self.store
-            .set(&keys::age_confirmed(id, &session), &at, ttl)
+        // The first confirmation of this session is the one kept and audited: a form
+        // posted again changes nothing and files nothing (the trail is capped).
+        let first = self
+            .store
+            .set_nx(&keys::age_confirmed(id, &session), &at, ttl)
             .await?;
-        let ev = self.audit.about(AuditKind::AgeConfirmed, e, caller).await;
-        self.audit.record(ev).await;
+        if first {
+            let ev = self.audit.about(AuditKind::AgeConfirmed, e, caller).await;
+            self.audit.record(ev).await;
+        }
         Ok(None)
     }
 
@@ -358,10 +376,7 @@ impl App {
         if reason != DenyReason::SessionMismatch
             && let Some(record) = record
         {
-            let marker = keys::refusal_audited(&playback.id, reason.code());
-            if let Ok(true) = self.store.set_nx(&marker, "1", REFUSAL_AUDITED_EVERY).await {
-                self.audit_refusal(record, reason, caller).await;
-            }
+            self.audit_refusal(record, reason, caller).await;
         }
         Decision::Refused(reason)
     }

@@ -74,9 +74,19 @@ keys! {
     "audit:unattributed" => fn unattributed_audit() { "audit:unattributed".to_owned() }
     /// The key of the client-IP hashes in the audit trail, when none is configured.
     "audit:ip_key" => fn audit_ip_key() { "audit:ip_key".to_owned() }
-    /// A refused playback request was audited this minute (for this playback and reason).
-    "denied:<playback>:<reason>" => fn refusal_audited(playback: &PlaybackId, reason: &str) {
-        format!("denied:{playback}:{reason}")
+    /// A refusal of this entitlement for this reason was audited this minute (whatever
+    /// refused it: the watch page, a launch link, a playlist or segment, a second device).
+    "denied:{e:<id>}:<reason>" => fn refusal_audited(id: &EntitlementId, reason: &str) {
+        format!("denied:{{e:{id}}}:{reason}")
+    }
+    /// Refusals written to an entitlement's trail so far (they stop at a cap, so they can
+    /// never push the grant, launch, first play, revocation or refund out of it).
+    "audit:{e:<id>}:refusals" => fn entitlement_audit_refusals(id: &EntitlementId) {
+        format!("audit:{{e:{id}}}:refusals")
+    }
+    /// Refusals written to an order's trail so far.
+    "audit:{o:<order>}:refusals" => fn order_audit_refusals(order: &OrderId) {
+        format!("audit:{{o:{order}}}:refusals")
     }
     /// A processed payment event.
     "webhook:seen:<sha256(event id)>" => fn webhook_seen(event_id: &str) {

@@ -743,3 +743,72 @@ async fn the_audit_trail_tells_the_story_of_a_rental_oldest_first_in_pages() {
     let r = app.admin(Method::GET, "/v1/audit", None).await;
     assert_eq!(problem(r, 400).await, "invalid_query");
 }
+
+#[tokio::test]
+async fn a_refunded_viewer_reloading_cannot_push_the_evidence_out_of_the_trail() {
+    // The disputer's move: refunded, they reload the watch page (and their player retries
+    // its playlist) over and over, hoping the capped trail forgets the grant, the launch,
+    // the first play and the refund. Each source of refusals files one `deny` a minute.
+    let app = spawn_app().await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-reload"}))
+        .await;
+    let (viewer, master) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
+    let id = viewer.entitlement_id.clone();
+    let seg = format!("{}/360p/seg0.ts", play_dir(&master));
+    assert_eq!(app.get_as(&viewer, &seg).await.status(), 200);
+    let r = app
+        .admin(
+            Method::POST,
+            "/v1/orders/ord-reload/refund",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let watch = format!("/watch/{id}");
+    for i in 0..1100 {
+        let page = if i % 2 == 0 { &watch } else { &master };
+        assert_eq!(app.get_as(&viewer, page).await.status(), 403);
+    }
+    for trail in [
+        format!("entitlement_id={id}"),
+        "order_id=ord-reload".to_owned(),
+    ] {
+        let kinds = audit_kinds(&app, &format!("{trail}&limit=1000")).await;
+        assert_eq!(
+            kinds,
+            ["grant", "launch", "first_play", "refund", "deny"],
+            "{trail}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_number_of_refusals_pushes_a_grant_or_refund_out_of_a_trail() {
+    // Below the per-minute throttle, the trail's own rule: refusals are filed up to a cap,
+    // whatever writes them (a year of minutes, many reasons, a bug upstream of the audit).
+    use vodgate::app::audit::{Audit, AuditEvent, AuditKind, MAX_REFUSALS_PER_LOG, Trail};
+    use vodgate::domain::{EntitlementId, OrderId, ViewerId};
+    let store = vodgate::store::Store::Redis(
+        vodgate::store::RedisStore::open(&redis_url(), &random_prefix()).unwrap(),
+    );
+    let audit = Audit::new(store, None);
+    let id = EntitlementId::parse(&format!("ent_{}", uuid::Uuid::new_v4().simple())).unwrap();
+    let order = OrderId::parse("ord-many").unwrap();
+    let viewer = ViewerId::parse("v").unwrap();
+    let ev = |kind| AuditEvent::new(kind).entitlement(&id, Some(&order), &viewer);
+    audit.record(ev(AuditKind::Grant)).await;
+    for _ in 0..1300 {
+        audit.record(ev(AuditKind::Deny).reason("refunded")).await;
+    }
+    audit.record(ev(AuditKind::Refund)).await;
+    for trail in [Trail::Entitlement(&id), Trail::Order(&order)] {
+        let (events, _) = audit.list(trail, None, 1000).await.unwrap();
+        let count = |k: AuditKind| events.iter().filter(|e| e.kind == k).count();
+        assert_eq!(count(AuditKind::Grant), 1);
+        assert_eq!(count(AuditKind::Refund), 1);
+        assert_eq!(count(AuditKind::Deny) as i64, MAX_REFUSALS_PER_LOG);
+        assert_eq!(events.first().map(|e| e.kind), Some(AuditKind::Grant));
+        assert_eq!(events.last().map(|e| e.kind), Some(AuditKind::Refund));
+    }
+}
