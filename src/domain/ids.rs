@@ -7,7 +7,9 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("{what} must be 1 to {max} characters of letters, digits, '.', '_', ':', '@' or '-'")]
+    #[error(
+        "{what} must be 1 to {max} characters of letters, digits, '.', '_', ':', '@' or '-', and not only dots"
+    )]
     BadExternalId { what: &'static str, max: usize },
     #[error("{what} must look like {prefix}<32 hex digits>")]
     BadInternalId {
@@ -16,9 +18,12 @@ pub enum IdError {
     },
 }
 
+/// Only dots is refused: `.` and `..` are dot segments, which URL parsing collapses (a video
+/// id goes into an origin's URL template, and `..` there would name another folder).
 fn valid_external(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
+        && !s.bytes().all(|b| b == b'.')
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'-'))
 }
@@ -69,9 +74,11 @@ macro_rules! external_id {
                         $what,
                         " chosen by the operator's site: 1 to ",
                         $max,
-                        " letters, digits, '.', '_', ':', '@' or '-'."
+                        " letters, digits, '.', '_', ':', '@' or '-', not only dots."
                     ),
-                    concat!("^[A-Za-z0-9._:@-]{1,", $max, "}$"),
+                    // At least one character that is not a dot (no lookahead: not every
+                    // JSON Schema validator has one); the length is in maxLength.
+                    "^[A-Za-z0-9._:@-]*[A-Za-z0-9_:@-][A-Za-z0-9._:@-]*$",
                     Some($max),
                     $example,
                 )
@@ -172,10 +179,21 @@ mod tests {
 
     #[test]
     fn external_ids_reject_braces_slashes_and_empty() {
-        for bad in ["", "a{b}", "a/b", "a b", "é", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "a{b}",
+            "a/b",
+            "a b",
+            "é",
+            ".",
+            "..",
+            "...",
+            &"x".repeat(129),
+        ] {
             assert!(VideoId::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(VideoId::parse("vi4blUQJFrYWbaG44NChkH27").is_ok());
+        assert!(VideoId::parse("season.2..final").is_ok());
         assert!(OrderId::parse("order-2026.11:42@shop").is_ok());
     }
 

@@ -4,6 +4,7 @@
 
 use crate::helpers::*;
 use actix_web::{App, HttpResponse, HttpServer, web};
+use serde_json::json;
 use std::time::Duration;
 use vodgate::config::OriginConfig;
 
@@ -137,4 +138,28 @@ async fn an_origin_that_is_down_is_a_502_not_a_hang() {
     let r = app.get_as(&viewer, &master).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(problem(r, 502).await, "upstream_unavailable");
+}
+
+#[tokio::test]
+async fn a_video_id_of_dots_cannot_climb_out_of_its_title() {
+    // An unvalidated SKU of `.` or `..` put into `http://origin/{video_id}/master.m3u8`
+    // would be parsed to `http://origin/master.m3u8` (the origin's root) or to the
+    // template's folder itself: another title's files. Refused at the grant.
+    let app = app_on_origin(spawn_origin().await).await;
+    for id in [".", "..", "..."] {
+        let (status, body) = app.grant(json!({"viewer_id": "v", "video_id": id})).await;
+        assert_eq!(status, 400, "{id}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not only dots"),
+            "{id}: {body}"
+        );
+    }
+    // Dots inside an id are fine: it is one path segment.
+    let (status, _) = app
+        .grant(json!({"viewer_id": "v", "video_id": "season.2..final"}))
+        .await;
+    assert_eq!(status, 201);
 }

@@ -10,6 +10,22 @@ use crate::media::body::{Media, MediaRequest};
 use std::time::Duration;
 use url::Url;
 
+/// Whether `url` (the template with a video id in it) is still where the template points:
+/// the same text up to the id and as many path segments as the template has. Video ids are
+/// never dot segments (`VideoId`), so this holds by construction; it is checked anyway,
+/// because a URL that normalised to another folder would serve another title's files.
+fn within_template(template: &str, url: &Url) -> bool {
+    const PROBE: &str = "vgvideoidprobe";
+    let Ok(probe) = Url::parse(&template.replace("{video_id}", PROBE)) else {
+        return false;
+    };
+    let Some(at) = probe.as_str().find(PROBE) else {
+        return false;
+    };
+    let segments = |u: &Url| u.path_segments().map(Iterator::count);
+    url.as_str().starts_with(&probe.as_str()[..at]) && segments(url) == segments(&probe)
+}
+
 #[derive(Clone)]
 pub struct HttpOrigin {
     template: String,
@@ -29,6 +45,10 @@ impl HttpOrigin {
     pub fn open(&self, video: &VideoId) -> Result<Source, UpstreamError> {
         let entry_url = Url::parse(&self.template.replace("{video_id}", video.as_str()))
             .map_err(|e| UpstreamError::Unavailable(format!("origin template: {e}")))?;
+        if !within_template(&self.template, &entry_url) {
+            tracing::warn!(video.id = %video.as_str(), "video id leaves the origin template's folder");
+            return Err(UpstreamError::NotFound);
+        }
         let asset_base = entry_url
             .join("./")
             .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
@@ -93,5 +113,32 @@ impl HttpOrigin {
     ) -> Result<Media, UpstreamError> {
         let resp = self.get(Self::url(source, path)?, Some(req)).await?;
         Ok(relay::stream_media(resp, path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_template;
+    use url::Url;
+
+    #[test]
+    fn a_url_that_normalised_out_of_the_template_is_refused() {
+        let t = "https://origin.example/titles/{video_id}/master.m3u8";
+        let ok = |u: &str| within_template(t, &Url::parse(u).unwrap());
+        assert!(ok("https://origin.example/titles/film-1/master.m3u8"));
+        // What `.` and `..` in the id turn into once parsed: one folder fewer, or another root.
+        assert!(!ok("https://origin.example/titles/master.m3u8"));
+        assert!(!ok("https://origin.example/master.m3u8"));
+        assert!(!ok("https://elsewhere.example/titles/film-1/master.m3u8"));
+        // An id in the host part: still the template's shape.
+        let host = "https://{video_id}.cdn.example/hls/master.m3u8";
+        assert!(within_template(
+            host,
+            &Url::parse("https://film-1.cdn.example/hls/master.m3u8").unwrap()
+        ));
+        assert!(!within_template(
+            host,
+            &Url::parse("https://film-1.cdn.example/master.m3u8").unwrap()
+        ));
     }
 }
