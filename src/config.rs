@@ -631,6 +631,9 @@ impl Config {
     /// The client's address. The TCP peer, unless that peer is a proxy the operator trusts:
     /// then the right-most `X-Forwarded-For` entry that is not itself a trusted proxy (the
     /// left-most entries are whatever the client chose to send, so they prove nothing).
+    /// Entries may carry a port (`ip:port`, `[v6]:port`, as some proxies append them). An
+    /// entry that does not parse ends the walk: nothing left of it is trusted, and the client
+    /// is the last trusted hop read (skipping it would let the client name itself).
     /// `forwarded_for`: the request's `X-Forwarded-For` header values, in order.
     pub fn client_ip<'a>(
         &self,
@@ -641,17 +644,20 @@ impl Config {
         if !trusted(&peer) {
             return peer;
         }
-        let forwarded: Vec<std::net::IpAddr> = forwarded_for
+        let entries: Vec<&str> = forwarded_for
             .into_iter()
             .flat_map(|v| v.split(','))
-            .filter_map(|p| p.trim().parse().ok())
             .collect();
-        forwarded
-            .iter()
-            .rev()
-            .find(|ip| !trusted(ip))
-            .copied()
-            .unwrap_or(peer)
+        let mut hop = peer;
+        for entry in entries.iter().rev() {
+            match forwarded_address(entry) {
+                Some(ip) if trusted(&ip) => hop = ip,
+                Some(ip) => return ip,
+                None => return hop,
+            }
+        }
+        // Every hop is trusted: the request came from inside; the peer stands for it.
+        peer
     }
 
     /// The public URL without a trailing slash, for building links.
@@ -667,6 +673,22 @@ impl Config {
     pub fn redis_url(&self) -> Option<&str> {
         self.redis_url.as_ref().map(|s| s.expose_secret())
     }
+}
+
+/// One `X-Forwarded-For` entry: `ip`, `ip:port`, `[v6]` or `[v6]:port`.
+fn forwarded_address(entry: &str) -> Option<std::net::IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    if let Ok(addr) = entry.parse::<std::net::SocketAddr>() {
+        return Some(addr.ip());
+    }
+    entry
+        .strip_prefix('[')
+        .and_then(|e| e.strip_suffix(']'))
+        .and_then(|e| e.parse::<std::net::Ipv6Addr>().ok())
+        .map(std::net::IpAddr::V6)
 }
 
 /// Embed mode frames api.video's player: `https://embed.api.video` for api.video itself
@@ -893,6 +915,32 @@ mod tests {
         assert_eq!(of(&c, req("5.5.5.5", Some("1.2.3.4"))), ip("5.5.5.5"));
         assert_eq!(of(&c, req("127.0.0.1", None)), ip("127.0.0.1"));
         assert_eq!(of(&c, req("127.0.0.1", Some("junk"))), ip("127.0.0.1"));
+        // Ports, as some proxies append them; the client cannot hide behind one.
+        assert_eq!(
+            of(&c, req("127.0.0.1", Some("6.6.6.1, 198.51.100.7:4711"))),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            of(
+                &c,
+                req("127.0.0.1", Some("[2001:db8::7]:4711, 10.0.0.2:80"))
+            ),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            of(&c, req("127.0.0.1", Some("[2001:db8::8]"))),
+            ip("2001:db8::8")
+        );
+        // An entry that does not parse: nothing left of it counts, the hop that wrote it is
+        // the client (here the trusted 10.0.0.2), never the spoofed 6.6.6.6.
+        assert_eq!(
+            of(&c, req("127.0.0.1", Some("6.6.6.6, unknown, 10.0.0.2"))),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            of(&c, req("127.0.0.1", Some("6.6.6.6, 1.2.3.4:99999"))),
+            ip("127.0.0.1")
+        );
         let err = Config::from_sources(None, env(&[("VODGATE_TRUSTED_PROXIES", "nginx")]))
             .unwrap_err()
             .to_string();

@@ -385,3 +385,27 @@ async fn embedded_store_mints_a_key_at_start_when_none_is_given() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn a_client_behind_a_proxy_that_appends_ports_cannot_pick_its_own_address() {
+    // The proxy appends `ip:port`; the client sends a fresh left-most entry every time.
+    // Failures still count against the address the proxy saw.
+    let mut config = test_config(StoreKind::Redis);
+    config.auth_failures_per_minute = 3;
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let app = spawn_app_with(config).await;
+    let wrong = format!("{}x", &app.api_key[..app.api_key.len() - 1]);
+    let mut statuses = vec![];
+    for n in 0..6 {
+        let r = app
+            .client
+            .post(app.url("/auth/api-key"))
+            .header("x-forwarded-for", format!("6.6.6.{n}, 198.51.100.7:4711"))
+            .json(&json!({"apiKey": wrong}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+}
