@@ -122,7 +122,9 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             res.insert_header((
                 header::WWW_AUTHENTICATE,
-                "Bearer realm=\"vodgate\", Basic realm=\"vodgate\"",
+                // Not `Basic`: a browser would prompt for the key and then send it with every
+                // request to vodgate, including one a form on another site makes it send.
+                "Bearer realm=\"vodgate\"",
             ));
         }
         res.body(serde_json::to_string(&self.problem()).unwrap_or_default())
@@ -209,6 +211,29 @@ pub mod extractors {
                     JsonPayloadError::Deserialize(de) => {
                         ApiError::bad_request(ErrorCode::InvalidBody, de.to_string())
                     }
+                    other => ApiError::bad_request(ErrorCode::InvalidBody, other.to_string()),
+                };
+                e.into()
+            })
+    }
+
+    /// The forms of vodgate's own pages (the age gate, the demo store).
+    pub fn form() -> web::FormConfig {
+        web::FormConfig::default()
+            .limit(JSON_LIMIT)
+            .error_handler(|err, _req| {
+                use actix_web::error::UrlencodedError;
+                let e = match &err {
+                    UrlencodedError::Overflow { .. } => ApiError::new(
+                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        ErrorCode::BodyTooLarge,
+                        format!("The form is larger than {JSON_LIMIT} bytes."),
+                    ),
+                    UrlencodedError::ContentType => ApiError::new(
+                        actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        ErrorCode::UnsupportedMediaType,
+                        "Send the form as application/x-www-form-urlencoded.",
+                    ),
                     other => ApiError::bad_request(ErrorCode::InvalidBody, other.to_string()),
                 };
                 e.into()

@@ -8,7 +8,7 @@ use crate::domain::ErrorCode;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use actix_web::dev::Payload;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, web};
 use base64::Engine;
 use std::future::Future;
@@ -114,6 +114,32 @@ impl FromRequest for Caller {
     }
 }
 
+/// A call that changes state takes JSON or no body at all, and says so: a form on another
+/// site can only post `application/x-www-form-urlencoded`, `multipart/form-data` or
+/// `text/plain` without a CORS preflight, so refusing those here means a browser that holds
+/// credentials for vodgate (a cached Basic prompt, say) cannot be made to revoke or refund.
+fn json_or_nothing(req: &HttpRequest) -> Result<(), ApiError> {
+    use actix_web::HttpMessage;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || !req.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return Ok(());
+    }
+    let json = req.mime_type().ok().flatten().is_some_and(|m| {
+        m.type_() == actix_web::mime::APPLICATION
+            && (m.subtype() == actix_web::mime::JSON || m.suffix() == Some(actix_web::mime::JSON))
+    });
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "Send the body as application/json (or no body and no Content-Type).",
+        ))
+    }
+}
+
 impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -125,6 +151,7 @@ impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::internal("AppState missing"))?
                 .clone();
+            json_or_nothing(&req)?;
             let client = client_id(&req);
             if let Some(wait) = state.throttle.check(&client).await? {
                 return Err(ApiError::too_many_requests(wait));
@@ -160,5 +187,64 @@ impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
                 _scope: PhantomData,
             })
         })
+    }
+}
+
+/// A JSON body that must be an object. serde's derived structs also accept a JSON array
+/// (the fields by position: `["viewer","sample","order-1",3600]` would be a grant); bodies
+/// are parsed as `Object<T>` so only `{…}` is. Errors keep serde_json's line and column.
+pub struct Object<T>(pub T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct OnlyMaps<T>(PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for OnlyMaps<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(OnlyMaps(PhantomData)).map(Object)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Object;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        a: String,
+        b: Option<u32>,
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        let ok: Object<Body> = serde_json::from_str(r#"{"a":"x","b":1}"#).unwrap();
+        assert_eq!(
+            ok.0,
+            Body {
+                a: "x".into(),
+                b: Some(1)
+            }
+        );
+        // Plain serde takes the array by position; the body does not.
+        assert!(serde_json::from_str::<Body>(r#"["x",1]"#).is_ok());
+        let e = serde_json::from_str::<Object<Body>>(r#"["x",1]"#)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("expected a JSON object"), "{e}");
+        let e = serde_json::from_str::<Object<Body>>(r#"{"a":"x","c":1}"#)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("unknown field `c`"), "{e}");
+        assert!(e.to_string().contains("line 1"), "{e}");
+        for bad in ["\"x\"", "1", "null", "true"] {
+            assert!(serde_json::from_str::<Object<Body>>(bad).is_err(), "{bad}");
+        }
     }
 }

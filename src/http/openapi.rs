@@ -218,7 +218,7 @@ problems! {
     InvalidOrderIdOrBody: 400 "`invalid_order_id` or `invalid_body` (not JSON of the documented shape, or a reason over 500 characters).";
     InvalidPlaybackIds: 400 "`invalid_entitlement_id` or `invalid_playback_id`.";
     InvalidSignature: 400 "`invalid_signature` (missing, malformed or not matching), `signature_expired` (timestamp outside ±5 minutes) or `invalid_body` (signed, but not a payment event).";
-    Unauthorized: 401 "`unauthorized` (no, unreadable or invalid credentials) or, at `/auth/refresh`, `invalid_refresh_token`." ["WWW-Authenticate": "`Bearer realm=\"vodgate\", Basic realm=\"vodgate\"`"];
+    Unauthorized: 401 "`unauthorized` (no, unreadable or invalid credentials) or, at `/auth/refresh`, `invalid_refresh_token`." ["WWW-Authenticate": "`Bearer realm=\"vodgate\"` (never `Basic`, so browsers do not prompt for and keep an API key)"];
     Forbidden: 403 "`insufficient_scope`: the API key lacks the scope this operation needs (`entitlements:read` for reads, `entitlements:write` for changes).";
     EntitlementNotFound: 404 "`entitlement_not_found`: no such entitlement.";
     OrderNotFound: 404 "`order_not_found`: no entitlement belongs to this order.";
@@ -227,7 +227,7 @@ problems! {
     OrderConflict: 409 "`order_conflict`: this order_id + video_id was granted to another viewer.";
     EntitlementNotActive: 409 "`entitlement_not_active`: revoked, refunded or expired; no watch link can be made.";
     PayloadTooLarge: 413 "`body_too_large`: the body is over 16 KiB.";
-    UnsupportedMediaType: 415 "`unsupported_media_type`: send the body as `application/json`.";
+    UnsupportedMediaType: 415 "`unsupported_media_type`: send the body as `application/json` (a call that changes state takes JSON or no body and no `Content-Type`: form and text bodies are refused, so another site's form cannot make a browser call it).";
     InvalidAgeVerification: 422 "`age_verification_required` (age_gate `verified` without age_verification) or `invalid_age_verification` (blank or too long method/reference, verified_at in the future), or `playback_mode_unavailable` (`embed` without the api.video origin).";
     OrderIdRequired: 422 "`order_id_required`: a refund or chargeback names its order_id.";
     TooManyRequests: 429 "`too_many_failed_attempts`: too many failed authentications from this client; retry after `Retry-After` seconds." ["Retry-After": "Seconds until the client may authenticate again."];

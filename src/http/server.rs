@@ -103,6 +103,7 @@ impl Application {
                 .wrap(TracingLogger::<crate::telemetry::RedactingRootSpan>::new())
                 .app_data(state.clone())
                 .app_data(extractors::json())
+                .app_data(extractors::form())
                 .app_data(extractors::path())
                 .app_data(extractors::query())
                 .app_data(web::PayloadConfig::new(extractors::JSON_LIMIT))

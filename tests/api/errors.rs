@@ -303,3 +303,138 @@ async fn the_demo_storefront_exists_only_in_demo_mode_and_refuses_cross_site_for
         r.headers()["location"]
     );
 }
+
+#[tokio::test]
+async fn a_json_array_is_not_a_body() {
+    // serde would read the fields by position: this array was once a grant, `["x"]` a revoke.
+    let app = spawn_app().await;
+    let send = |method: reqwest::Method, path: String, body: &'static str| {
+        app.client
+            .request(method, app.url(&path))
+            .basic_auth(&app.api_key, Some(""))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = send(
+        Method::POST,
+        "/v1/entitlements".into(),
+        r#"["viewer","sample","order-1",3600]"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(problem(r, 400).await, "invalid_body");
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-array"}))
+        .await;
+    let id = e["id"].as_str().unwrap();
+    for path in [
+        format!("/v1/entitlements/{id}/revoke"),
+        "/v1/orders/ord-array/refund".to_owned(),
+    ] {
+        let r = send(Method::POST, path.clone(), r#"["x"]"#).await.unwrap();
+        assert_eq!(problem(r, 400).await, "invalid_body", "{path}");
+    }
+    let r = app
+        .client
+        .post(app.url("/auth/api-key"))
+        .header("content-type", "application/json")
+        .body(format!(r#"["{}"]"#, app.api_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r, 400).await, "invalid_body");
+    let still: serde_json::Value = app
+        .admin(Method::GET, &format!("/v1/entitlements/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still["status"], "active", "nothing was revoked: {still}");
+}
+
+#[tokio::test]
+async fn another_sites_form_cannot_revoke_or_refund_with_a_browsers_credentials() {
+    // A 401 does not invite the browser to prompt for (and then keep) Basic credentials.
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .send()
+        .await
+        .unwrap();
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert_eq!(challenge, "Bearer realm=\"vodgate\"");
+    // And even with credentials attached (as a browser that kept them would), the content
+    // types a cross-site form or a simple fetch can send are refused before anything changes.
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-csrf"}))
+        .await;
+    let id = e["id"].as_str().unwrap();
+    for ct in [
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "text/plain",
+    ] {
+        for path in [
+            format!("/v1/entitlements/{id}/revoke"),
+            "/v1/orders/ord-csrf/refund".to_owned(),
+            format!("/v1/entitlements/{id}/launch"),
+        ] {
+            let r = app
+                .client
+                .post(app.url(&path))
+                .basic_auth(&app.api_key, Some(""))
+                .header("content-type", ct)
+                .body("")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                problem(r, 415).await,
+                "unsupported_media_type",
+                "{ct} {path}"
+            );
+        }
+    }
+    let still: serde_json::Value = app
+        .admin(Method::GET, &format!("/v1/entitlements/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still["status"], "active", "{still}");
+    // JSON, or no body and no Content-Type (curl -X POST), still work.
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/entitlements/{id}/revoke")))
+        .basic_auth(&app.api_key, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn the_age_form_with_the_wrong_content_type_is_a_problem_not_plain_text() {
+    let app = spawn_app().await;
+    let id = format!("ent_{}", "0".repeat(32));
+    let r = app
+        .client
+        .post(app.url(&format!("/watch/{id}/age")))
+        .header("content-type", "application/json")
+        .body(r#"{"csrf":"x","confirm":"yes"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r, 415).await, "unsupported_media_type");
+    let r = app
+        .client
+        .post(app.url(&format!("/watch/{id}/age")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r, 400).await, "invalid_body");
+}

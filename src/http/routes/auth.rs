@@ -3,6 +3,7 @@
 use crate::auth::AuthError;
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::extract::Object;
 use crate::http::extract::client_id as extract_client_id;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
@@ -76,7 +77,7 @@ async fn exchange(
 async fn api_key(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<ApiKeyBody>,
+    web::Json(Object(body)): web::Json<Object<ApiKeyBody>>,
 ) -> Result<HttpResponse, ApiError> {
     exchange(
         &req,
@@ -112,7 +113,7 @@ async fn api_key(
 async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RefreshBody>,
+    web::Json(Object(body)): web::Json<Object<RefreshBody>>,
 ) -> Result<HttpResponse, ApiError> {
     exchange(
         &req,

@@ -9,7 +9,7 @@ use crate::domain::{
 use crate::http::AppState;
 use crate::http::dto::{EntitlementList, EntitlementView, RefundResult};
 use crate::http::error::ApiError;
-use crate::http::extract::{Authorized, EntitlementsRead, EntitlementsWrite};
+use crate::http::extract::{Authorized, EntitlementsRead, EntitlementsWrite, Object};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
@@ -76,6 +76,7 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
         return Ok(T::default());
     }
     serde_json::from_slice(body)
+        .map(|Object(t)| t)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, e.to_string()))
 }
 
@@ -110,9 +111,8 @@ async fn create(
     caller: Caller,
     _auth: Authorized<EntitlementsWrite>,
     state: web::Data<AppState>,
-    body: web::Json<CreateBody>,
+    web::Json(Object(body)): web::Json<Object<CreateBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
     let terms = state.app.terms(GrantInput {
         viewer_id: body.viewer_id,
         video_id: body.video_id,
@@ -217,6 +217,7 @@ async fn show(
         (status = 200, description = "The entitlement, now `revoked` (or as it was first revoked or refunded).", body = EntitlementView),
         (status = 400, response = crate::http::openapi::InvalidIdOrBody),
         (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 415, response = crate::http::openapi::UnsupportedMediaType),
         (status = 403, response = crate::http::openapi::Forbidden),
         (status = 404, response = crate::http::openapi::EntitlementNotFound),
         (status = 413, response = crate::http::openapi::PayloadTooLarge),
@@ -251,6 +252,7 @@ async fn revoke(
         (status = 200, description = "The entitlement with a fresh `watch_url`.", body = EntitlementView),
         (status = 400, response = crate::http::openapi::InvalidEntitlementId),
         (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 415, response = crate::http::openapi::UnsupportedMediaType),
         (status = 403, response = crate::http::openapi::Forbidden),
         (status = 404, response = crate::http::openapi::EntitlementNotFound),
         (status = 409, response = crate::http::openapi::EntitlementNotActive),
@@ -286,6 +288,7 @@ async fn launch(
         (status = 200, description = "The order's entitlements, now `refunded` (or as first revoked).", body = crate::http::dto::RefundResult),
         (status = 400, response = crate::http::openapi::InvalidOrderIdOrBody),
         (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 415, response = crate::http::openapi::UnsupportedMediaType),
         (status = 403, response = crate::http::openapi::Forbidden),
         (status = 404, response = crate::http::openapi::OrderNotFound),
         (status = 413, response = crate::http::openapi::PayloadTooLarge),

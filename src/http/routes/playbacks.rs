@@ -92,6 +92,7 @@ async fn list(
         (status = 204, description = "Stopped."),
         (status = 400, response = crate::http::openapi::InvalidPlaybackIds),
         (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 415, response = crate::http::openapi::UnsupportedMediaType),
         (status = 403, response = crate::http::openapi::Forbidden),
         (status = 404, response = crate::http::openapi::PlaybackNotFound),
         (status = 429, response = crate::http::openapi::TooManyRequests),

@@ -7,7 +7,7 @@ use crate::domain::ErrorCode;
 use crate::http::AppState;
 use crate::http::dto::{Pagination, UploadToken, UploadTokenList};
 use crate::http::error::ApiError;
-use crate::http::extract::{Authorized, UploadsWrite};
+use crate::http::extract::{Authorized, Object, UploadsWrite};
 use crate::media::origin::ApiVideoOrigin;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, delete, get, post, web};
@@ -63,6 +63,7 @@ struct CreateBody {
         (status = 201, description = "The new token.", body = crate::http::dto::UploadToken, headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, response = crate::http::openapi::InvalidTtl),
         (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 415, response = crate::http::openapi::UnsupportedMediaType),
         (status = 403, response = crate::http::openapi::Forbidden),
         (status = 404, response = crate::http::openapi::UploadsNotConfigured),
         (status = 413, response = crate::http::openapi::PayloadTooLarge),
@@ -85,6 +86,7 @@ async fn create(
         CreateBody::default()
     } else {
         serde_json::from_slice(&body)
+            .map(|Object(b)| b)
             .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, e.to_string()))?
     };
     let ttl = body.ttl.unwrap_or(0);
@@ -190,6 +192,7 @@ async fn list(
     responses(
         (status = 204, description = "Deleted."),
         (status = 401, response = crate::http::openapi::Unauthorized),
+        (status = 415, response = crate::http::openapi::UnsupportedMediaType),
         (status = 403, response = crate::http::openapi::Forbidden),
         (status = 404, response = crate::http::openapi::UploadTokenNotFound),
         (status = 429, response = crate::http::openapi::TooManyRequests),
