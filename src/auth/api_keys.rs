@@ -4,13 +4,16 @@
 
 use super::{AdminAuth, AuthError, Scope};
 use crate::store::StoreError;
+use crate::token::{TokenHash, constant_time_eq};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 const PREFIX: &str = "vg_key_";
 use crate::store::FOREVER;
@@ -89,6 +92,45 @@ fn dummy_phc() -> &'static str {
     })
 }
 
+/// argon2 hashes or verifications running at once, per process. Each takes ~19 MiB and tens
+/// of milliseconds of a core on the blocking pool (which media reads use too); a burst of
+/// keys, right or wrong, waits for a permit instead of taking every thread.
+pub(super) const MAX_CONCURRENT_HASHES: usize = 2;
+/// How long a key that verified is remembered (by the SHA-256 of what was presented).
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
+/// Keys remembered at most; past it the memory starts over.
+const VERIFIED_MAX: usize = 1_000;
+
+/// Keys that verified lately: SHA-256 of the presented key → the key's id and the argon2
+/// hash it verified against. A hit still reads the key's record (one GET, as a bearer
+/// token's check does) and stands only if the record holds that same hash, so a revoked
+/// (deleted) or replaced key is refused at its next call on every instance, with no event
+/// to wait for. Only a digest of a verified key is held, and only in this process.
+/// Hand-written rather than a TTL cache crate: a map, a time and a size cap are all it is.
+#[derive(Default)]
+pub(super) struct VerifiedKeys(std::sync::RwLock<HashMap<TokenHash, (Instant, ApiKeyId, String)>>);
+
+impl VerifiedKeys {
+    fn get(&self, presented: &TokenHash) -> Option<(ApiKeyId, String)> {
+        let m = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let (at, id, phc) = m.get(presented)?;
+        (at.elapsed() < VERIFIED_FOR).then(|| (id.clone(), phc.clone()))
+    }
+    fn put(&self, presented: TokenHash, key: &ApiKey) {
+        let mut m = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if m.len() >= VERIFIED_MAX {
+            m.clear();
+        }
+        m.insert(presented, (Instant::now(), key.id.clone(), key.phc.clone()));
+    }
+    fn forget(&self, presented: &TokenHash) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(presented);
+    }
+}
+
 fn verify(secret: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
         Ok(parsed) => Argon2::default()
@@ -132,6 +174,11 @@ impl AdminAuth {
         secret: String,
     ) -> Result<NewApiKey, AuthError> {
         let to_hash = secret.clone();
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Hashing(e.to_string()))?;
         let phc = tokio::task::spawn_blocking(move || {
             Argon2::default()
                 .hash_password(to_hash.as_bytes())
@@ -196,8 +243,30 @@ impl AdminAuth {
         Ok(existed)
     }
 
+    /// The presented key, if it verified within `VERIFIED_FOR` and its record still holds
+    /// the hash it verified against: a record read instead of argon2.
+    pub(crate) async fn remembered(&self, presented: &str) -> Result<Option<ApiKey>, AuthError> {
+        let digest = TokenHash::of(presented);
+        let Some((id, phc)) = self.verified.get(&digest) else {
+            return Ok(None);
+        };
+        match self.load_key(&id).await? {
+            Some(key) if constant_time_eq(key.phc.as_bytes(), phc.as_bytes()) => Ok(Some(key)),
+            // Revoked or replaced since: forget it; what was presented is verified anew.
+            _ => {
+                self.verified.forget(&digest);
+                Ok(None)
+            }
+        }
+    }
+
     /// Check a presented API key. Same cost whether the id is unknown or the secret wrong.
+    /// A key that verified within `VERIFIED_FOR` costs a record read instead of argon2.
     pub async fn verify_key(&self, presented: &str) -> Result<ApiKey, AuthError> {
+        if let Some(key) = self.remembered(presented).await? {
+            return Ok(key);
+        }
+        let digest = TokenHash::of(presented);
         let found = match split(presented) {
             Some((id, _)) => self.load_key(&id).await?,
             None => None,
@@ -208,11 +277,20 @@ impl AdminAuth {
             .unwrap_or_else(|| dummy_phc().to_owned());
         let secret = presented.to_owned();
         let span = tracing::Span::current();
+        let permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Hashing(e.to_string()))?;
         let ok = tokio::task::spawn_blocking(move || span.in_scope(|| verify(&secret, &phc)))
             .await
             .map_err(|e| AuthError::Hashing(e.to_string()))?;
+        drop(permit);
         match (ok, found) {
-            (true, Some(key)) => Ok(key),
+            (true, Some(key)) => {
+                self.verified.put(digest, &key);
+                Ok(key)
+            }
             _ => Err(AuthError::InvalidCredentials),
         }
     }

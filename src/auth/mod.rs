@@ -93,10 +93,21 @@ pub enum AuthError {
 #[derive(Clone)]
 pub struct AdminAuth {
     store: Store,
+    /// argon2 runs at most this many at once (see `api_keys::MAX_CONCURRENT_HASHES`): the
+    /// blocking pool also serves media reads.
+    hashing: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Keys that verified lately, so HTTP Basic costs a lookup, not an argon2 run, per call.
+    verified: std::sync::Arc<api_keys::VerifiedKeys>,
 }
 
 impl AdminAuth {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                api_keys::MAX_CONCURRENT_HASHES,
+            )),
+            verified: Default::default(),
+        }
     }
 }

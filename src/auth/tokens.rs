@@ -176,6 +176,15 @@ impl AdminAuth {
         }
     }
 
+    /// HTTP Basic with a key that verified lately (and is still the key on record): no
+    /// argon2, nothing to count against the client. `None`: verify it with `authenticate_key`.
+    pub async fn remembered_key(&self, presented: &str) -> Result<Option<Principal>, AuthError> {
+        Ok(self.remembered(presented).await?.map(|key| Principal {
+            key_id: key.id,
+            scopes: key.scopes,
+        }))
+    }
+
     /// Resolve HTTP Basic (`key:` with an empty password), as api.video accepts.
     pub async fn authenticate_key(&self, presented: &str) -> Result<Principal, AuthError> {
         let key = self.verify_key(presented).await?;

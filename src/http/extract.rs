@@ -153,41 +153,71 @@ impl<S: ScopeMarker + 'static> FromRequest for Authorized<S> {
                 .clone();
             json_or_nothing(&req)?;
             let client = client_id(&req);
-            if let Some(wait) = state.throttle.check(&client).await? {
+            let throttle = &state.throttle;
+            if let Some(wait) = throttle.check(&client).await? {
                 return Err(ApiError::too_many_requests(wait));
             }
-            let result = match credentials(&req) {
+            let credentials = credentials(&req);
+            // A key that verified lately costs a record read. Any other key is counted
+            // before argon2 runs (see `auth::throttle`); a token or an unreadable header is
+            // counted when it fails.
+            let mut counted = false;
+            if let Ok(Credentials::ApiKey(k)) = &credentials {
+                match state.auth.remembered_key(k).await {
+                    Ok(Some(p)) => return authorized(p),
+                    Ok(None) => {}
+                    Err(AuthError::Store(e)) => return Err(e.into()),
+                    Err(e) => return Err(ApiError::internal(e)),
+                }
+                if let Some(wait) = throttle.attempt(&client).await? {
+                    return Err(ApiError::too_many_requests(wait));
+                }
+                counted = true;
+            }
+            let result = match credentials {
                 Ok(Credentials::Bearer(t)) => state.auth.authenticate_bearer(&t).await,
                 Ok(Credentials::ApiKey(k)) => state.auth.authenticate_key(&k).await,
                 Err(e) => {
-                    state.throttle.failed(&client).await?;
+                    throttle.failed(&client).await?;
                     return Err(e);
                 }
             };
             let principal = match result {
-                Ok(p) => p,
+                Ok(p) => {
+                    if counted {
+                        throttle.succeeded(&client).await?;
+                    }
+                    p
+                }
                 Err(AuthError::Store(e)) => return Err(e.into()),
                 Err(AuthError::Hashing(e)) => return Err(ApiError::internal(e)),
                 Err(_) => {
-                    state.throttle.failed(&client).await?;
+                    if !counted {
+                        throttle.failed(&client).await?;
+                    }
                     return Err(ApiError::unauthorized(
                         "The access token or API key is invalid or expired.",
                     ));
                 }
             };
-            if !principal.scopes.contains(&S::SCOPE) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    ErrorCode::InsufficientScope,
-                    format!("This API key lacks the `{}` scope.", S::SCOPE),
-                ));
-            }
-            Ok(Authorized {
-                principal,
-                _scope: PhantomData,
-            })
+            authorized(principal)
         })
     }
+}
+
+/// The principal, if it holds the scope `S` names.
+fn authorized<S: ScopeMarker>(principal: Principal) -> Result<Authorized<S>, ApiError> {
+    if !principal.scopes.contains(&S::SCOPE) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InsufficientScope,
+            format!("This API key lacks the `{}` scope.", S::SCOPE),
+        ));
+    }
+    Ok(Authorized {
+        principal,
+        _scope: PhantomData,
+    })
 }
 
 /// A JSON body that must be an object. serde's derived structs also accept a JSON array

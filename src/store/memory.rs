@@ -218,6 +218,21 @@ impl MemoryStore {
         }
     }
 
+    pub async fn decr(&self, key: &str) -> Result<(), StoreError> {
+        let mut map = self.map();
+        match Self::live(&mut map, key) {
+            Some(Entry {
+                value: Value::Counter(n),
+                ..
+            }) => {
+                *n = (*n - 1).max(0);
+                Ok(())
+            }
+            Some(_) => Err(wrong_type(key)),
+            None => Ok(()),
+        }
+    }
+
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<(i64, Duration), StoreError> {
         let mut map = self.map();
         let now = Instant::now();

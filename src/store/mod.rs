@@ -149,6 +149,11 @@ impl Store {
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<(i64, Duration), StoreError> {
         dispatch!(self, s => s.incr(key, ttl).await)
     }
+    /// Take one back from a counter `incr` made, keeping its window; a counter that expired
+    /// (or never was) stays absent, and none goes below zero.
+    pub async fn decr(&self, key: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.decr(key).await)
+    }
     /// A set of things that are active while they keep checking in (playbacks of an
     /// entitlement), atomically: drop members last seen before `stale_before`, then
     /// refresh `member` if present, or add it if fewer than `max` remain. False = no room.

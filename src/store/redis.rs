@@ -413,6 +413,22 @@ impl RedisStore {
         Ok((n, Duration::from_millis(u64::try_from(left).unwrap_or(0))))
     }
 
+    pub async fn decr(&self, key: &str) -> Result<(), StoreError> {
+        // A plain DECR would create a counter of -1 without an expiry when the window has
+        // just ended; the script only lowers a live, positive one.
+        const SCRIPT: &str = r#"
+            local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+            if n > 0 then redis.call('DECR', KEYS[1]) end
+            return 0
+        "#;
+        let mut c = self.conn.clone();
+        let _: i64 = redis::Script::new(SCRIPT)
+            .key(self.key(key))
+            .invoke_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
     pub async fn active_touch(
         &self,
         key: &str,

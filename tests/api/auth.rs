@@ -409,3 +409,86 @@ async fn a_client_behind_a_proxy_that_appends_ports_cannot_pick_its_own_address(
     }
     assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
 }
+
+#[tokio::test]
+async fn a_burst_of_wrong_keys_gets_the_limits_worth_of_verifications_and_no_more() {
+    // Check-then-count let twenty parallel guesses through (each an argon2 run); counted
+    // before verifying, the burst gets `limit` tries and 429 for the rest, on either door.
+    let mut config = test_config(StoreKind::Redis);
+    config.auth_failures_per_minute = 5;
+    let app = spawn_app_with(config).await;
+    let wrong = format!("{}x", &app.api_key[..app.api_key.len() - 1]);
+    let exchange = (0..20).map(|_| {
+        app.client
+            .post(app.url("/auth/api-key"))
+            .json(&json!({"apiKey": wrong}))
+            .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(exchange)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let count = |s: u16| statuses.iter().filter(|&&x| x == s).count();
+    assert_eq!((count(401), count(429)), (5, 15), "{statuses:?}");
+    // The client is now locked out of Basic too, right key or not.
+    let r = app
+        .client
+        .get(app.url("/v1/entitlements?viewer_id=v"))
+        .basic_auth(&app.api_key, Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r, 429).await, "too_many_failed_attempts");
+
+    // Another client (another instance's view of another address does not matter here: a
+    // fresh app) sending the Basic burst the same way.
+    let mut config = test_config(StoreKind::Redis);
+    config.auth_failures_per_minute = 5;
+    let app = spawn_app_with(config).await;
+    let wrong = format!("{}x", &app.api_key[..app.api_key.len() - 1]);
+    let basic = (0..20).map(|_| {
+        app.client
+            .get(app.url("/v1/entitlements?viewer_id=v"))
+            .basic_auth(&wrong, Some(""))
+            .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(basic)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let count = |s: u16| statuses.iter().filter(|&&x| x == s).count();
+    assert_eq!((count(401), count(429)), (5, 15), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_key_that_verifies_is_given_back_and_a_revoked_one_stops_at_once_everywhere() {
+    // Counted before verifying, a right key must not use up the client's allowance; and the
+    // verified key remembered for Basic must not outlive its revocation on any instance.
+    let mut config = test_config(StoreKind::Redis);
+    config.auth_failures_per_minute = 3;
+    let a = spawn_app_with(config.clone()).await;
+    let b = spawn_app_with(config).await; // same Redis, same prefix: another instance
+    let auth = vodgate::auth::AdminAuth::new(
+        vodgate::store::Store::open(a.config.redis_url(), &a.config.redis_prefix).unwrap(),
+    );
+    let k = auth
+        .create_key("shop", vodgate::auth::Scope::ALL.to_vec())
+        .await
+        .unwrap();
+    let key = secrecy::ExposeSecret::expose_secret(&k.secret).to_owned();
+    let list = |app: &TestApp| {
+        app.client
+            .get(app.url("/v1/entitlements?viewer_id=v"))
+            .basic_auth(&key, Some(""))
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(list(&a).await.unwrap().status(), 200);
+        assert_eq!(list(&b).await.unwrap().status(), 200);
+    }
+    assert!(auth.revoke_key(&k.key.id).await.unwrap());
+    assert_eq!(problem(list(&a).await.unwrap(), 401).await, "unauthorized");
+    assert_eq!(problem(list(&b).await.unwrap(), 401).await, "unauthorized");
+}

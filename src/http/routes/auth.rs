@@ -33,24 +33,46 @@ struct RefreshBody {
 async fn exchange(
     req: &HttpRequest,
     state: &AppState,
+    secret: Secret,
     attempt: impl std::future::Future<Output = Result<crate::auth::TokenPair, AuthError>>,
     refused: ApiError,
 ) -> Result<HttpResponse, ApiError> {
     let client = extract_client_id(req);
-    if let Some(wait) = state.throttle.check(&client).await? {
+    // A key is counted before argon2 runs; a refresh token is a lookup (see `auth::throttle`).
+    let counted = secret == Secret::ApiKey;
+    let over = if counted {
+        state.throttle.attempt(&client).await?
+    } else {
+        state.throttle.check(&client).await?
+    };
+    if let Some(wait) = over {
         return Err(ApiError::too_many_requests(wait));
     }
     match attempt.await {
-        Ok(pair) => Ok(HttpResponse::Ok()
-            .insert_header(("Cache-Control", "no-store"))
-            .json(pair)),
+        Ok(pair) => {
+            if counted {
+                state.throttle.succeeded(&client).await?;
+            }
+            Ok(HttpResponse::Ok()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(pair))
+        }
         Err(AuthError::Store(e)) => Err(e.into()),
         Err(AuthError::Hashing(e)) => Err(ApiError::internal(e)),
         Err(_) => {
-            state.throttle.failed(&client).await?;
+            if !counted {
+                state.throttle.failed(&client).await?;
+            }
             Err(refused)
         }
     }
+}
+
+/// What an exchange presents.
+#[derive(PartialEq, Eq)]
+enum Secret {
+    ApiKey,
+    RefreshToken,
 }
 
 /// Exchange an API key for tokens
@@ -82,6 +104,7 @@ async fn api_key(
     exchange(
         &req,
         &state,
+        Secret::ApiKey,
         state.auth.exchange_api_key(&body.api_key),
         ApiError::unauthorized("The API key is invalid."),
     )
@@ -118,6 +141,7 @@ async fn refresh(
     exchange(
         &req,
         &state,
+        Secret::RefreshToken,
         state.auth.refresh(&body.refresh_token),
         ApiError::new(
             actix_web::http::StatusCode::UNAUTHORIZED,
