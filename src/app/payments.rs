@@ -1,6 +1,7 @@
 //! A payment platform's events (`POST /webhooks/payments`, already signature-checked by the
-//! caller): a refund or chargeback refunds the order. Each event id is processed once; a
-//! refused (badly signed) event is filed under the order it names, within limits.
+//! caller): a refund or chargeback refunds the order. Each event is processed at least once
+//! and its effects happen once (see `payment_event`); a refused (badly signed) event is
+//! filed under the order it names, within limits.
 
 use super::{App, AppError, Caller};
 use crate::app::audit::{AuditEvent, AuditKind};
@@ -45,16 +46,20 @@ impl App {
                 "id must be 1 to 200 characters.",
             ));
         }
+        // At least once: the event is marked processed only after what it does is stored,
+        // so a failure anywhere (the store away, the process killed) leaves it unmarked and
+        // the platform's retry does it again. What it does is idempotent (a revocation is
+        // write-once, and audited only by the call that wrote it), so two deliveries racing
+        // each other, or a retry after a lost answer, revoke once. (Marking first lost the
+        // refund for good whenever the unmarking failed.)
         let seen_key = keys::webhook_seen(&event.id);
-        if !self.store.set_nx(&seen_key, "1", SEEN_FOR).await? {
+        if self.store.get(&seen_key).await?.is_some() {
             return Ok(PaymentOutcome::Duplicate);
         }
-        let outcome = self.apply_payment_event(event, caller).await;
-        if outcome.is_err() {
-            // Not processed: let the sender's retry through.
-            let _ = self.store.del(&seen_key).await;
-        }
-        outcome
+        let outcome = self.apply_payment_event(event, caller).await?;
+        // A failure here answers 503: the platform retries, and the retry finds it done.
+        self.store.set(&seen_key, "1", SEEN_FOR).await?;
+        Ok(outcome)
     }
 
     async fn apply_payment_event(

@@ -812,3 +812,69 @@ async fn no_number_of_refusals_pushes_a_grant_or_refund_out_of_a_trail() {
         assert_eq!(events.last().map(|e| e.kind), Some(AuditKind::Refund));
     }
 }
+
+#[tokio::test]
+async fn a_refund_whose_first_delivery_failed_is_applied_by_the_retry() {
+    // The payment platform retries until it gets a 2xx. Marking the event id "seen" before
+    // acting, and unmarking it when acting failed, lost the refund whenever the unmarking
+    // failed too: every retry then answered `duplicate`. Here the first delivery fails (one
+    // of the order's records is unreadable) on a Redis where DEL is refused, as it would be
+    // with the store gone; the retry, after the record is readable again, must refund.
+    let (port, _) = spawn_redis_server(&[
+        "--user",
+        "default",
+        "off",
+        "--user",
+        "vg",
+        "on",
+        "'>vg-pass'",
+        "'~*'",
+        "'&*'",
+        "+@all",
+        "-del",
+    ]);
+    let mut config = test_config(StoreKind::Redis);
+    config.redis_url = Some(secrecy::SecretString::from(format!(
+        "redis://vg:vg-pass@127.0.0.1:{port}/"
+    )));
+    config.webhook_secrets = vec![secrecy::SecretString::from(SECRET)];
+    let app = spawn_app_with(config).await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "order_id": "ord-retry"}))
+        .await;
+    let id = e["id"].as_str().unwrap();
+    let mut raw =
+        vodgate::store::RedisStore::open(&format!("redis://vg:vg-pass@127.0.0.1:{port}/"), "")
+            .unwrap()
+            .raw_connection();
+    let key = format!("{}ent:{{e:{id}}}", app.config.redis_prefix);
+    let record: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("not json")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let body = r#"{"id":"evt_retry","type":"refund","order_id":"ord-retry"}"#;
+    let r = post_webhook(&app, body, &sign(SECRET, body)).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(&record)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let r = post_webhook(&app, body, &sign(SECRET, body)).await;
+    assert_eq!(r.status(), 200);
+    let out: Value = r.json().await.unwrap();
+    assert_eq!(out["status"], "processed", "{out}");
+    assert_eq!(out["revoked"], json!([id]), "{out}");
+    assert_eq!(get_ent(&app, id).await["status"], "refunded");
+    // And now it is done: the next delivery is a duplicate.
+    let r = post_webhook(&app, body, &sign(SECRET, body)).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "duplicate");
+}
