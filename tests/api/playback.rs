@@ -601,3 +601,35 @@ async fn a_segment_replaced_or_rewritten_on_disk_is_served_as_it_is_now() {
     assert_eq!(app.get_as(&viewer, &path).await.status(), 404);
     let _ = std::fs::remove_dir_all(&media);
 }
+
+#[tokio::test]
+async fn a_fairplay_title_plays_through_with_its_skd_key_uri_as_packaged() {
+    // Once refused whole (502 upstream_invalid): no DRM title could pass through vodgate.
+    let media =
+        std::env::temp_dir().join(format!("vodgate-media-{}", uuid::Uuid::new_v4().simple()));
+    let title = media.join("drm");
+    std::fs::create_dir_all(&title).unwrap();
+    let key = "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://c0ffee\",KEYFORMAT=\"com.apple.streamingkeydelivery\",KEYFORMATVERSIONS=\"1\"";
+    std::fs::write(
+        title.join("master.m3u8"),
+        format!("#EXTM3U\n#EXT-X-TARGETDURATION:4\n{key}\n#EXTINF:4,\nseg0.ts\n#EXT-X-ENDLIST\n"),
+    )
+    .unwrap();
+    std::fs::write(title.join("seg0.ts"), b"encrypted bytes").unwrap();
+    let mut config = test_config(StoreKind::Redis);
+    config.origin = vodgate::config::OriginConfig::Local {
+        media_dir: media.clone(),
+        accel_redirect: None,
+    };
+    let app = spawn_app_with(config).await;
+    let (viewer, master) = app.start_watching("drm").await;
+    let r = app.get_as(&viewer, &master).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains(key), "{text}");
+    assert!(
+        text.contains(&format!("{}/seg0.ts", play_dir(&master))),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&media);
+}

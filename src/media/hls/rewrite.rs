@@ -9,8 +9,10 @@
 //! replaced by `plan prefix for its kind + <path relative to the asset base>`. The kind
 //! (playlist, key, segment, other) is the URI's role in the playlist, so a delivery mode
 //! that sends segments elsewhere (a CDN) only changes the plan.
-//! A URI that resolves anywhere outside the title's asset base (another host, a parent
-//! directory, a `skd://` or `data:` key, a scheme-relative `//host/x`) is not rewritten
+//! A key URI that a player hands to a DRM system (`skd:` for FairPlay, `data:` for
+//! Widevine and PlayReady) or an empty key `URI=""` is kept as written: it reaches no origin.
+//! Any other URI that resolves outside the title's asset base (another host, a parent
+//! directory, a `data:` segment, a scheme-relative `//host/x`) is not rewritten
 //! or passed through: the whole playlist is refused with
 //! [`RewriteError::OutsideAssetBase`], because a relayed playlist that still names an
 //! upstream would leak it, and a gateway path for it would make vodgate fetch arbitrary
@@ -139,7 +141,7 @@ pub enum RewriteError {
     #[error("not an HLS playlist: the first non-empty line is not #EXTM3U")]
     NotAPlaylist,
     /// A URI resolves outside `asset_base` (other scheme, host, port, credentials or
-    /// directory), including DRM key URIs such as `skd://` and `data:`.
+    /// directory), or has another scheme (outside a key tag, even `skd:` and `data:`).
     #[error("playlist URI {uri:?} is outside the asset base")]
     OutsideAssetBase { uri: String },
     /// A URI that cannot be resolved at all (e.g. an invalid host or port).
@@ -618,7 +620,7 @@ impl<'a> Rewriter<'a> {
                 inner = trim_ctl(&line[v..end]);
                 next = if end == len { len } else { end + 1 };
             }
-            if is_uri_attribute(name) {
+            if is_uri_attribute(name) && !(kind == UriKind::Key && handed_to_drm(inner)) {
                 out.push_str(&line[copied..vs]);
                 out.push('"');
                 self.push_uri(inner, kind, out)?;
@@ -630,6 +632,21 @@ impl<'a> Rewriter<'a> {
         out.push_str(&line[copied..]);
         Ok(())
     }
+}
+
+/// A key URI a player hands to its DRM system (or decodes in place) rather than fetching
+/// over HTTP: FairPlay's `skd:` (`KEYFORMAT="com.apple.streamingkeydelivery"`), the `data:`
+/// URIs of Widevine and PlayReady in HLS (a PSSH box or a PlayReady header), and the empty
+/// `URI=""` packagers write with `METHOD=NONE`. It reaches no origin through vodgate, so it
+/// stays as written; anything else in a key tag is a URL and is rewritten or refused.
+/// Exactly as written: `" skd:…"` or `http:…` is not one of these.
+fn handed_to_drm(uri: &str) -> bool {
+    let scheme = |s: &str| {
+        uri.len() > s.len()
+            && uri.as_bytes()[s.len()] == b':'
+            && uri[..s.len()].eq_ignore_ascii_case(s)
+    };
+    uri.is_empty() || scheme("skd") || scheme("data")
 }
 
 #[cfg(test)]
@@ -793,6 +810,55 @@ mod tests {
             rw(key).unwrap(),
             "#EXTM3U\n#EXT-X-KEY:IV=0xAB,URI=\"/play/pb_123/360p/k.key\",METHOD=AES-128,KEYFORMATVERSIONS=\"1/2\" \n"
         );
+    }
+
+    #[test]
+    fn drm_key_uris_are_kept_and_every_other_uri_still_comes_back() {
+        // FairPlay, Widevine and PlayReady as packagers (Shaka Packager, Bento4, AWS
+        // MediaConvert) write them, beside segments that must still be rewritten.
+        let fairplay = "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://4060b9f0-3a0e-4c4b-a4e1-b8a5a7b1c4d2\",KEYFORMAT=\"com.apple.streamingkeydelivery\",KEYFORMATVERSIONS=\"1\"";
+        let widevine = "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"data:text/plain;base64,AAAAW3Bzc2gAAAAA7e+LqXnWSs6jyCfc1R0h7QAAADsIARIQ62dqu8s0Xpa7z2FmMPGj2hoNd2lkZXZpbmVfdGVzdCIQZmtqM2xqYVNkZmFsa3IzaioCSEQyAA==\",KEYID=0xeb676abbcb345e96bbcf616630f1a3da,KEYFORMAT=\"urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed\",KEYFORMATVERSIONS=\"1\"";
+        let playready = "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"data:text/plain;charset=UTF-16;base64,xAEAAAEAAQC6ATwAVwBSAE0ASABFAEEARABFAFIA\",KEYFORMAT=\"com.microsoft.playready\",KEYFORMATVERSIONS=\"1\"";
+        let session = "#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"SKD://key-1\",KEYFORMAT=\"com.apple.streamingkeydelivery\"";
+        let none = "#EXT-X-KEY:METHOD=NONE,URI=\"\"";
+        for tag in [fairplay, widevine, playready, session, none] {
+            let input = format!("#EXTM3U\n{tag}\n#EXTINF:4,\nseg0.ts\n");
+            assert_eq!(
+                rw(&input).unwrap(),
+                format!("#EXTM3U\n{tag}\n#EXTINF:4,\n/play/pb_123/360p/seg0.ts\n"),
+                "{tag}"
+            );
+        }
+        // A key beside them that is fetched over HTTP still comes back through the gateway,
+        // and one elsewhere still refuses the playlist.
+        let both =
+            format!("#EXTM3U\n{fairplay}\n#EXT-X-KEY:METHOD=AES-128,URI=\"k.key\"\nseg.ts\n");
+        assert!(
+            rw(&both)
+                .unwrap()
+                .contains("URI=\"/play/pb_123/360p/k.key\"")
+        );
+        for bad in [
+            "#EXT-X-KEY:METHOD=AES-128,URI=\"https://keys.example/k\"",
+            "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\" skd://x\"",
+            "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skdx://x\"",
+        ] {
+            assert!(
+                matches!(
+                    rw(&format!("#EXTM3U\n{bad}\nseg.ts\n")),
+                    Err(RewriteError::OutsideAssetBase { .. })
+                        | Err(RewriteError::InvalidUri { .. })
+                ),
+                "{bad}"
+            );
+        }
+        // skd: and data: are key URIs only: as a segment, a map or a playlist they refuse.
+        for bad in [
+            "#EXTM3U\n#EXTINF:4,\nskd://x\n",
+            "#EXTM3U\n#EXT-X-MAP:URI=\"data:video/mp4;base64,AAAA\"\nseg.ts\n",
+        ] {
+            assert!(rw(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -1136,9 +1202,17 @@ mod tests {
                     }
                 };
                 prop_assert_eq!(ia.len(), oa.len());
+                let key = uri_tag(ic) == Some(UriKind::Key);
+                let drm = |v: &str| {
+                    let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+                    v.is_some_and(handed_to_drm)
+                };
                 for ((iname, ival), (oname, oval)) in ia.iter().zip(&oa) {
                     prop_assert_eq!(iname, oname);
-                    if is_uri_attribute(iname) {
+                    if key && is_uri_attribute(iname) && ival == oval {
+                        // Kept as written: only a DRM key URI (or an empty one) may be.
+                        prop_assert!(drm(oval) || handed_to_drm(trim_ctl(oval)), "{} kept", oval);
+                    } else if is_uri_attribute(iname) {
                         let q = format!("\"{PREFIX}");
                         prop_assert!(
                             oval.starts_with(&q) && oval.ends_with('"'),
@@ -1154,8 +1228,19 @@ mod tests {
                 // a gateway URI or text starting with ',' (relative, harmless).
                 for (k, _) in ol.match_indices("URI=\"") {
                     let rest = &ol[k + 5..];
+                    let drm_key = key
+                        && (rest.starts_with('"')
+                            || rest
+                                .get(..4)
+                                .is_some_and(|p| p.eq_ignore_ascii_case("skd:"))
+                            || rest
+                                .get(..5)
+                                .is_some_and(|p| p.eq_ignore_ascii_case("data:")));
                     prop_assert!(
-                        rest.starts_with(PREFIX) || rest.starts_with(',') || rest.is_empty(),
+                        rest.starts_with(PREFIX)
+                            || rest.starts_with(',')
+                            || rest.is_empty()
+                            || drm_key,
                         "{}",
                         ol
                     );
