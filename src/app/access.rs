@@ -216,19 +216,38 @@ impl Access {
 
     /// Stop one playback: it is refused from its next request on, on every instance.
     pub async fn stop_playback(&self, id: &PlaybackId) -> Result<Option<Playback>, StoreError> {
+        self.stop_keeping(id, None).await
+    }
+
+    /// Stop a playback that another replaced, and keep its record only `keep_for` (so an
+    /// old tab hears "stopped", then the record goes).
+    pub async fn retire_playback(
+        &self,
+        id: &PlaybackId,
+        keep_for: Duration,
+    ) -> Result<(), StoreError> {
+        self.stop_keeping(id, Some(keep_for)).await.map(|_| ())
+    }
+
+    async fn stop_keeping(
+        &self,
+        id: &PlaybackId,
+        keep_for: Option<Duration>,
+    ) -> Result<Option<Playback>, StoreError> {
         let key = keys::playback(id);
         let Some(json) = self.store.get(&key).await? else {
             return Ok(None);
         };
         let mut p: Playback =
             serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if p.stopped_at.is_none() {
-            p.stopped_at = Some(Utc::now());
+        if p.stopped_at.is_none() || keep_for.is_some() {
+            p.stopped_at.get_or_insert_with(Utc::now);
             let ttl = self
                 .store
                 .ttl(&key)
                 .await?
                 .unwrap_or(Duration::from_secs(60));
+            let ttl = keep_for.map_or(ttl, |k| k.min(ttl));
             let json = serde_json::to_string(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             self.store.set(&key, &json, ttl).await?;
         }

@@ -30,7 +30,8 @@ pub use grant::{GrantInput, GrantTerms, Granted};
 pub use launch::{LaunchOpened, launch_path};
 pub use payments::{PaymentEvent, PaymentOutcome};
 pub use playback::{
-    Decision, PlaybackRequest, PlaybackStatus, PresentedSessions, StartOutcome, Started,
+    Decision, MAX_PLAYBACKS, PlaybackRequest, PlaybackStatus, PresentedSessions, StartOutcome,
+    Started,
 };
 
 use crate::app::access::Access;

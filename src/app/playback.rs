@@ -21,6 +21,11 @@ use std::time::Duration;
 /// A refused playback request is filed in the audit trail at most this often per playback
 /// and reason (a refused player retries; the trail should say so once, not fill up).
 const REFUSAL_AUDITED_EVERY: Duration = Duration::from_secs(60);
+/// Playbacks one entitlement holds at most (its live screens, tabs and devices; each page
+/// load is one). Past it, starting one retires the oldest.
+pub const MAX_PLAYBACKS: usize = 20;
+/// How long a retired playback's record stays, refused as stopped, before it goes.
+const RETIRED_FOR: Duration = Duration::from_secs(3600);
 
 /// What starting a playback came to.
 pub enum StartOutcome {
@@ -177,10 +182,9 @@ impl App {
         let playback_id = PlaybackId::new();
         let until = super::until(&record);
         let ttl = (until - Utc::now()).to_std().unwrap_or_default();
-        // A reload or a second tab of the same browser takes over its own earlier playback.
-        self.streams
-            .release_same_session(&self.access, id, session.as_str())
-            .await?;
+        // A reload or a second tab of the same browser takes over its own earlier playback,
+        // and the entitlement never holds more than MAX_PLAYBACKS.
+        self.retire_earlier_playbacks(id, &session).await?;
         if !self
             .streams
             .claim(id, &playback_id, e.max_streams, ttl)
@@ -213,6 +217,13 @@ impl App {
             stopped_at: None,
         };
         self.access.start_playback(&playback, until).await?;
+        self.store
+            .set_add(
+                &keys::playbacks(id),
+                playback.id.as_str(),
+                ttl + RETIRED_FOR,
+            )
+            .await?;
         tracing::info!(entitlement.id = %id, playback.id = %playback.id, "playback started");
         // Embed mode: the player fetches straight from api.video and vodgate never sees a
         // segment, so this page load is the first play: it starts the rental clock.
@@ -228,6 +239,47 @@ impl App {
             title: opened.title.unwrap_or(title),
             embed_url: opened.embed_url,
         })))
+    }
+
+    /// Before a new playback: retire this session's earlier ones (a reload, a second tab),
+    /// any already stopped, and past `MAX_PLAYBACKS - 1` the oldest of the rest. A retired
+    /// playback is refused as stopped from its next request, its place is freed, and its
+    /// record goes after `RETIRED_FOR`: reloading a hundred times leaves one playback, not a
+    /// hundred live ids that each keep serving playlists for the rest of the window.
+    async fn retire_earlier_playbacks(
+        &self,
+        id: &EntitlementId,
+        session: &TokenHash,
+    ) -> Result<(), AppError> {
+        let set = keys::playbacks(id);
+        let mut others = vec![];
+        for member in self.store.set_members(&set).await? {
+            let Ok(pb) = PlaybackId::parse(&member) else {
+                self.store.set_remove(&set, &member).await?;
+                continue;
+            };
+            match self.access.playback(&pb).await? {
+                Some(p) if p.stopped_at.is_none() && p.session_hash != session.as_str() => {
+                    others.push(p)
+                }
+                Some(_) => self.retire(id, &pb).await?,
+                None => self.store.set_remove(&set, &member).await?,
+            }
+        }
+        others.sort_by_key(|p| p.started_at);
+        let excess = others.len().saturating_sub(MAX_PLAYBACKS - 1);
+        for p in &others[..excess] {
+            self.retire(id, &p.id).await?;
+        }
+        Ok(())
+    }
+
+    async fn retire(&self, id: &EntitlementId, pb: &PlaybackId) -> Result<(), StoreError> {
+        self.access.retire_playback(pb, RETIRED_FOR).await?;
+        self.streams.release(id, pb).await?;
+        self.store
+            .set_remove(&keys::playbacks(id), pb.as_str())
+            .await
     }
 
     /// Start the rental clock (write-once) and audit it when this call did. True: it did.

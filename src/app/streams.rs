@@ -4,7 +4,6 @@
 //! and claiming a place is one atomic step, so two instances cannot both give out the last
 //! one.
 
-use crate::app::access::Access;
 use crate::domain::EntitlementId;
 use crate::domain::PlaybackId;
 use crate::store::{Store, StoreError, keys};
@@ -173,24 +172,6 @@ impl StreamLimit {
         self.store
             .active_remove(&keys::streams(e), playback.as_str())
             .await
-    }
-
-    /// Release the places held by other playbacks of the same viewer session: a reload or
-    /// a second tab in the same browser takes over instead of waiting for the old one to idle out.
-    pub async fn release_same_session(
-        &self,
-        access: &Access,
-        e: &EntitlementId,
-        session_hash: &str,
-    ) -> Result<(), StoreError> {
-        for (id, _) in self.active(e).await? {
-            if let Some(p) = access.playback(&id).await?
-                && p.session_hash == session_hash
-            {
-                self.release(e, &id).await?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -56,6 +56,8 @@ keys! {
     "order:{o:<order>}" => fn order(order: &OrderId) { format!("order:{{o:{order}}}") }
     /// The entitlement ids of a viewer.
     "viewer:{v:<viewer>}" => fn viewer(viewer: &ViewerId) { format!("viewer:{{v:{viewer}}}") }
+    /// Every playback of an entitlement not yet retired (bounded: see `app::playback`).
+    "playbacks:{e:<id>}" => fn playbacks(id: &EntitlementId) { format!("playbacks:{{e:{id}}}") }
     /// Playbacks holding a stream place, scored by last-seen ms.
     "streams:{e:<id>}" => fn streams(id: &EntitlementId) { format!("streams:{{e:{id}}}") }
     /// A self-declared age confirmation of one viewer session.

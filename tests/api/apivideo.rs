@@ -689,10 +689,10 @@ async fn vod_failures_during_playback_are_retried_or_explained_and_recover() {
     fetch_everything(&app, &viewer, &master2).await;
     assert_eq!(sim.call_count("get_video"), 2);
     assert_eq!(sim.call_count("session"), 2);
-    // The old playback stays refused: its session is gone.
+    // The old playback stays refused: the reload replaced it (and its session is gone).
     assert_eq!(
-        problem(app.get_as(&viewer, &master).await, 410).await,
-        "upstream_session_expired"
+        problem(app.get_as(&viewer, &master).await, 403).await,
+        "playback_stopped"
     );
     assert_eq!(sim.call_count("private_token_reuse_attempts"), 0);
     sim.stop().await;

@@ -878,3 +878,62 @@ async fn a_refund_whose_first_delivery_failed_is_applied_by_the_retry() {
     let r = post_webhook(&app, body, &sign(SECRET, body)).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "duplicate");
 }
+
+#[tokio::test]
+async fn reloads_replace_their_playback_and_an_entitlement_holds_a_bounded_number() {
+    // Each watch-page load starts a playback; a reload used to leave the earlier one alive
+    // (its id kept serving playlists for the whole window): 200 reloads, 200 live ids.
+    let app = spawn_app().await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample", "max_streams": 100}))
+        .await;
+    let (viewer, first) = open_player(&app, e["watch_url"].as_str().unwrap()).await;
+    let id = viewer.entitlement_id.clone();
+    let mut masters = vec![first];
+    for _ in 0..40 {
+        let html = app
+            .get_as(&viewer, &format!("/watch/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        masters.push(
+            html.split("data-src=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (last, earlier) = masters.split_last().unwrap();
+    assert_eq!(app.get_as(&viewer, last).await.status(), 200);
+    for m in earlier {
+        assert_eq!(
+            problem(app.get_as(&viewer, m).await, 403).await,
+            "playback_stopped",
+            "{m}"
+        );
+    }
+
+    // Many browsers (each its own launch link and session): the oldest beyond the bound go.
+    let max = vodgate::app::MAX_PLAYBACKS;
+    let mut screens = vec![(viewer, last.clone())];
+    for _ in 0..max + 4 {
+        let link: Value = app
+            .admin(Method::POST, &format!("/v1/entitlements/{id}/launch"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        screens.push(open_player(&app, link["watch_url"].as_str().unwrap()).await);
+    }
+    let refused = screens.len() - max;
+    for (i, (v, m)) in screens.iter().enumerate() {
+        let r = app.get_as(v, m).await;
+        if i < refused {
+            assert_eq!(problem(r, 403).await, "playback_stopped", "screen {i}");
+        } else {
+            assert_eq!(r.status(), 200, "screen {i}");
+        }
+    }
+}
