@@ -189,7 +189,8 @@ async fn shared_store(config: &Config) -> Result<crate::store::Store, String> {
             .into());
     }
     let store = crate::store::Store::open(config.redis_url(), &config.redis_prefix)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .require_replicas(config.redis_wait_replicas);
     store
         .ping()
         .await

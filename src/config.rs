@@ -39,6 +39,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "prefix of every Redis key (default vodgate:)",
     ),
     (
+        "redis_wait_replicas",
+        "VODGATE_REDIS_WAIT_REPLICAS",
+        "Redis replicas that must confirm each grant, revocation and refund before it is answered 200 (default 0: the master's word; see the README's Redis section)",
+    ),
+    (
         "bootstrap_api_key",
         "VODGATE_BOOTSTRAP_API_KEY",
         "an API key to accept (all scopes), hashed at start",
@@ -194,6 +199,9 @@ pub struct Config {
     pub public_url: Url,
     pub redis_url: Option<SecretString>,
     pub redis_prefix: String,
+    /// Replicas that must confirm a grant, revocation or refund (Redis `WAIT`) before it
+    /// is acknowledged.
+    pub redis_wait_replicas: u8,
     pub bootstrap_api_key: Option<SecretString>,
     pub launch_ttl: Duration,
     pub default_watch_for_s: u64,
@@ -329,6 +337,23 @@ impl Config {
             return Err(ConfigError(format!(
                 "{from} must be at most 64 characters without braces or spaces"
             )));
+        }
+        let redis_wait_replicas: u8 = parse(
+            get("redis_wait_replicas"),
+            "0",
+            "a whole number of replicas",
+        )?;
+        if let Some((_, from)) = get("redis_wait_replicas") {
+            if redis_wait_replicas > 16 {
+                return Err(ConfigError(format!(
+                    "{from} must be between 0 and 16 replicas"
+                )));
+            }
+            if redis_wait_replicas > 0 && redis_url.is_none() {
+                return Err(ConfigError(format!(
+                    "{from} needs REDIS_URL: the embedded store has no replicas to wait for"
+                )));
+            }
         }
         let bootstrap_api_key =
             get("bootstrap_api_key").map(|(v, _)| SecretString::from(v.clone()));
@@ -531,6 +556,7 @@ impl Config {
             public_url,
             redis_url,
             redis_prefix,
+            redis_wait_replicas,
             bootstrap_api_key,
             launch_ttl: Duration::from_secs(launch_ttl_s),
             default_watch_for_s,
@@ -578,6 +604,7 @@ impl Config {
             ("public_url", self.public_url.to_string()),
             ("redis_url", redis),
             ("redis_prefix", self.redis_prefix.clone()),
+            ("redis_wait_replicas", self.redis_wait_replicas.to_string()),
             ("bootstrap_api_key", secret(&self.bootstrap_api_key)),
             ("launch_ttl_s", self.launch_ttl.as_secs().to_string()),
             ("default_watch_for_s", self.default_watch_for_s.to_string()),
@@ -1094,6 +1121,38 @@ mod tests {
         assert_eq!(c.launch_ttl, Duration::from_secs(30));
         assert_eq!(c.redis_prefix, "env:");
         assert_eq!(c.public_url.as_str(), "http://0.0.0.0:9000/");
+    }
+
+    #[test]
+    fn replicas_to_wait_for_need_redis_and_a_sane_count() {
+        const REDIS: (&str, &str) = ("REDIS_URL", "redis://127.0.0.1:6379/");
+        let c = Config::from_sources(None, env(&[REDIS])).unwrap();
+        assert_eq!(c.redis_wait_replicas, 0, "the master's word by default");
+        let c = Config::from_sources(None, env(&[REDIS, ("VODGATE_REDIS_WAIT_REPLICAS", "1")]))
+            .unwrap();
+        assert_eq!(c.redis_wait_replicas, 1);
+        for (vars, says) in [
+            (
+                vec![("VODGATE_REDIS_WAIT_REPLICAS", "1")],
+                "needs REDIS_URL",
+            ),
+            (
+                vec![REDIS, ("VODGATE_REDIS_WAIT_REPLICAS", "17")],
+                "between 0 and 16",
+            ),
+            (
+                vec![REDIS, ("VODGATE_REDIS_WAIT_REPLICAS", "-1")],
+                "whole number",
+            ),
+        ] {
+            let e = Config::from_sources(None, env(vars.leak()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("VODGATE_REDIS_WAIT_REPLICAS") && e.contains(says),
+                "{e}"
+            );
+        }
     }
 
     #[test]

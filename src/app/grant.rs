@@ -151,6 +151,9 @@ impl App {
             self.audit.record(ev).await;
         }
         let launch = self.entitlements.mint_launch(id).await?;
+        // Answered only once the replicas asked for hold it (and its audit event): a grant
+        // the site was told about must not vanish in a failover. A retry is the same grant.
+        self.store.replicated().await?;
         Ok(Granted {
             record,
             created: granted.created,

@@ -517,6 +517,8 @@ impl App {
             .await
             .reason(pb.to_string());
         self.audit.record(ev).await;
+        // A stop is a revocation of one playback: durable like the others.
+        self.store.replicated().await?;
         Ok(())
     }
 }

@@ -58,6 +58,10 @@ impl App {
             ev.reason = reason;
             self.audit.record(ev).await;
         }
+        // The 200 means every replica asked for holds the revocation, so a failover right
+        // after it cannot undo it. Even when an earlier call revoked: that call may have
+        // failed here, and this retry is what confirms it.
+        self.store.replicated().await?;
         Ok(revoked)
     }
 
@@ -88,6 +92,8 @@ impl App {
             ev.reason = reason.clone();
             self.audit.record(ev).await;
         }
+        // As for `revoke_as`; a payment webhook marks its event processed only after this.
+        self.store.replicated().await?;
         Ok(refunded)
     }
 }

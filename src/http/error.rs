@@ -133,7 +133,23 @@ impl ResponseError for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::store_unavailable(e)
+        match e {
+            crate::store::StoreError::NotReplicated { .. } => {
+                tracing::error!(error.cause = %e, "write not confirmed by Redis replicas");
+                Self {
+                    retry_after_s: Some(1),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ErrorCode::StoreUnavailable,
+                        format!(
+                            "Stored, but {e} (VODGATE_REDIS_WAIT_REPLICAS), so a Redis failover could \
+                             still lose it. Retry: the call is idempotent."
+                        ),
+                    )
+                }
+            }
+            e => ApiError::store_unavailable(e),
+        }
     }
 }
 

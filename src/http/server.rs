@@ -40,7 +40,8 @@ pub enum StartupError {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let store = Store::open(config.redis_url(), &config.redis_prefix)?;
+        let store = Store::open(config.redis_url(), &config.redis_prefix)?
+            .require_replicas(config.redis_wait_replicas);
         if matches!(store, Store::Memory(_)) {
             tracing::warn!(
                 "no REDIS_URL: state is kept in memory, lost on restart and not shared with other instances"

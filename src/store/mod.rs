@@ -29,6 +29,10 @@ pub enum StoreError {
     Redis(#[from] ::redis::RedisError),
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    /// The master stored it, but fewer replicas than `VODGATE_REDIS_WAIT_REPLICAS` confirmed
+    /// it in time: a failover now could lose it. Retrying the (idempotent) call is safe.
+    #[error("only {confirmed} of {wanted} Redis replicas confirmed the write in time")]
+    NotReplicated { wanted: u8, confirmed: i64 },
 }
 
 /// Something every instance must forget now. Instances cache access decisions; these
@@ -98,6 +102,25 @@ impl Store {
         match redis_url {
             Some(url) => Ok(Store::Redis(RedisStore::open(url, prefix)?)),
             None => Ok(Store::Memory(MemoryStore::new())),
+        }
+    }
+
+    /// Writes are acknowledged only once `n` replicas confirm them (`replicated`). The
+    /// embedded store has no replicas; the configuration refuses `n > 0` without Redis.
+    pub fn require_replicas(mut self, n: u8) -> Self {
+        if let Store::Redis(s) = &mut self {
+            s.require_replicas(n);
+        }
+        self
+    }
+
+    /// Everything this process wrote so far is on the replicas `require_replicas` asked for
+    /// (at once when it asked for none). Use cases whose answer promises durability (grant,
+    /// revoke, refund) call it before they answer.
+    pub async fn replicated(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(s) => s.replicated().await,
+            Store::Memory(_) => Ok(()),
         }
     }
 

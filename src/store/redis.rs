@@ -32,6 +32,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause between attempts of the revocation bus to (re)subscribe.
 const BUS_RETRY: Duration = Duration::from_millis(200);
+/// How long `replicated` lets Redis wait for replicas: well inside RESPONSE_TIMEOUT, so a
+/// replica that does not answer becomes a clear 503 rather than a timed-out command.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(1);
 
 const CLUSTER_SCHEMES: [(&str, &str); 2] =
     [("redis+cluster", "redis"), ("rediss+cluster", "rediss")];
@@ -114,6 +117,9 @@ pub struct RedisStore {
     prefix: String,
     events: broadcast::Sender<Event>,
     pub(super) local: super::LocalListeners,
+    /// Replicas that must confirm a write before `replicated` says it is safe (0: the
+    /// master's word is enough).
+    wait_replicas: u8,
 }
 
 /// A parsed `redis+cluster://` URL: one `redis://` URL per seed node.
@@ -242,6 +248,7 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             events,
             local: super::LocalListeners::default(),
+            wait_replicas: 0,
         };
         tokio::spawn(listen(
             bus,
@@ -251,6 +258,37 @@ impl RedisStore {
             store.local.clone(),
         ));
         Ok(store)
+    }
+
+    /// From now on `replicated` waits for `n` replicas (`VODGATE_REDIS_WAIT_REPLICAS`).
+    pub fn require_replicas(&mut self, n: u8) {
+        self.wait_replicas = n;
+    }
+
+    /// WAIT: every write this process sent before this call is on at least `wait_replicas`
+    /// replicas of its master, or the answer is `StoreError::NotReplicated`. Replication is
+    /// asynchronous, so without this a write the master acknowledged and then lost in a
+    /// failover is gone (a revocation undone). On a cluster the crate sends WAIT to every
+    /// primary and answers the smallest count, so the writes of one call are covered
+    /// whichever slots they went to. WAIT counts the writes of the connection it is sent on;
+    /// all commands share one multiplexed connection per node, so ours are among them.
+    pub async fn replicated(&self) -> Result<(), StoreError> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let mut c = self.conn.clone();
+        let confirmed: i64 = redis::cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(ttl_millis(WAIT_TIMEOUT))
+            .query_async(&mut c)
+            .await?;
+        if confirmed < i64::from(self.wait_replicas) {
+            return Err(StoreError::NotReplicated {
+                wanted: self.wait_replicas,
+                confirmed: confirmed.max(0),
+            });
+        }
+        Ok(())
     }
 
     /// The underlying connection (either kind), for tools and tests that must look at raw

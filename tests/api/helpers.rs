@@ -357,3 +357,81 @@ pub async fn raw_get(port: u16, path: &str, cookie: Option<&str>) -> u16 {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
 }
+
+/// What every node of a test cluster runs with. A node that misses its peers for 1 s is
+/// failed; `replica-validity-factor 0` lets a replica take over however long it was cut off.
+pub const CLUSTER_ARGS: [&str; 10] = [
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    "nodes.conf",
+    "--cluster-node-timeout",
+    "1000",
+    "--cluster-require-full-coverage",
+    "no",
+    "--cluster-replica-validity-factor",
+    "0",
+];
+
+/// A cluster of this test's own: three masters with `replicas` replicas each. Returns
+/// (ports, pids, redis+cluster:// URL of every node), once every node says the cluster is ok
+/// and every replica's link to its master is up.
+pub fn start_cluster(replicas: usize) -> (Vec<u16>, Vec<u32>, String) {
+    let n = 3 * (1 + replicas);
+    let mut ports = vec![];
+    while ports.len() < n {
+        let p = free_port();
+        // Each node also listens on its cluster bus port, port + 10000.
+        if p < 55_000
+            && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok()
+            && !ports.contains(&p)
+        {
+            ports.push(p);
+        }
+    }
+    let mut pids = vec![];
+    for &p in &ports {
+        let _ =
+            std::fs::remove_dir_all(std::env::temp_dir().join(format!("vodgate-test-redis-{p}")));
+        pids.push(spawn_redis_server_on(p, &CLUSTER_ARGS).1);
+    }
+    let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&nodes)
+        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+        .output()
+        .expect("the tests need redis-cli (it comes with redis-server)");
+    assert!(
+        out.status.success(),
+        "redis-cli --cluster create: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    for &p in &ports {
+        loop {
+            let info = redis_cli(p, &["cluster", "info"]);
+            let repl = redis_cli(p, &["info", "replication"]);
+            let linked = repl.contains("role:master") || repl.contains("master_link_status:up");
+            if info.contains("cluster_state:ok") && linked {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {p} never became ok: {info}{repl}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    (ports, pids, format!("redis+cluster://{}/", nodes.join(",")))
+}
+
+/// `redis-cli -p <port> <args>`: its output (empty when the node does not answer).
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}

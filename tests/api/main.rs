@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod entitlements;
 mod errors;
+mod failover;
 mod helpers;
 mod openapi;
 mod operability;

@@ -347,72 +347,10 @@ async fn what_redis_acknowledged_with_appendfsync_always_survives_a_restart() {
     assert_eq!((status, &again["id"]), (200, &granted["id"]));
 }
 
-/// A three-master cluster of this test's own: (ports, pids, redis+cluster:// URL).
-fn start_cluster() -> (Vec<u16>, Vec<u32>, String) {
-    let mut ports = vec![];
-    while ports.len() < 3 {
-        let p = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // Each node also listens on its cluster bus port, port + 10000.
-        if p < 55_000
-            && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok()
-            && !ports.contains(&p)
-        {
-            ports.push(p);
-        }
-    }
-    let args = [
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes.conf",
-        "--cluster-node-timeout",
-        "1000",
-        "--cluster-require-full-coverage",
-        "no",
-    ];
-    let mut pids = vec![];
-    for &p in &ports {
-        let _ =
-            std::fs::remove_dir_all(std::env::temp_dir().join(format!("vodgate-test-redis-{p}")));
-        pids.push(spawn_redis_server_on(p, &args).1);
-    }
-    let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let out = std::process::Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&nodes)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .expect("the tests need redis-cli (it comes with redis-server)");
-    assert!(
-        out.status.success(),
-        "redis-cli --cluster create: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for p in &ports {
-        loop {
-            let info = std::process::Command::new("redis-cli")
-                .args(["-p", &p.to_string(), "cluster", "info"])
-                .output()
-                .unwrap();
-            if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the cluster never became ok");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    (ports, pids, format!("redis+cluster://{}/", nodes.join(",")))
-}
-
 #[tokio::test]
 async fn on_a_cluster_the_revocation_bus_moves_to_another_node_when_its_node_dies() {
     use vodgate::store::{Event, RedisStore, Store};
-    let (ports, pids, url) = start_cluster();
+    let (ports, pids, url) = start_cluster(0);
     let prefix = random_prefix();
     let store = Store::Redis(RedisStore::open(&url, &prefix).unwrap());
     let mut rx = store.subscribe();

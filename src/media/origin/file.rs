@@ -59,11 +59,14 @@ pub fn resolve(root: &Path, dir: &Path, rel: &str) -> Result<PathBuf, UpstreamEr
     Ok(file)
 }
 
+/// Asset path → the checked file and when it was checked, for one video folder.
+type InDir = HashMap<Box<str>, (Arc<Path>, Instant)>;
+
 /// Video folder → asset path → the checked file, and when it was checked. Two levels, so
 /// a lookup borrows the folder and the path instead of building an owned key per request.
 #[derive(Default)]
 struct Shard {
-    by_dir: HashMap<PathBuf, HashMap<Box<str>, (Arc<Path>, Instant)>>,
+    by_dir: HashMap<PathBuf, InDir>,
     len: usize,
 }
 
@@ -171,13 +174,16 @@ impl Identity {
     }
 }
 
+/// A file kept in memory: the identity it had when read, and its bytes.
+type HotFiles = HashMap<Arc<Path>, (Identity, Bytes)>;
+
 /// The bytes of small files served whole, by resolved path. Sharded like `Resolved` (read
 /// locks on the hot path, a write only when a file is kept); a hit hands out a reference to
 /// the one copy (`Bytes`), so a segment costs a `stat` instead of open, read into a fresh
 /// buffer and close.
 struct Hot {
     hasher: RandomState,
-    shards: Box<[RwLock<HashMap<Arc<Path>, (Identity, Bytes)>>]>,
+    shards: Box<[RwLock<HotFiles>]>,
     /// Bytes kept (or being read to be kept) over all shards.
     bytes: AtomicUsize,
 }

@@ -1,0 +1,243 @@
+//! A Redis failover drill: what vodgate answered 200 survives the death of the master that
+//! took it. Redis replicates asynchronously, so without `VODGATE_REDIS_WAIT_REPLICAS` a
+//! revocation the master acknowledged and then lost with its death is undone by the
+//! promoted replica (the refunded film plays again). With it, a revocation is answered 200
+//! only once the replica holds it, and 503 when the replica cannot confirm it.
+//!
+//! These tests run their own cluster (three masters, one replica each), also in the CI's
+//! cluster run: they kill and stop its nodes.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// The cluster takes over within about two node timeouts (1 s each); generous for a busy CI.
+const FAILOVER_WITHIN: Duration = Duration::from_secs(20);
+
+/// A node of the cluster, as `CLUSTER NODES` describes it.
+#[derive(Debug, Clone)]
+struct Node {
+    id: String,
+    port: u16,
+    master: bool,
+    /// The master this node replicates ("-" for a master).
+    replicates: String,
+    slots: Vec<(u16, u16)>,
+}
+
+fn nodes(port: u16) -> Vec<Node> {
+    redis_cli(port, &["cluster", "nodes"])
+        .lines()
+        .filter(|l| !l.contains("fail") && !l.contains("noaddr"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let port = f.get(1)?.split(['@', ':']).nth(1)?.parse().ok()?;
+            let slots = f[8..]
+                .iter()
+                .filter(|s| !s.starts_with('['))
+                .map(|s| match s.split_once('-') {
+                    Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
+                    None => (s.parse().unwrap(), s.parse().unwrap()),
+                })
+                .collect();
+            Some(Node {
+                id: f[0].to_owned(),
+                port,
+                master: f[2].contains("master"),
+                replicates: f[3].to_owned(),
+                slots,
+            })
+        })
+        .collect()
+}
+
+/// The master holding an entitlement's keys and that master's replica.
+fn master_and_replica_of(port: u16, entitlement: &str) -> (Node, Node) {
+    let slot: u16 = redis_cli(
+        port,
+        &["cluster", "keyslot", &format!("{{e:{entitlement}}}")],
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    let all = nodes(port);
+    let master = all
+        .iter()
+        .find(|n| n.master && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot)))
+        .unwrap_or_else(|| panic!("no master serves slot {slot}: {all:?}"))
+        .clone();
+    let replica = all
+        .iter()
+        .find(|n| n.replicates == master.id)
+        .unwrap_or_else(|| panic!("master {} has no replica: {all:?}", master.port))
+        .clone();
+    (master, replica)
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success(),
+        "kill {sig} {pid}"
+    );
+}
+
+fn pid_of(ports: &[u16], pids: &[u32], port: u16) -> u32 {
+    pids[ports.iter().position(|&p| p == port).unwrap()]
+}
+
+/// Waits until the cluster has promoted `replica` and every surviving node agrees.
+fn wait_promoted(replica: u16, survivors: &[u16]) -> Duration {
+    let t = Instant::now();
+    loop {
+        let promoted = redis_cli(replica, &["role"]).starts_with("master");
+        let ok = survivors
+            .iter()
+            .all(|&p| redis_cli(p, &["cluster", "info"]).contains("cluster_state:ok"));
+        if promoted && ok {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < FAILOVER_WITHIN,
+            "replica {replica} was not promoted within {FAILOVER_WITHIN:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Retries a call while the cluster client catches up with the new topology (MOVED, a
+/// connection to the dead node): at most FAILOVER_WITHIN, then its last answer.
+async fn settled<F, Fut>(mut call: F) -> (u16, Value)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    let t = Instant::now();
+    loop {
+        let r = call().await;
+        let status = r.status().as_u16();
+        let body = r.json().await.unwrap_or(Value::Null);
+        if status != 503 || t.elapsed() > FAILOVER_WITHIN {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An instance on the cluster; `like`: one more instance of that one's deployment.
+async fn app_on_cluster(url: &str, like: Option<&TestApp>) -> TestApp {
+    let mut config = test_config(StoreKind::Redis);
+    config.redis_url = Some(url.to_owned().into());
+    if let Some(other) = like {
+        config.redis_prefix = other.config.redis_prefix.clone();
+    }
+    config.redis_wait_replicas = 1;
+    spawn_app_with(config).await
+}
+
+#[tokio::test]
+async fn a_revocation_answered_200_survives_the_death_of_its_master() {
+    let (ports, pids, url) = start_cluster(1);
+    let app = app_on_cluster(&url, None).await;
+    let mut grants = vec![];
+    for i in 0..20 {
+        let (status, body) = app
+            .grant(json!({"viewer_id": format!("v{i}"), "video_id": "sample", "order_id": format!("order-{i}")}))
+            .await;
+        assert_eq!(status, 201, "grant {i}: {body}");
+        grants.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let (viewer, master_playlist) = app.start_watching("sample").await;
+    let segment = format!("{}/360p/seg0.ts", play_dir(&master_playlist));
+    assert_eq!(app.get_as(&viewer, &segment).await.status(), 200);
+    let id = viewer.entitlement_id.clone();
+    let (master, replica) = master_and_replica_of(ports[0], &id);
+
+    // Revoked, answered 200, and at once the master holding it dies.
+    let r = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/entitlements/{id}/revoke"),
+            Some(json!({"reason": "chargeback"})),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "revocation with a healthy replica");
+    signal(pid_of(&ports, &pids, master.port), "-KILL");
+    let survivors: Vec<u16> = ports
+        .iter()
+        .copied()
+        .filter(|&p| p != master.port)
+        .collect();
+    let took = wait_promoted(replica.port, &survivors);
+    eprintln!(
+        "replica {} promoted {took:?} after its master died",
+        replica.port
+    );
+
+    // The promoted replica holds the revocation: the entitlement says so and playback stays
+    // refused, on this instance and on one that never saw the revocation's event.
+    let path = format!("/v1/entitlements/{id}");
+    let (status, body) = settled(|| app.admin(reqwest::Method::GET, &path, None)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "revoked", "{body}");
+    assert_eq!(body["revocation_reason"], "chargeback", "{body}");
+    let fresh = app_on_cluster(&url, Some(&app)).await;
+    for instance in [&app, &fresh] {
+        let (status, body) = settled(|| instance.get_as(&viewer, &segment)).await;
+        assert_eq!(status, 403, "a revoked playback after the failover: {body}");
+    }
+    // And every grant acknowledged with 201 is still there.
+    for g in &grants {
+        let path = format!("/v1/entitlements/{g}");
+        let (status, body) = settled(|| app.admin(reqwest::Method::GET, &path, None)).await;
+        assert_eq!(status, 200, "grant {g} after the failover: {body}");
+        assert_eq!(body["status"], "active", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_no_replica_confirmed_is_not_answered_200() {
+    let (ports, pids, url) = start_cluster(1);
+    let app = app_on_cluster(&url, None).await;
+    let (viewer, master_playlist) = app.start_watching("sample").await;
+    let segment = format!("{}/360p/seg0.ts", play_dir(&master_playlist));
+    let id = viewer.entitlement_id.clone();
+    let (_, replica) = master_and_replica_of(ports[0], &id);
+    let replica_pid = pid_of(&ports, &pids, replica.port);
+
+    // The replica stops answering (a pause, a partition): the master stores the revocation
+    // but cannot have it confirmed, so the site is not told it is safe.
+    signal(replica_pid, "-STOP");
+    let path = format!("/v1/entitlements/{id}/revoke");
+    let revoke = || {
+        app.admin(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"reason": "refund"})),
+        )
+    };
+    let t = Instant::now();
+    let r = revoke().await;
+    let waited = t.elapsed();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    signal(replica_pid, "-CONT");
+    assert_eq!(status, 503, "unconfirmed revocation: {body}");
+    assert_eq!(body["code"], "store_unavailable");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("only 0 of 1 Redis replicas") && detail.contains("Retry"),
+        "{detail}"
+    );
+    eprintln!("unconfirmed revocation answered after {waited:?}");
+    // It was applied on the master all the same: playback is refused at once.
+    assert_eq!(app.get_as(&viewer, &segment).await.status(), 403);
+
+    // The retry the 503 asks for is confirmed once the replica is back.
+    let (status, body) = settled(revoke).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "revoked");
+}
