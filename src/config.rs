@@ -308,18 +308,18 @@ impl Config {
         };
         let redis_url = match get("redis_url") {
             Some((v, from)) => {
-                // A cluster lists its seed nodes: redis+cluster://[user:pass@]h1:p1,h2:p2/.
-                let cluster = crate::store::RedisStore::cluster_nodes(v)
+                // A cluster lists its seed nodes (redis+cluster://[user:pass@]h1:p1,h2:p2/),
+                // Sentinel its sentinels and service (redis+sentinel://s1:p1,s2:p2/name).
+                let multi_node = crate::store::RedisStore::is_multi_node_url(v)
                     .map_err(|e| ConfigError(format!("{from} {e}")))?;
-                if cluster.is_none() {
-                    let u = Url::parse(v).map_err(|_| {
-                        ConfigError(format!(
-                            "{from} must be a redis://, rediss:// or redis+cluster:// URL"
-                        ))
-                    })?;
+                const KINDS: &str =
+                    "a redis://, rediss://, redis+cluster:// or redis+sentinel:// URL";
+                if !multi_node {
+                    let u = Url::parse(v)
+                        .map_err(|_| ConfigError(format!("{from} must be {KINDS}")))?;
                     if !matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
                         return Err(ConfigError(format!(
-                            "{from} must be a redis://, rediss:// or redis+cluster:// URL, not {}://",
+                            "{from} must be {KINDS}, not {}://",
                             u.scheme()
                         )));
                     }

@@ -12,6 +12,7 @@
 pub mod keys;
 mod memory;
 mod redis;
+mod sentinel;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;

@@ -7,11 +7,14 @@
 //!   slot and follows MOVED/ASK and failovers. The listed nodes are only seeds; the client
 //!   discovers the rest.
 //!
-//! Both are wrapped in `Conn`, so every command below is written once. On a cluster every
+//! All three are wrapped in `Conn`, so every command below is written once. On a cluster every
 //! command must touch one hash slot: each command here takes one key, except `mget`, which
 //! refuses keys that do not share a hash tag (on a single server too, so the normal test
 //! run catches a cross-slot read). TTLs are written in the same command as the value
 //! (`SET … PX`) or in the same MULTI / Lua script as it.
+//!
+//! - Redis Sentinel (`redis+sentinel://s1:26379,s2:26379/<service>`): the master the
+//!   sentinels name, found again after a failover (`sentinel.rs`).
 //!
 //! The revocation bus is classic PUBLISH/SUBSCRIBE: on a cluster a PUBLISH on any node
 //! reaches subscribers on every node, so the listener subscribes through one node and moves
@@ -26,10 +29,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// How long to wait for a TCP (and TLS) connection to a node.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long one command may take, retries and redirections included. Past this the request
 /// that needed it fails with 503 `store_unavailable` rather than hanging.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause between attempts of the revocation bus to (re)subscribe.
 const BUS_RETRY: Duration = Duration::from_millis(200);
 /// How long `replicated` lets Redis wait for replicas: well inside RESPONSE_TIMEOUT, so a
@@ -45,6 +48,7 @@ const CLUSTER_SCHEMES: [(&str, &str); 2] =
 enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(super::sentinel::SentinelConn),
 }
 
 impl ConnectionLike for Conn {
@@ -58,6 +62,7 @@ impl ConnectionLike for Conn {
                 }
             }),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -78,6 +83,7 @@ impl ConnectionLike for Conn {
                 }
             }),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -85,6 +91,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -109,6 +116,8 @@ enum Bus {
         userinfo: String,
         conn: ClusterConnection,
     },
+    /// Whatever master the sentinels name at each attempt.
+    Sentinel(tokio::sync::Mutex<redis::sentinel::SentinelClient>),
 }
 
 #[derive(Clone)]
@@ -130,36 +139,47 @@ struct ClusterUrl {
     nodes: Vec<String>,
 }
 
-fn parse_cluster_url(url: &str) -> Result<Option<ClusterUrl>, String> {
+/// A URL naming several nodes: `scheme://[user:password@]host1:port1,host2:port2/path`.
+pub(super) struct NodeList {
+    /// The scheme each node is reached with (`redis` or `rediss`).
+    pub scheme: &'static str,
+    /// `user:password@` as written (percent-encoded), or empty.
+    pub userinfo: String,
+    /// `host:port` of each node, as written.
+    pub nodes: Vec<String>,
+    /// What follows the first `/` after the hosts (may be empty).
+    pub path: String,
+}
+
+/// `Ok(None)` when `url`'s scheme is none of `schemes` (multi-node scheme → node scheme).
+/// Errors are sentences starting with `form`, and never repeat the URL (it may hold a
+/// password).
+pub(super) fn parse_node_list(
+    url: &str,
+    schemes: &[(&str, &'static str)],
+    form: &str,
+) -> Result<Option<NodeList>, String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Ok(None);
     };
-    let Some(&(_, node_scheme)) = CLUSTER_SCHEMES
-        .iter()
-        .find(|(s, _)| s.eq_ignore_ascii_case(scheme))
+    let Some(&(_, node_scheme)) = schemes.iter().find(|(s, _)| s.eq_ignore_ascii_case(scheme))
     else {
         return Ok(None);
     };
-    const FORM: &str = "must look like redis+cluster://[user:password@]host1:port1,host2:port2/ (rediss+cluster:// for TLS)";
     // Hosts and ports cannot hold `@`; a password can (percent-encoded or not).
     let (userinfo, hosts) = match rest.rfind('@') {
         Some(at) => (&rest[..=at], &rest[at + 1..]),
         None => ("", rest),
     };
-    let (hosts, tail) = hosts.split_once('/').unwrap_or((hosts, ""));
-    if !tail.is_empty() {
-        return Err(format!(
-            "{FORM}: a cluster has only database 0, so nothing may follow the last `/`"
-        ));
-    }
-    if hosts.contains(['?', '#']) {
-        return Err(format!("{FORM}: no query or fragment"));
+    let (hosts, path) = hosts.split_once('/').unwrap_or((hosts, ""));
+    if hosts.contains(['?', '#']) || path.contains(['?', '#']) {
+        return Err(format!("{form}: no query or fragment"));
     }
     let mut nodes = vec![];
     for node in hosts.split(',') {
         let node = node.trim();
         let Some((host, port)) = node.rsplit_once(':') else {
-            return Err(format!("{FORM}: node {node:?} has no port"));
+            return Err(format!("{form}: node {node:?} has no port"));
         };
         let host_ok = if let Some(v6) = host.strip_prefix('[') {
             v6.strip_suffix(']')
@@ -171,30 +191,53 @@ fn parse_cluster_url(url: &str) -> Result<Option<ClusterUrl>, String> {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
         };
         if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(format!("{FORM}: node {node:?} is not host:port"));
+            return Err(format!("{form}: node {node:?} is not host:port"));
         }
         let node_url = format!("{node_scheme}://{userinfo}{host}:{port}/");
         redis::IntoConnectionInfo::into_connection_info(node_url.as_str()).map_err(|e| {
             format!(
-                "{FORM}: node {node:?} is unusable ({})",
+                "{form}: node {node:?} is unusable ({})",
                 e.detail().unwrap_or("bad URL")
             )
         })?;
-        nodes.push(node_url);
+        nodes.push(node.to_owned());
     }
-    Ok(Some(ClusterUrl {
+    Ok(Some(NodeList {
         scheme: node_scheme,
         userinfo: userinfo.to_owned(),
         nodes,
+        path: path.to_owned(),
+    }))
+}
+
+fn parse_cluster_url(url: &str) -> Result<Option<ClusterUrl>, String> {
+    const FORM: &str = "must look like redis+cluster://[user:password@]host1:port1,host2:port2/ (rediss+cluster:// for TLS)";
+    let Some(list) = parse_node_list(url, &CLUSTER_SCHEMES, FORM)? else {
+        return Ok(None);
+    };
+    if !list.path.is_empty() {
+        return Err(format!(
+            "{FORM}: a cluster has only database 0, so nothing may follow the last `/`"
+        ));
+    }
+    Ok(Some(ClusterUrl {
+        scheme: list.scheme,
+        nodes: list
+            .nodes
+            .iter()
+            .map(|n| format!("{}://{}{n}/", list.scheme, list.userinfo))
+            .collect(),
+        userinfo: list.userinfo,
     }))
 }
 
 impl RedisStore {
-    /// For `REDIS_URL` validation: `Ok(Some(seed node URLs))` for a `redis+cluster://` or
-    /// `rediss+cluster://` URL, `Ok(None)` for any other scheme, `Err(sentence)` for a
-    /// malformed cluster URL. The sentence never repeats the URL (it may hold a password).
-    pub fn cluster_nodes(url: &str) -> Result<Option<Vec<String>>, String> {
-        Ok(parse_cluster_url(url)?.map(|c| c.nodes))
+    /// For `REDIS_URL` validation: `Ok(true)` for a well-formed cluster or Sentinel URL
+    /// (`redis+cluster://`, `redis+sentinel://` and their `rediss+` forms), `Ok(false)` for
+    /// any other scheme, `Err(sentence)` for a malformed one. The sentence never repeats
+    /// the URL (it may hold a password).
+    pub fn is_multi_node_url(url: &str) -> Result<bool, String> {
+        Ok(parse_cluster_url(url)?.is_some() || super::sentinel::parse_url(url)?.is_some())
     }
 
     /// Connects lazily: vodgate starts even while Redis is still coming up, and `/readyz`
@@ -207,7 +250,14 @@ impl RedisStore {
                 e,
             )))
         };
+        let sentinel = super::sentinel::parse_url(url).map_err(invalid)?;
         let (conn, bus) = match parse_cluster_url(url).map_err(invalid)? {
+            None if let Some(sentinel) = sentinel => {
+                // The bus has a client of its own: its lookups never wait behind commands'.
+                let conn = super::sentinel::SentinelConn::new(sentinel.client()?, sentinel.db);
+                let bus = Bus::Sentinel(tokio::sync::Mutex::new(sentinel.client()?));
+                (Conn::Sentinel(conn), bus)
+            }
             None => {
                 let client = redis::Client::open(url)?;
                 let config = ConnectionManagerConfig::new()
@@ -622,6 +672,17 @@ impl Bus {
     async fn client(&self, n: usize) -> Result<redis::Client, redis::RedisError> {
         match self {
             Bus::Single(c) => Ok(c.clone()),
+            Bus::Sentinel(sentinels) => {
+                let lookup = async { sentinels.lock().await.async_get_client().await };
+                tokio::time::timeout(RESPONSE_TIMEOUT, lookup)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(redis::RedisError::from((
+                            redis::ErrorKind::Io,
+                            "no master found through the sentinels in time",
+                        )))
+                    })
+            }
             Bus::Cluster {
                 seeds,
                 scheme,

@@ -4,8 +4,9 @@
 //! promoted replica (the refunded film plays again). With it, a revocation is answered 200
 //! only once the replica holds it, and 503 when the replica cannot confirm it.
 //!
-//! These tests run their own cluster (three masters, one replica each), also in the CI's
-//! cluster run: they kill and stop its nodes.
+//! These tests run their own Redis (a cluster of three masters with one replica each, or a
+//! master, a replica and three sentinels), also in the CI's cluster run: they kill and stop
+//! its servers.
 
 use crate::helpers::*;
 use serde_json::{Value, json};
@@ -240,4 +241,130 @@ async fn a_revocation_no_replica_confirmed_is_not_answered_200() {
     let (status, body) = settled(revoke).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "revoked");
+}
+
+/// `SENTINEL <args>` on a sentinel, as field → value (the reply alternates them).
+fn sentinel_fields(port: u16, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["sentinel"];
+    all.extend_from_slice(args);
+    redis_cli(port, &all).lines().map(str::to_owned).collect()
+}
+
+fn field(reply: &[String], name: &str) -> Option<String> {
+    reply
+        .iter()
+        .position(|l| l == name)
+        .and_then(|i| reply.get(i + 1).cloned())
+}
+
+#[tokio::test]
+async fn under_sentinel_a_revocation_answered_200_survives_a_failover_during_playback() {
+    let (master_port, master_pid) = spawn_redis_server(&[]);
+    let master_arg = master_port.to_string();
+    let (replica_port, _) = spawn_redis_server(&["--replicaof", "127.0.0.1", &master_arg]);
+    let sentinels: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    for &s in &sentinels {
+        spawn_sentinel_on(s, master_port, "vodgate");
+    }
+    // Ready when the replica is in sync and every sentinel knows the replica and the two
+    // other sentinels (needed to agree on a failover).
+    let t = Instant::now();
+    loop {
+        let linked =
+            redis_cli(replica_port, &["info", "replication"]).contains("master_link_status:up");
+        let known = sentinels.iter().all(|&s| {
+            let m = sentinel_fields(s, &["master", "vodgate"]);
+            field(&m, "num-slaves").as_deref() == Some("1")
+                && field(&m, "num-other-sentinels").as_deref() == Some("2")
+        });
+        if linked && known {
+            break;
+        }
+        assert!(
+            t.elapsed() < FAILOVER_WITHIN,
+            "the sentinels never saw the whole setup"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = format!(
+        "redis+sentinel://{}/vodgate",
+        sentinels
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let app = app_on_cluster(&url, None).await;
+    let mut grants = vec![];
+    for i in 0..20 {
+        let (status, body) = app
+            .grant(json!({"viewer_id": format!("v{i}"), "video_id": "sample", "order_id": format!("order-{i}")}))
+            .await;
+        assert_eq!(status, 201, "grant {i}: {body}");
+        grants.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let (refunded, refunded_master) = app.start_watching("sample").await;
+    let (watching, watching_master) = app.start_watching("sample").await;
+    let refunded_segment = format!("{}/360p/seg0.ts", play_dir(&refunded_master));
+    let watching_segment = format!("{}/360p/seg1.ts", play_dir(&watching_master));
+    assert_eq!(app.get_as(&refunded, &refunded_segment).await.status(), 200);
+    assert_eq!(app.get_as(&watching, &watching_segment).await.status(), 200);
+
+    let id = refunded.entitlement_id.clone();
+    let r = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/entitlements/{id}/revoke"),
+            Some(json!({"reason": "chargeback"})),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "revocation with a healthy replica");
+    signal(master_pid, "-KILL");
+    let t = Instant::now();
+    loop {
+        let named = sentinels.iter().all(|&s| {
+            sentinel_fields(s, &["get-master-addr-by-name", "vodgate"]).get(1)
+                == Some(&replica_port.to_string())
+        });
+        if named && redis_cli(replica_port, &["role"]).starts_with("master") {
+            break;
+        }
+        assert!(
+            t.elapsed() < FAILOVER_WITHIN,
+            "the sentinels never promoted the replica"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "sentinels promoted the replica {:?} after the master died",
+        t.elapsed()
+    );
+
+    // The viewer who was not refunded plays on, from the new master.
+    let t = Instant::now();
+    let (status, body) = settled(|| app.get_as(&watching, &watching_segment)).await;
+    assert_eq!(status, 200, "playing through the failover: {body}");
+    eprintln!("playing again {:?} after the sentinels named the new master", t.elapsed());
+    // The revocation stands, here and on an instance that never saw its event.
+    let path = format!("/v1/entitlements/{id}");
+    let (status, body) = settled(|| app.admin(reqwest::Method::GET, &path, None)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("revoked")),
+        "{body}"
+    );
+    let fresh = app_on_cluster(&url, Some(&app)).await;
+    for instance in [&app, &fresh] {
+        let (status, body) = settled(|| instance.get_as(&refunded, &refunded_segment)).await;
+        assert_eq!(status, 403, "a revoked playback after the failover: {body}");
+    }
+    for g in &grants {
+        let path = format!("/v1/entitlements/{g}");
+        let (status, body) = settled(|| app.admin(reqwest::Method::GET, &path, None)).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("active")),
+            "grant {g}: {body}"
+        );
+    }
 }

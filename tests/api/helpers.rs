@@ -24,7 +24,7 @@ pub fn mint_api_key() -> String {
 /// The bootstrap key every test app accepts.
 pub static TEST_API_KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(mint_api_key);
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -62,6 +62,32 @@ pub fn spawn_redis_server(extra: &[&str]) -> (u16, u32) {
 }
 
 pub fn spawn_redis_server_on(port: u16, extra: &[&str]) -> (u16, u32) {
+    spawn_redis_process(port, "", extra)
+}
+
+/// A Redis Sentinel on `port` watching the master on `master_port` as `service`, agreeing
+/// with two other sentinels (quorum 2) and calling a master down after 1 s. Returns its pid.
+pub fn spawn_sentinel_on(port: u16, master_port: u16, service: &str) -> u32 {
+    let dir = std::env::temp_dir().join(format!("vodgate-test-redis-{port}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Sentinel rewrites its configuration file as it learns the topology.
+    let conf = dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "sentinel monitor {service} 127.0.0.1 {master_port} 2\n\
+             sentinel down-after-milliseconds {service} 1000\n\
+             sentinel failover-timeout {service} 5000\n\
+             sentinel parallel-syncs {service} 1\n"
+        ),
+    )
+    .unwrap();
+    spawn_redis_process(port, &format!("{} --sentinel", conf.display()), &[]).1
+}
+
+/// `redis-server <leading> --port <port> … <extra>`, killed when this test process ends.
+fn spawn_redis_process(port: u16, leading: &str, extra: &[&str]) -> (u16, u32) {
     if Command::new("redis-server")
         .arg("--version")
         .output()
@@ -74,7 +100,7 @@ pub fn spawn_redis_server_on(port: u16, extra: &[&str]) -> (u16, u32) {
     let dir = std::env::temp_dir().join(format!("vodgate-test-redis-{port}"));
     std::fs::create_dir_all(&dir).unwrap();
     let script = format!(
-        "redis-server --port {port} --bind 127.0.0.1 --save '' --dir {dir} {extra} >{dir}/redis.log 2>&1 & r=$!; echo $r; \
+        "redis-server {leading} --port {port} --bind 127.0.0.1 --save '' --dir {dir} {extra} >{dir}/redis.log 2>&1 & r=$!; echo $r; \
          while kill -0 {me} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.5; done; kill $r 2>/dev/null",
         dir = dir.display(),
         extra = extra.join(" "),

@@ -169,11 +169,20 @@ async fn a_counter_gives_one_back_without_going_below_zero_or_outliving_its_wind
         s.decr("d").await.unwrap();
         let (n, left) = s.incr("d", Duration::from_secs(60)).await.unwrap();
         assert_eq!(n, 2, "{}", s.kind());
-        assert!(left <= Duration::from_millis(300), "window kept ({})", s.kind());
+        assert!(
+            left <= Duration::from_millis(300),
+            "window kept ({})",
+            s.kind()
+        );
         for _ in 0..3 {
             s.decr("d").await.unwrap();
         }
-        assert_eq!(s.incr("d", Duration::from_secs(60)).await.unwrap().0, 1, "{}", s.kind());
+        assert_eq!(
+            s.incr("d", Duration::from_secs(60)).await.unwrap().0,
+            1,
+            "{}",
+            s.kind()
+        );
         // Gone (or never there): stays gone, so no counter without an expiry is left behind.
         s.decr("never").await.unwrap();
         assert_eq!(s.ttl("never").await.unwrap(), None, "{}", s.kind());
