@@ -15,6 +15,11 @@ impl Token {
         let bytes: [u8; 32] = rand::random();
         Self(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
+    /// A secret its owner presented back (a cookie), kept to hand to them again. Only for
+    /// values the caller has checked are live tokens of its own.
+    pub fn presented(secret: &str) -> Self {
+        Self(secret.to_owned())
+    }
     /// The secret, to hand to its owner exactly once.
     pub fn reveal(&self) -> &str {
         &self.0

@@ -43,10 +43,11 @@ pub fn decide(
     now: DateTime<Utc>,
     playback: &Playback,
     record: Option<&EntitlementRecord>,
-    presented_session: Option<&TokenHash>,
+    presented_sessions: &[TokenHash],
 ) -> Result<(), DenyReason> {
-    let session_ok = presented_session
-        .is_some_and(|h| constant_time_eq(h.as_str().as_bytes(), playback.session_hash.as_bytes()));
+    let session_ok = presented_sessions
+        .iter()
+        .any(|h| constant_time_eq(h.as_str().as_bytes(), playback.session_hash.as_bytes()));
     if !session_ok {
         return Err(DenyReason::SessionMismatch);
     }
@@ -420,7 +421,7 @@ mod tests {
     fn a_live_entitlement_with_its_own_session_plays() {
         let now = Utc::now();
         let (p, r, s) = fixture(now);
-        assert_eq!(decide(now, &p, Some(&r), Some(&s)), Ok(()));
+        assert_eq!(decide(now, &p, Some(&r), std::slice::from_ref(&s)), Ok(()));
     }
 
     #[test]
@@ -433,11 +434,11 @@ mod tests {
             reason: None,
         });
         assert_eq!(
-            decide(now, &p, Some(&r), None),
+            decide(now, &p, Some(&r), &[]),
             Err(DenyReason::SessionMismatch)
         );
         assert_eq!(
-            decide(now, &p, Some(&r), Some(&TokenHash::of("other"))),
+            decide(now, &p, Some(&r), &[TokenHash::of("other")]),
             Err(DenyReason::SessionMismatch)
         );
     }
@@ -447,7 +448,12 @@ mod tests {
         let now = Utc::now();
         let (p, r, s) = fixture(now);
         assert_eq!(
-            decide(now + chrono::Duration::seconds(60), &p, Some(&r), Some(&s)),
+            decide(
+                now + chrono::Duration::seconds(60),
+                &p,
+                Some(&r),
+                std::slice::from_ref(&s)
+            ),
             Err(DenyReason::Expired)
         );
         let mut revoked = r.clone();
@@ -457,7 +463,7 @@ mod tests {
             reason: None,
         });
         assert_eq!(
-            decide(now, &p, Some(&revoked), Some(&s)),
+            decide(now, &p, Some(&revoked), std::slice::from_ref(&s)),
             Err(DenyReason::Revoked)
         );
         let mut refunded = r.clone();
@@ -467,11 +473,11 @@ mod tests {
             reason: None,
         });
         assert_eq!(
-            decide(now, &p, Some(&refunded), Some(&s)),
+            decide(now, &p, Some(&refunded), std::slice::from_ref(&s)),
             Err(DenyReason::Refunded)
         );
         assert_eq!(
-            decide(now, &p, None, Some(&s)),
+            decide(now, &p, None, std::slice::from_ref(&s)),
             Err(DenyReason::UnknownEntitlement)
         );
     }
@@ -482,18 +488,23 @@ mod tests {
         let (mut p, r, s) = fixture(now);
         p.stopped_at = Some(now);
         assert_eq!(
-            decide(now, &p, Some(&r), Some(&s)),
+            decide(now, &p, Some(&r), std::slice::from_ref(&s)),
             Err(DenyReason::PlaybackStopped)
         );
         let (p, mut r, s) = fixture(now);
         r.entitlement.start_by = Some(now);
         assert_eq!(
-            decide(now, &p, Some(&r), Some(&s)),
+            decide(now, &p, Some(&r), std::slice::from_ref(&s)),
             Ok(()),
             "the deadline itself is in time"
         );
         assert_eq!(
-            decide(now + chrono::Duration::seconds(1), &p, Some(&r), Some(&s)),
+            decide(
+                now + chrono::Duration::seconds(1),
+                &p,
+                Some(&r),
+                std::slice::from_ref(&s)
+            ),
             Err(DenyReason::StartWindowPassed)
         );
     }

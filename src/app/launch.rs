@@ -69,10 +69,12 @@ impl App {
         Ok((record, url))
     }
 
-    /// Open a launch link: exactly one caller ever gets a session out of it.
+    /// Open a launch link: exactly one caller ever gets a session out of it. `browser`: the
+    /// session this browser already holds (its cookie), which the rental joins if it is live.
     pub async fn open_launch_link(
         &self,
         presented: &str,
+        browser: Option<&str>,
         caller: &Caller,
     ) -> Result<LaunchOpened, AppError> {
         let Some(id) = self.entitlements.consume_launch(presented).await? else {
@@ -85,7 +87,8 @@ impl App {
             self.audit_refusal(&record, reason, caller).await;
             return Ok(LaunchOpened::Denied(reason));
         }
-        let session = viewer_session::start(&self.store, &id, super::until(&record)).await?;
+        let session =
+            viewer_session::start(&self.store, browser, &id, super::until(&record)).await?;
         let ev = self
             .audit
             .about(AuditKind::Launch, &record.entitlement, caller)

@@ -48,10 +48,12 @@ pub struct Started {
     pub embed_url: Option<String>,
 }
 
-/// The viewer sessions a request presents, by entitlement: which one counts is known only
-/// once the playback is read (the HTTP layer reads them from cookies).
+/// The viewer sessions a request presents for an entitlement: which entitlement counts is
+/// known only once the playback is read (the HTTP layer reads them from cookies). Usually
+/// one (the browser's session); a browser from before sessions were per browser may also
+/// present that rental's own.
 pub trait PresentedSessions {
-    fn session_for(&self, entitlement: &EntitlementId) -> Option<TokenHash>;
+    fn sessions_for(&self, entitlement: &EntitlementId) -> Vec<TokenHash>;
 }
 
 /// One playlist, key or segment request of a playback.
@@ -107,12 +109,14 @@ impl App {
     async fn live_session(
         &self,
         id: &EntitlementId,
-        presented: Option<TokenHash>,
+        presented: Vec<TokenHash>,
     ) -> Result<Option<TokenHash>, AppError> {
-        match presented {
-            Some(h) if viewer_session::is_valid(&self.store, id, &h).await? => Ok(Some(h)),
-            _ => Ok(None),
+        for h in presented {
+            if viewer_session::is_valid(&self.store, id, &h).await? {
+                return Ok(Some(h));
+            }
         }
+        Ok(None)
     }
 
     /// File a refusal of this entitlement in its audit trail.
@@ -147,7 +151,7 @@ impl App {
     pub async fn start_playback(
         &self,
         id: &EntitlementId,
-        presented: Option<TokenHash>,
+        presented: Vec<TokenHash>,
         caller: &Caller,
     ) -> Result<StartOutcome, AppError> {
         let Some(session) = self.live_session(id, presented).await? else {
@@ -302,7 +306,7 @@ impl App {
     pub async fn confirm_age(
         &self,
         id: &EntitlementId,
-        presented: Option<TokenHash>,
+        presented: Vec<TokenHash>,
         csrf: &str,
         confirmed: bool,
         caller: &Caller,
@@ -346,8 +350,8 @@ impl App {
             return Ok(Decision::Refused(DenyReason::UnknownEntitlement));
         };
         let record = self.access.entitlement(&playback.entitlement_id).await?;
-        let session = req.sessions.session_for(&playback.entitlement_id);
-        let verdict = decide(Utc::now(), &playback, record.as_deref(), session.as_ref());
+        let sessions = req.sessions.sessions_for(&playback.entitlement_id);
+        let verdict = decide(Utc::now(), &playback, record.as_deref(), &sessions);
         let record = match (verdict, record) {
             (Ok(()), Some(record)) => record,
             (Ok(()), None) => {
@@ -455,10 +459,10 @@ impl App {
         let Some(playback) = self.access.playback(id).await? else {
             return Err(AppError::Denied(DenyReason::UnknownEntitlement));
         };
-        let session = sessions.session_for(&playback.entitlement_id);
+        let sessions = sessions.sessions_for(&playback.entitlement_id);
         let record = self.access.entitlement(&playback.entitlement_id).await?;
         let now = Utc::now();
-        let decision = decide(now, &playback, record.as_deref(), session.as_ref());
+        let decision = decide(now, &playback, record.as_deref(), &sessions);
         if decision == Err(DenyReason::SessionMismatch) {
             return Err(AppError::Denied(DenyReason::SessionMismatch));
         }

@@ -100,8 +100,16 @@ keys! {
     }
     /// A launch link: the entitlement id; consumed with GETDEL.
     "launch:<sha256>" => fn launch(link: &TokenHash) { format!("launch:{}", link.as_str()) }
-    /// A viewer session: the entitlement id.
-    "vsess:<sha256>" => fn viewer_session(session: &TokenHash) { format!("vsess:{}", session.as_str()) }
+    /// A browser's viewer session: the set of rentals it holds, living as long as the
+    /// longest of them (+ 1 h). Its token is the one session cookie of that browser.
+    "browser:<sha256>" => fn browser_session(session: &TokenHash) { format!("browser:{}", session.as_str()) }
+    /// This browser session holds this rental (until its window ends + 1 h).
+    "browser:<sha256>:<entitlement>" => fn browser_rental(session: &TokenHash, id: &EntitlementId) {
+        format!("browser:{}:{id}", session.as_str())
+    }
+    /// A session of one rental, from before sessions were per browser (`vg_<entitlement>`
+    /// cookies): the entitlement id. Read only; none is written any more.
+    "vsess:<sha256>" => fn legacy_viewer_session(session: &TokenHash) { format!("vsess:{}", session.as_str()) }
     /// A playback (entitlement, session hash, source, stopped).
     "play:<playback id>" => fn playback(id: &PlaybackId) { format!("play:{id}") }
     /// An API key record (argon2id PHC).

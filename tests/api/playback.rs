@@ -64,6 +64,208 @@ async fn cookies_are_secure_behind_an_https_public_url() {
     );
 }
 
+/// A browser's cookie jar, as far as vodgate's cookies go: name → value, updated from
+/// each response's Set-Cookie.
+#[derive(Default)]
+struct Jar(std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+    fn take(&mut self, r: &reqwest::Response) {
+        for c in r.headers().get_all("set-cookie") {
+            let pair = c.to_str().unwrap().split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.0.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    async fn get(&mut self, app: &TestApp, url: &str) -> reqwest::Response {
+        let mut req = app.client.get(url);
+        if !self.0.is_empty() {
+            req = req.header("cookie", self.header());
+        }
+        let r = req.send().await.unwrap();
+        self.take(&r);
+        r
+    }
+}
+
+#[tokio::test]
+async fn a_browser_with_two_hundred_rentals_keeps_one_cookie_and_plays_every_one() {
+    // One cookie per rental put ~90 bytes per rental in every request: past ~170 rentals
+    // the 16 KiB header limit answered 431 to everything, and browsers drop cookies past
+    // their per-site cap long before. Now a browser holds one session for all its rentals.
+    let app = spawn_app().await;
+    let mut jar = Jar::default();
+    let mut ids = vec![];
+    for i in 0..200 {
+        let (status, e) = app
+            .grant(json!({"viewer_id": "collector", "video_id": "sample", "order_id": format!("o-{i}")}))
+            .await;
+        assert_eq!(status, 201);
+        let r = jar.get(&app, e["watch_url"].as_str().unwrap()).await;
+        assert_eq!(r.status(), 303, "launch {i}");
+        ids.push(e["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(jar.0.len(), 1, "one cookie: {:?}", jar.0.keys());
+    assert!(jar.header().len() < 100, "{}", jar.header());
+    for id in [&ids[0], &ids[99], &ids[199]] {
+        let r = jar.get(&app, &app.url(&format!("/watch/{id}"))).await;
+        assert_eq!(r.status(), 200, "watch page of {id}");
+        let master = master_of(&r.text().await.unwrap());
+        let r = jar.get(&app, &app.url(&master)).await;
+        assert_eq!(r.status(), 200, "master playlist of {id}");
+    }
+    // Revoking one rental leaves the browser's others playing.
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/v1/entitlements/{}/revoke", ids[0]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = jar.get(&app, &app.url(&format!("/watch/{}", ids[0]))).await;
+    assert_eq!(r.status(), 403);
+    let r = jar.get(&app, &app.url(&format!("/watch/{}", ids[1]))).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn over_https_the_session_cookie_cannot_be_planted_from_a_sibling_host() {
+    let mut config = test_config(StoreKind::Redis);
+    config.public_url = "https://watch.example/".parse().unwrap();
+    let app = spawn_app_with(config).await;
+    let launch = |e: &Value| {
+        e["watch_url"]
+            .as_str()
+            .unwrap()
+            .replace("https://watch.example", &app.address)
+    };
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample"}))
+        .await;
+    let r = app.client.get(launch(&e)).send().await.unwrap();
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.starts_with("__Host-vg_session=vg_vs_"), "{set}");
+    assert!(set.contains("; Secure") && set.contains("; Path=/") && !set.contains("Domain"));
+    let token = set
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let watch = app.url(&format!("/watch/{}", e["id"].as_str().unwrap()));
+    let with = |cookie: String| app.client.get(&watch).header("cookie", cookie).send();
+    assert_eq!(
+        with(format!("__Host-vg_session={token}"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // What a sibling host (evil.example next to watch.example) can set: a cookie without
+    // the prefix. It is not the session, even holding a live token.
+    let r = with(format!("vg_session={token}")).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("session_mismatch"));
+}
+
+#[tokio::test]
+async fn a_launch_adopts_only_a_session_vodgate_made() {
+    let app = spawn_app().await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample"}))
+        .await;
+    // A made-up token of the right shape, as someone fixing a victim's session would plant.
+    let planted = format!("vg_vs_{}", "A".repeat(43));
+    let r = app
+        .client
+        .get(e["watch_url"].as_str().unwrap())
+        .header("cookie", format!("vg_session={planted}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set = session_cookie(&r).unwrap();
+    assert!(
+        set.starts_with("vg_session=vg_vs_") && !set.contains(&planted),
+        "{set}"
+    );
+    // The planted token opens nothing.
+    let r = app
+        .client
+        .get(app.url(&format!("/watch/{}", e["id"].as_str().unwrap())))
+        .header("cookie", format!("vg_session={planted}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn a_session_of_one_rental_from_before_still_plays_until_it_ends() {
+    // Before sessions were per browser, each rental had its own `vg_<entitlement>` cookie
+    // and `vsess:<hash>` record. Those viewers keep watching after an upgrade.
+    let app = spawn_app().await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample"}))
+        .await;
+    let id = e["id"].as_str().unwrap();
+    let token = format!("vg_vs_{}", "b".repeat(43));
+    let mut redis = raw_redis().await;
+    let hash = vodgate::token::TokenHash::of(&token);
+    let _: () = redis::cmd("SET")
+        .arg(format!(
+            "{}vsess:{}",
+            app.config.redis_prefix,
+            hash.as_str()
+        ))
+        .arg(id)
+        .arg("EX")
+        .arg(3600)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!("/watch/{id}")))
+        .header("cookie", format!("vg_{id}={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let master = master_of(&r.text().await.unwrap());
+    let r = app
+        .client
+        .get(app.url(&master))
+        .header("cookie", format!("vg_{id}={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // It opens only its own rental.
+    let (_, other) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample"}))
+        .await;
+    let other = other["id"].as_str().unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!("/watch/{other}")))
+        .header("cookie", format!("vg_{other}={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
 #[tokio::test]
 async fn the_watch_page_needs_the_session_of_that_entitlement() {
     let app = spawn_app().await;

@@ -50,7 +50,17 @@ async fn status(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_playback(&path)?;
-    let body = match state.app.playback_status(&id, &Cookies(&req)).await? {
+    let body = match state
+        .app
+        .playback_status(
+            &id,
+            &Cookies {
+                req: &req,
+                secure: state.config().secure_cookies(),
+            },
+        )
+        .await?
+    {
         PlaybackStatus::Active {
             expires_at,
             seconds_left,
@@ -94,7 +104,10 @@ async fn asset(
     let decision = app
         .authorize(PlaybackRequest {
             playback_id: &id,
-            sessions: &Cookies(&req),
+            sessions: &Cookies {
+                req: &req,
+                secure: state.config().secure_cookies(),
+            },
             kind: asset.kind(),
             serves_bytes: req.method() != Method::HEAD,
             caller: &|| caller(&req),

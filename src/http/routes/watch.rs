@@ -56,11 +56,18 @@ pub fn deny_page(reason: DenyReason) -> HttpResponse {
 
 #[get("/w/{launch_token}")]
 async fn launch(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    match state.app.open_launch_link(&path, &caller).await? {
+    let secure = state.config().secure_cookies();
+    let browser = session::browser_session(&req, secure);
+    match state
+        .app
+        .open_launch_link(&path, browser.as_deref(), &caller)
+        .await?
+    {
         LaunchOpened::Used => Ok(render(
             StatusCode::GONE,
             &DenyPage {
@@ -77,11 +84,7 @@ async fn launch(
             entitlement_id: id,
             session: started,
         } => Ok(HttpResponse::SeeOther()
-            .cookie(session::cookie(
-                &id,
-                &started,
-                state.config().secure_cookies(),
-            ))
+            .cookie(session::cookie(&started, secure))
             .insert_header((header::LOCATION, format!("/watch/{id}")))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::REFERRER_POLICY, "no-referrer"))
@@ -99,7 +102,7 @@ async fn watch(
     let Ok(id) = EntitlementId::parse(&path) else {
         return Ok(deny_page(DenyReason::UnknownEntitlement));
     };
-    let presented = session::presented(&req, &id);
+    let presented = session::presented(&req, &id, state.config().secure_cookies());
     let started = match state.app.start_playback(&id, presented, &caller).await? {
         StartOutcome::Denied(reason) => return Ok(deny_page(reason)),
         StartOutcome::Unavailable(err) => return Ok(upstream_failure_page(&err)),
@@ -196,7 +199,7 @@ async fn confirm_age(
 ) -> Result<HttpResponse, ApiError> {
     let id = EntitlementId::parse(&path)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidEntitlementId, e.to_string()))?;
-    let presented = session::presented(&req, &id);
+    let presented = session::presented(&req, &id, state.config().secure_cookies());
     let refused = state
         .app
         .confirm_age(&id, presented, &form.csrf, form.confirm == "yes", &caller)
