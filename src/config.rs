@@ -129,6 +129,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "while Redis is unreachable, access decisions this instance made at most this long ago still stand (default 0: fail closed with 503 store_unavailable at once)",
     ),
     (
+        "max_in_flight",
+        "VODGATE_MAX_IN_FLIGHT",
+        "requests this instance works on at once (waiting on Redis or an origin included); past it a request is refused at once with 503 overloaded and Retry-After (default 256)",
+    ),
+    (
         "webhook_secret",
         "VODGATE_WEBHOOK_SECRET",
         "HMAC secret(s) for POST /webhooks/payments, comma-separated during rotation",
@@ -216,6 +221,8 @@ pub struct Config {
     pub stream_idle: Duration,
     /// How long cached access decisions may stand in while the store is unreachable.
     pub store_outage_grace: Duration,
+    /// Requests worked on at once before new ones are refused (`http::admission`).
+    pub max_in_flight: usize,
     /// Accepted webhook signing secrets (several during a rotation); empty = webhook off.
     pub webhook_secrets: Vec<SecretString>,
     pub audit_ip_key: Option<SecretString>,
@@ -475,6 +482,12 @@ impl Config {
                 "store_outage_grace_s must be between 0 and 300 seconds".into(),
             ));
         }
+        let max_in_flight: usize = parse(get("max_in_flight"), "256", "a number of requests")?;
+        if !(1..=100_000).contains(&max_in_flight) {
+            return Err(ConfigError(
+                "max_in_flight must be between 1 and 100000 requests".into(),
+            ));
+        }
         let webhook_secrets: Vec<SecretString> = match get("webhook_secret") {
             Some((v, from)) => {
                 let parts: Vec<&str> = v
@@ -568,6 +581,7 @@ impl Config {
             default_max_streams,
             stream_idle: Duration::from_secs(stream_idle_s),
             store_outage_grace: Duration::from_secs(store_outage_grace_s),
+            max_in_flight,
             webhook_secrets,
             audit_ip_key,
             frame_ancestors,
@@ -623,6 +637,7 @@ impl Config {
                 "store_outage_grace_s",
                 self.store_outage_grace.as_secs().to_string(),
             ),
+            ("max_in_flight", self.max_in_flight.to_string()),
             (
                 "webhook_secret",
                 if self.webhook_secrets.is_empty() {

@@ -1,7 +1,7 @@
 //! Prometheus metrics, served at `/metrics` on `VODGATE_METRICS_LISTEN`, never on the public
 //! port. Counters are process-wide statics so any module can count without plumbing.
 
-use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ pub struct Metrics {
     pub cache_lookups: IntCounterVec,
     pub cache_evictions: IntCounterVec,
     pub revocation_events: IntCounterVec,
+    pub overloaded: IntCounter,
     active_playbacks: IntGauge,
 }
 
@@ -65,6 +66,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     registry
         .register(Box::new(active_playbacks.clone()))
         .expect("unique metric");
+    let overloaded = IntCounter::new(
+        "vodgate_overloaded_refusals_total",
+        "Requests refused with 503 overloaded because VODGATE_MAX_IN_FLIGHT were in progress",
+    )
+    .expect("valid metric");
+    registry
+        .register(Box::new(overloaded.clone()))
+        .expect("unique metric");
     Metrics {
         http_requests: counter(
             &registry,
@@ -109,6 +118,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["kind"],
         ),
         active_playbacks,
+        overloaded,
         registry,
     }
 });

@@ -88,6 +88,7 @@ error_codes! {
     // vodgate itself.
     InternalError = "internal_error",
     StoreUnavailable = "store_unavailable",
+    Overloaded = "overloaded",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -3,6 +3,7 @@
 //! (`Authorized<Scope>`, the client), middleware, pages and the OpenAPI document. Handlers
 //! parse, call a use case of `crate::app`, and render; nothing below this layer imports it.
 
+pub mod admission;
 pub mod dto;
 pub mod error;
 pub mod extract;

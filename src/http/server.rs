@@ -72,8 +72,14 @@ impl Application {
         }
         let state = web::Data::new(state);
         let headers_config = state.app.config.clone();
+        let admission = crate::http::admission::Admission::new(state.app.config.max_in_flight);
         let server = HttpServer::new(move || {
+            let admission = admission.clone();
             App::new()
+                // Innermost: a refusal is still logged, counted and given the security headers.
+                .wrap(actix_web::middleware::from_fn(move |req, next| {
+                    admission.clone().admit(req, next)
+                }))
                 .wrap(actix_web::middleware::from_fn(
                     crate::http::security::limit_headers,
                 ))

@@ -606,3 +606,61 @@ async fn shutdown_lets_an_in_flight_segment_finish() {
     assert!(status.success(), "clean exit after draining: {status:?}");
     let _ = Method::GET;
 }
+
+#[tokio::test]
+async fn past_max_in_flight_requests_are_refused_at_once_with_retry_after() {
+    // Redis that stops answering (a starved or paused server): every admitted request waits
+    // on it until the store's 2 s timeout. With two places, the third request is not queued
+    // behind them but refused at once, cheaply, with Retry-After; health checks still answer.
+    let (rport, rpid) = spawn_redis_server(&[]);
+    let mut config = test_config(StoreKind::Redis);
+    config.redis_url = Some(format!("redis://127.0.0.1:{rport}/").into());
+    config.max_in_flight = 2;
+    let app = spawn_app_with(config).await;
+    let (status, _) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample"}))
+        .await;
+    assert_eq!(status, 201, "admitted while the instance is idle");
+    unsafe_kill(rpid, "STOP");
+    // A `Pending` borrows nothing, so it can run on its own task.
+    let grant = || {
+        app.client
+            .post(app.url("/v1/entitlements"))
+            .basic_auth(&app.api_key, Some(""))
+            .json(&json!({"viewer_id": "v", "video_id": "sample"}))
+            .send()
+    };
+    let (slow1, slow2) = (tokio::spawn(grant()), tokio::spawn(grant()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = std::time::Instant::now();
+    let r = grant().await.unwrap();
+    let took = t.elapsed();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(problem(r, 503).await, "overloaded");
+    assert!(
+        took < Duration::from_millis(1500),
+        "refused without waiting on Redis ({took:?})"
+    );
+    // The viewer's pages get the HTML twin.
+    let r = app
+        .client
+        .get(app.url("/watch/ent_0123456789abcdef0123456789abcdef"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("overloaded"));
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "health checks are never refused");
+    unsafe_kill(rpid, "CONT");
+    // The two admitted requests end (answered or timed out), and their places come back.
+    for s in [slow1, slow2] {
+        let status = s.await.unwrap().unwrap().status();
+        assert!(status == 201 || status == 503, "{status}");
+    }
+    let (status, body) = app
+        .grant(json!({"viewer_id": "v", "video_id": "sample"}))
+        .await;
+    assert_eq!(status, 201, "admitted again: {body}");
+}
