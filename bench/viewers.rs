@@ -8,7 +8,9 @@
 //! ≤ 1 core), plus segment latency and the load generator's own CPU (it shares the cores).
 //!
 //! Run: `cargo bench --bench viewers` (needs redis-server). `VIEWERS=2000 DURATION_S=30` for a
-//! quick run. Segments are `media/sample/360p/seg0..3.ts` (~200 KB each, 4 s).
+//! quick run. `HOG=4` starts four busy-looping processes beside it for the load phase (the
+//! machine's cores shared with a build); `VODGATE_MAX_IN_FLIGHT=100000` turns the admission
+//! limit off for the comparison. Segments are `media/sample/360p/seg0..3.ts` (~200 KB each, 4 s).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -162,6 +164,10 @@ struct Counters {
     ok: AtomicU64,
     errors: AtomicU64,
     bytes: AtomicU64,
+    /// Errors by kind: 503 `overloaded` (refused at admission), 503 `store_unavailable`,
+    /// anything else.
+    overloaded: AtomicU64,
+    store_unavailable: AtomicU64,
 }
 
 #[tokio::main]
@@ -191,7 +197,11 @@ async fn main() {
     );
     wait_for(rport);
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_vodgate"))
+    let mut vodgate = Command::new(env!("CARGO_BIN_EXE_vodgate"));
+    if let Ok(limit) = std::env::var("VODGATE_MAX_IN_FLIGHT") {
+        vodgate.env("VODGATE_MAX_IN_FLIGHT", limit);
+    }
+    let child = vodgate
         .env("VODGATE_LISTEN", format!("127.0.0.1:{port}"))
         .env("REDIS_URL", format!("redis://127.0.0.1:{rport}/"))
         .env("VODGATE_REDIS_PREFIX", "bench:")
@@ -277,6 +287,16 @@ async fn main() {
     let latencies = Arc::new(std::sync::Mutex::new(Vec::<Duration>::with_capacity(
         viewers * (duration.as_secs() as usize / 6 + 1),
     )));
+    let hogs: Vec<Kill> = (0..env_num("HOG", 0))
+        .map(|_| {
+            Kill(
+                Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .expect("start a CPU hog"),
+            )
+        })
+        .collect();
     let tck = clk_tck();
     let (cpu0, self0) = (cpu_ticks(&pid.to_string()), cpu_ticks("self"));
     let t0 = Instant::now();
@@ -296,6 +316,7 @@ async fn main() {
             };
             let get = |url: String| {
                 let req = http.get(url).header("cookie", &viewer.cookie);
+                let counters = counters.clone();
                 async move {
                     match req.send().await {
                         Ok(r) if r.status() == 200 => r
@@ -303,7 +324,16 @@ async fn main() {
                             .await
                             .map(|b| b.len())
                             .map_err(|e| format!("{e:?}")),
-                        Ok(r) => Err(format!("status {}", r.status())),
+                        Ok(r) => {
+                            let status = r.status();
+                            let body = r.text().await.unwrap_or_default();
+                            if body.contains("\"overloaded\"") {
+                                counters.overloaded.fetch_add(1, Ordering::Relaxed);
+                            } else if body.contains("\"store_unavailable\"") {
+                                counters.store_unavailable.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(format!("status {status}"))
+                        }
                         Err(e) => Err(format!("{e:?}")),
                     }
                 }
@@ -344,6 +374,8 @@ async fn main() {
         t.await.unwrap();
     }
     let wall = t0.elapsed().as_secs_f64();
+    let hog = hogs.len();
+    drop(hogs);
     let (cpu1, self1) = (cpu_ticks(&pid.to_string()), cpu_ticks("self"));
     stop.store(true, Ordering::Relaxed);
     sampler.join().unwrap();
@@ -368,9 +400,18 @@ async fn main() {
         viewers as f64 / grant_time.as_secs_f64()
     );
     println!(
-        "  requests ok {ok}  ({:.0} req/s, {:.1} MB/s)  errors {errors}",
+        "  CPU hog: {hog} busy processes beside it; admission limit VODGATE_MAX_IN_FLIGHT={}",
+        std::env::var("VODGATE_MAX_IN_FLIGHT").unwrap_or_else(|_| "256 (default)".into())
+    );
+    println!(
+        "  requests ok {ok}  ({:.0} req/s, {:.1} MB/s)  errors {errors} (503 overloaded {}, 503 store_unavailable {}, other {})",
         ok as f64 / wall,
-        bytes as f64 / wall / 1e6
+        bytes as f64 / wall / 1e6,
+        counters.overloaded.load(Ordering::Relaxed),
+        counters.store_unavailable.load(Ordering::Relaxed),
+        errors
+            - counters.overloaded.load(Ordering::Relaxed)
+            - counters.store_unavailable.load(Ordering::Relaxed)
     );
     println!(
         "  segment latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
