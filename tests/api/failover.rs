@@ -139,25 +139,21 @@ async fn app_on_cluster(url: &str, like: Option<&TestApp>) -> TestApp {
     spawn_app_with(config).await
 }
 
-#[tokio::test]
-async fn a_revocation_answered_200_survives_the_death_of_its_master() {
-    let (ports, pids, url) = start_cluster(1);
-    let app = app_on_cluster(&url, None).await;
+/// Grants `n` rentals, each acknowledged with 201: their ids.
+async fn grant_many(app: &TestApp, n: usize) -> Vec<String> {
     let mut grants = vec![];
-    for i in 0..20 {
+    for i in 0..n {
         let (status, body) = app
             .grant(json!({"viewer_id": format!("v{i}"), "video_id": "sample", "order_id": format!("order-{i}")}))
             .await;
         assert_eq!(status, 201, "grant {i}: {body}");
         grants.push(body["id"].as_str().unwrap().to_owned());
     }
-    let (viewer, master_playlist) = app.start_watching("sample").await;
-    let segment = format!("{}/360p/seg0.ts", play_dir(&master_playlist));
-    assert_eq!(app.get_as(&viewer, &segment).await.status(), 200);
-    let id = viewer.entitlement_id.clone();
-    let (master, replica) = master_and_replica_of(ports[0], &id);
+    grants
+}
 
-    // Revoked, answered 200, and at once the master holding it dies.
+/// Revokes as a chargeback, answered 200.
+async fn revoke(app: &TestApp, id: &str) {
     let r = app
         .admin(
             reqwest::Method::POST,
@@ -166,6 +162,48 @@ async fn a_revocation_answered_200_survives_the_death_of_its_master() {
         )
         .await;
     assert_eq!(r.status(), 200, "revocation with a healthy replica");
+}
+
+/// After the failover: the promoted replica holds the revocation (the entitlement says so
+/// and playback stays refused, on this instance and on one that never saw the revocation's
+/// event), and every grant acknowledged with 201 is still there.
+async fn revocation_and_grants_stand(
+    app: &TestApp,
+    url: &str,
+    viewer: &Viewer,
+    segment: &str,
+    grants: &[String],
+) {
+    let path = format!("/v1/entitlements/{}", viewer.entitlement_id);
+    let (status, body) = settled(|| app.admin(reqwest::Method::GET, &path, None)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "revoked", "{body}");
+    assert_eq!(body["revocation_reason"], "chargeback", "{body}");
+    let fresh = app_on_cluster(url, Some(app)).await;
+    for instance in [app, &fresh] {
+        let (status, body) = settled(|| instance.get_as(viewer, segment)).await;
+        assert_eq!(status, 403, "a revoked playback after the failover: {body}");
+    }
+    for g in grants {
+        let path = format!("/v1/entitlements/{g}");
+        let (status, body) = settled(|| app.admin(reqwest::Method::GET, &path, None)).await;
+        assert_eq!(status, 200, "grant {g} after the failover: {body}");
+        assert_eq!(body["status"], "active", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_answered_200_survives_the_death_of_its_master() {
+    let (ports, pids, url) = start_cluster(1);
+    let app = app_on_cluster(&url, None).await;
+    let grants = grant_many(&app, 20).await;
+    let (viewer, master_playlist) = app.start_watching("sample").await;
+    let segment = format!("{}/360p/seg0.ts", play_dir(&master_playlist));
+    assert_eq!(app.get_as(&viewer, &segment).await.status(), 200);
+    let (master, replica) = master_and_replica_of(ports[0], &viewer.entitlement_id);
+
+    // Revoked, answered 200, and at once the master holding it dies.
+    revoke(&app, &viewer.entitlement_id).await;
     signal(pid_of(&ports, &pids, master.port), "-KILL");
     let survivors: Vec<u16> = ports
         .iter()
@@ -177,26 +215,7 @@ async fn a_revocation_answered_200_survives_the_death_of_its_master() {
         "replica {} promoted {took:?} after its master died",
         replica.port
     );
-
-    // The promoted replica holds the revocation: the entitlement says so and playback stays
-    // refused, on this instance and on one that never saw the revocation's event.
-    let path = format!("/v1/entitlements/{id}");
-    let (status, body) = settled(|| app.admin(reqwest::Method::GET, &path, None)).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "revoked", "{body}");
-    assert_eq!(body["revocation_reason"], "chargeback", "{body}");
-    let fresh = app_on_cluster(&url, Some(&app)).await;
-    for instance in [&app, &fresh] {
-        let (status, body) = settled(|| instance.get_as(&viewer, &segment)).await;
-        assert_eq!(status, 403, "a revoked playback after the failover: {body}");
-    }
-    // And every grant acknowledged with 201 is still there.
-    for g in &grants {
-        let path = format!("/v1/entitlements/{g}");
-        let (status, body) = settled(|| app.admin(reqwest::Method::GET, &path, None)).await;
-        assert_eq!(status, 200, "grant {g} after the failover: {body}");
-        assert_eq!(body["status"], "active", "{body}");
-    }
+    revocation_and_grants_stand(&app, &url, &viewer, &segment, &grants).await;
 }
 
 #[tokio::test]
@@ -257,8 +276,11 @@ fn field(reply: &[String], name: &str) -> Option<String> {
         .and_then(|i| reply.get(i + 1).cloned())
 }
 
-#[tokio::test]
-async fn under_sentinel_a_revocation_answered_200_survives_a_failover_during_playback() {
+/// A master, its replica and three sentinels watching them as `vodgate` (quorum 2), ready:
+/// the replica in sync and every sentinel knowing the replica and the two other sentinels
+/// (needed to agree on a failover). Returns the master's port and pid, the replica's port,
+/// the sentinels' ports and the redis+sentinel:// URL.
+fn start_sentinel_set() -> (u16, u32, u16, Vec<u16>, String) {
     let (master_port, master_pid) = spawn_redis_server(&[]);
     let master_arg = master_port.to_string();
     let (replica_port, _) = spawn_redis_server(&["--replicaof", "127.0.0.1", &master_arg]);
@@ -266,8 +288,6 @@ async fn under_sentinel_a_revocation_answered_200_survives_a_failover_during_pla
     for &s in &sentinels {
         spawn_sentinel_on(s, master_port, "vodgate");
     }
-    // Ready when the replica is in sync and every sentinel knows the replica and the two
-    // other sentinels (needed to agree on a failover).
     let t = Instant::now();
     loop {
         let linked =
@@ -294,15 +314,33 @@ async fn under_sentinel_a_revocation_answered_200_survives_a_failover_during_pla
             .collect::<Vec<_>>()
             .join(",")
     );
-    let app = app_on_cluster(&url, None).await;
-    let mut grants = vec![];
-    for i in 0..20 {
-        let (status, body) = app
-            .grant(json!({"viewer_id": format!("v{i}"), "video_id": "sample", "order_id": format!("order-{i}")}))
-            .await;
-        assert_eq!(status, 201, "grant {i}: {body}");
-        grants.push(body["id"].as_str().unwrap().to_owned());
+    (master_port, master_pid, replica_port, sentinels, url)
+}
+
+/// Waits until every sentinel names the server on `port` as the master and it says so.
+fn wait_named_master(sentinels: &[u16], port: u16) -> Duration {
+    let t = Instant::now();
+    loop {
+        let named = sentinels.iter().all(|&s| {
+            sentinel_fields(s, &["get-master-addr-by-name", "vodgate"]).get(1)
+                == Some(&port.to_string())
+        });
+        if named && redis_cli(port, &["role"]).starts_with("master") {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < FAILOVER_WITHIN,
+            "the sentinels never promoted {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[tokio::test]
+async fn under_sentinel_a_revocation_answered_200_survives_a_failover_during_playback() {
+    let (_, master_pid, replica_port, sentinels, url) = start_sentinel_set();
+    let app = app_on_cluster(&url, None).await;
+    let grants = grant_many(&app, 20).await;
     let (refunded, refunded_master) = app.start_watching("sample").await;
     let (watching, watching_master) = app.start_watching("sample").await;
     let refunded_segment = format!("{}/360p/seg0.ts", play_dir(&refunded_master));
@@ -310,61 +348,72 @@ async fn under_sentinel_a_revocation_answered_200_survives_a_failover_during_pla
     assert_eq!(app.get_as(&refunded, &refunded_segment).await.status(), 200);
     assert_eq!(app.get_as(&watching, &watching_segment).await.status(), 200);
 
-    let id = refunded.entitlement_id.clone();
-    let r = app
-        .admin(
-            reqwest::Method::POST,
-            &format!("/v1/entitlements/{id}/revoke"),
-            Some(json!({"reason": "chargeback"})),
-        )
-        .await;
-    assert_eq!(r.status(), 200, "revocation with a healthy replica");
+    revoke(&app, &refunded.entitlement_id).await;
     signal(master_pid, "-KILL");
-    let t = Instant::now();
-    loop {
-        let named = sentinels.iter().all(|&s| {
-            sentinel_fields(s, &["get-master-addr-by-name", "vodgate"]).get(1)
-                == Some(&replica_port.to_string())
-        });
-        if named && redis_cli(replica_port, &["role"]).starts_with("master") {
-            break;
-        }
-        assert!(
-            t.elapsed() < FAILOVER_WITHIN,
-            "the sentinels never promoted the replica"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    eprintln!(
-        "sentinels promoted the replica {:?} after the master died",
-        t.elapsed()
-    );
+    let took = wait_named_master(&sentinels, replica_port);
+    eprintln!("sentinels promoted the replica {took:?} after the master died");
 
     // The viewer who was not refunded plays on, from the new master.
     let t = Instant::now();
     let (status, body) = settled(|| app.get_as(&watching, &watching_segment)).await;
     assert_eq!(status, 200, "playing through the failover: {body}");
-    eprintln!("playing again {:?} after the sentinels named the new master", t.elapsed());
-    // The revocation stands, here and on an instance that never saw its event.
-    let path = format!("/v1/entitlements/{id}");
-    let (status, body) = settled(|| app.admin(reqwest::Method::GET, &path, None)).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (200, Some("revoked")),
-        "{body}"
+    eprintln!(
+        "playing again {:?} after the sentinels named the new master",
+        t.elapsed()
     );
-    let fresh = app_on_cluster(&url, Some(&app)).await;
-    for instance in [&app, &fresh] {
-        let (status, body) = settled(|| instance.get_as(&refunded, &refunded_segment)).await;
-        assert_eq!(status, 403, "a revoked playback after the failover: {body}");
-    }
-    for g in &grants {
-        let path = format!("/v1/entitlements/{g}");
-        let (status, body) = settled(|| app.admin(reqwest::Method::GET, &path, None)).await;
-        assert_eq!(
-            (status, body["status"].as_str()),
-            (200, Some("active")),
-            "grant {g}: {body}"
+    revocation_and_grants_stand(&app, &url, &refunded, &refunded_segment, &grants).await;
+}
+
+#[tokio::test]
+async fn under_sentinel_a_planned_failover_moves_writes_to_the_new_master() {
+    // `SENTINEL FAILOVER` kills nothing: the old master is told to replicate the new one
+    // and its clients are disconnected. vodgate must ask the sentinels again and write to
+    // the new master, not reconnect to the old address, where writes answer READONLY.
+    let (master_port, _, replica_port, sentinels, url) = start_sentinel_set();
+    let app = app_on_cluster(&url, None).await;
+    grant_many(&app, 1).await;
+    let out = redis_cli(sentinels[0], &["sentinel", "failover", "vodgate"]);
+    assert!(out.trim() == "OK", "SENTINEL FAILOVER: {out}");
+    let took = wait_named_master(&sentinels, replica_port);
+    eprintln!("planned failover done in {took:?}");
+    // The sentinels then turn the old master into the new one's replica.
+    let t = Instant::now();
+    while !redis_cli(master_port, &["role"]).starts_with("slave") {
+        assert!(
+            t.elapsed() < FAILOVER_WITHIN,
+            "the old master never became a replica"
         );
+        std::thread::sleep(Duration::from_millis(50));
     }
+    // The new master's replica (the old master) must confirm each grant, so one grant can
+    // still answer 503 while it resyncs; `settled` retries those.
+    let t = Instant::now();
+    // A client of its own: the test's pooled connection sat idle past actix's keep-alive
+    // while the sentinels worked.
+    let client = reqwest::Client::new();
+    let (status, body) = settled(|| async {
+        client
+            .post(app.url("/v1/entitlements"))
+            .basic_auth(&app.api_key, Some(""))
+            .json(&json!({"viewer_id": "after", "video_id": "sample"}))
+            .send()
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(status, 201, "a write after the planned failover: {body}");
+    eprintln!("writing again {:?} after the failover", t.elapsed());
+    let id = body["id"].as_str().unwrap();
+    let on_new_master = redis_cli(
+        replica_port,
+        &[
+            "exists",
+            &format!("{}ent:{{e:{id}}}", app.config.redis_prefix),
+        ],
+    );
+    assert_eq!(
+        on_new_master.trim(),
+        "1",
+        "the grant went to the new master"
+    );
 }
