@@ -17,6 +17,12 @@
 #     180p/seg0.ts .. seg3.ts  320x180 H.264 Baseline + AAC-LC, MPEG-TS, AES-128-CBC
 #     360p/index.m3u8          same, 640x360 H.264 Main
 #     360p/seg0.ts .. seg3.ts
+#   rotating/                  "Rotating keys", 24 s, AES-128 with a NEW KEY EVERY 2 SEGMENTS
+#     title.txt                (key rotation as packagers do it: in CDN delivery each key
+#     keys/k0.key .. k5.key     change is a request to vodgate, the point where a revoked
+#     master.m3u8               viewer is stopped; see docs/cdn.md)
+#     180p/index.m3u8          media playlist, VOD, 12 x 2 s segments, an EXT-X-KEY before
+#     180p/seg0.ts .. seg11.ts  every second one (../keys/kN.key, IV = the sequence number)
 #   trailer/                   "Trailer", 8 s, NOT encrypted (exercises the no-key path)
 #     title.txt
 #     master.m3u8              master playlist with a single variant
@@ -40,14 +46,14 @@
 # builds may still encode differently, and BANDWIDTH is re-measured each run).
 # NOTE: a fixed, committed key is fine for demo media and nothing else.
 #
-# Requirements: bash, ffmpeg + ffprobe (with libx264, lavfi, drawtext), od, awk.
+# Requirements: bash, ffmpeg + ffprobe (with libx264, lavfi, drawtext), od, awk, openssl.
 # Usage:        media/make-sample.sh            (from anywhere; writes next to itself)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$HERE"
 
-for tool in ffmpeg ffprobe od awk; do
+for tool in ffmpeg ffprobe od awk openssl; do
     command -v "$tool" >/dev/null || { echo "make-sample.sh: '$tool' not found" >&2; exit 1; }
 done
 
@@ -181,8 +187,44 @@ encode trailer/360p smptebars "vodgate trailer" 640 360 main 3.0 250k 660 8
     stream_inf trailer/360p 640 360
 } >trailer/master.m3u8
 
+# ---------------------------------------------------------------- rotating (key rotation)
+# Encoded clear with 2 s segments, then each segment encrypted with openssl (AES-128-CBC,
+# PKCS#7 padding, as RFC 8216 section 5.2 says) under key k<n/2>, IV = its media sequence
+# number; the playlist names the key again at every change. ffmpeg's muxer can rotate keys
+# only by rewriting its key-info file while it runs, which is not reproducible.
+mkdir -p rotating/keys
+rm -rf rotating/180p rotating/keys/* rotating/master.m3u8
+echo "Rotating keys" >rotating/title.txt
+SEG_SECONDS=2 GOP=$((2 * FPS)) encode rotating/180p testsrc2 "vodgate rotating" 320 180 baseline 2.1 150k 550 24
+{
+    printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n'
+    printf '#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n'
+    n=0
+    while [[ -f "rotating/180p/seg${n}.ts" ]]; do
+        k=$((n / 2))
+        key_hex="$(printf 'vodgate-rotate-%x' "$k" | od -An -v -tx1 | tr -d ' \n')"
+        iv_hex="$(printf '%032x' "$n")"
+        ((n % 2 == 0)) && printf "$(echo "$key_hex" | sed 's/../\\x&/g')" >"rotating/keys/k${k}.key"
+        # Before every segment, since each has its own IV; players fetch a key once per URI.
+        printf '#EXT-X-KEY:METHOD=AES-128,URI="../keys/k%d.key",IV=0x%s\n' "$k" "$iv_hex"
+        dur="$(awk -v f="seg${n}.ts" '/^#EXTINF:/ { d = $0 } $0 == f { sub(/^#EXTINF:/, "", d); print d; exit }' rotating/180p/index.m3u8)"
+        printf '#EXTINF:%s\nseg%d.ts\n' "$dur" "$n"
+        openssl enc -aes-128-cbc -K "$key_hex" -iv "$iv_hex" \
+            -in "rotating/180p/seg${n}.ts" -out "$TMP/seg.enc"
+        mv "$TMP/seg.enc" "rotating/180p/seg${n}.ts"
+        n=$((n + 1))
+    done
+    printf '#EXT-X-ENDLIST\n'
+} >"$TMP/rotating.m3u8"
+# bandwidth reads the playlist's EXTINF lines, the encrypted sizes are what is sent.
+mv "$TMP/rotating.m3u8" rotating/180p/index.m3u8
+{
+    printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n'
+    stream_inf rotating/180p 320 180
+} >rotating/master.m3u8
+
 # ---------------------------------------------------------------- sanity checks
-for title in sample trailer; do
+for title in sample rotating trailer; do
     dur="$(ffprobe -v error -allowed_extensions ALL -show_entries format=duration \
             -of default=nw=1:nk=1 "$title/master.m3u8")"
     echo "$title: duration ${dur}s, $(du -sk "$title" | cut -f1) KiB"

@@ -109,6 +109,46 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "lifetime of an api.video session token (default 86400, as api.video)",
     ),
     (
+        "delivery",
+        "VODGATE_DELIVERY",
+        "where segments come from: relay (default: through vodgate) or cdn (the operator's CDN, VODGATE_CDN_*; local and http origins); a grant may choose with \"delivery\"",
+    ),
+    (
+        "cdn_base_url",
+        "VODGATE_CDN_BASE_URL",
+        "the CDN's URL for a video's files, with {video_id} in the path and ending in /{path}, e.g. https://cdn.shop.example/media/{video_id}/{path} (see docs/cdn.md)",
+    ),
+    (
+        "cdn_token",
+        "VODGATE_CDN_TOKEN",
+        "the token the CDN checks: cat, cloudfront, akamai, secure_link or none (needed with a CDN)",
+    ),
+    (
+        "cdn_key",
+        "VODGATE_CDN_KEY",
+        "the token's key (secret): hex HMAC key for cat and akamai, the secure_link secret, or the path of CloudFront's PEM private key",
+    ),
+    (
+        "cdn_key_id",
+        "VODGATE_CDN_KEY_ID",
+        "CloudFront's public key id (Key-Pair-Id) or the CAT key's kid",
+    ),
+    (
+        "cdn_token_delivery",
+        "VODGATE_CDN_TOKEN_DELIVERY",
+        "query (default: the token in each segment URI) or cookie (cat, cloudfront, akamai: a short cookie the watch page renews through vodgate)",
+    ),
+    (
+        "cdn_cookie_domain",
+        "VODGATE_CDN_COOKIE_DOMAIN",
+        "with cookie tokens on two hosts: a domain both vodgate and the CDN are under, e.g. .shop.example",
+    ),
+    (
+        "cdn_token_ttl_s",
+        "VODGATE_CDN_TOKEN_TTL_S",
+        "longest life of a CDN token, never past the rental's end (default 21600 with query tokens, 120 with cookies; 30-86400)",
+    ),
+    (
         "upstream_timeout_ms",
         "VODGATE_UPSTREAM_TIMEOUT_MS",
         "how long to wait for the origin to answer (default 5000)",
@@ -233,7 +273,13 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Proxies whose `X-Forwarded-For` names the client (see `client_ip`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where segments come from unless a grant says otherwise.
+    pub delivery: Delivery,
+    /// The operator's CDN (`VODGATE_CDN_*`), loaded and checked at start.
+    pub cdn: Option<std::sync::Arc<crate::cdn::Cdn>>,
 }
+
+pub use crate::domain::Delivery;
 
 impl Config {
     /// Load from the optional file and the process environment.
@@ -453,6 +499,7 @@ impl Config {
             )));
         }
         let frame_sources = embed_frame_sources(&origin);
+        let (delivery, cdn) = cdn_settings(&get, &origin, &public_url)?;
         let upstream_timeout_ms: u64 = parse(
             get("upstream_timeout_ms"),
             "5000",
@@ -588,6 +635,8 @@ impl Config {
             frame_sources,
             metrics_listen,
             trusted_proxies,
+            delivery,
+            cdn,
         })
     }
 
@@ -638,6 +687,21 @@ impl Config {
                 self.store_outage_grace.as_secs().to_string(),
             ),
             ("max_in_flight", self.max_in_flight.to_string()),
+            (
+                "delivery",
+                match self.delivery {
+                    Delivery::Relay => "relay".into(),
+                    Delivery::Cdn => "cdn".into(),
+                },
+            ),
+            (
+                "cdn",
+                match &self.cdn {
+                    // Debug names template, token kind, place and TTL; never the key.
+                    Some(c) => format!("{c:?}"),
+                    None => "[unset: no CDN]".into(),
+                },
+            ),
             (
                 "webhook_secret",
                 if self.webhook_secrets.is_empty() {
@@ -731,6 +795,85 @@ fn forwarded_address(entry: &str) -> Option<std::net::IpAddr> {
         .and_then(|e| e.strip_suffix(']'))
         .and_then(|e| e.parse::<std::net::Ipv6Addr>().ok())
         .map(std::net::IpAddr::V6)
+}
+
+/// `VODGATE_DELIVERY` and the `VODGATE_CDN_*` settings. A CDN half-configured, or cdn
+/// delivery without one, stops the start: never a silent fallback to unsigned URLs or relay.
+fn cdn_settings<'a>(
+    get: &impl Fn(&str) -> Option<&'a (String, String)>,
+    origin: &OriginConfig,
+    public_url: &Url,
+) -> Result<(Delivery, Option<std::sync::Arc<crate::cdn::Cdn>>), ConfigError> {
+    use crate::cdn::{Cdn, CdnSettings, TokenKind, TokenPlace};
+    let delivery = match get("delivery").map(|(v, from)| (v.trim(), from)) {
+        None | Some(("relay", _)) => Delivery::Relay,
+        Some(("cdn", _)) => Delivery::Cdn,
+        Some((_, from)) => return Err(ConfigError(format!("{from} must be relay or cdn"))),
+    };
+    let named: Vec<&String> = [
+        "cdn_token",
+        "cdn_key",
+        "cdn_key_id",
+        "cdn_token_delivery",
+        "cdn_cookie_domain",
+        "cdn_token_ttl_s",
+    ]
+    .iter()
+    .filter_map(|k| get(k).map(|(_, from)| from))
+    .collect();
+    let Some((base_url, base_from)) = get("cdn_base_url") else {
+        if delivery == Delivery::Cdn {
+            return Err(ConfigError(
+                "VODGATE_DELIVERY=cdn needs VODGATE_CDN_BASE_URL and VODGATE_CDN_TOKEN (see docs/cdn.md)".into(),
+            ));
+        }
+        if let Some(from) = named.first() {
+            return Err(ConfigError(format!(
+                "{from} is set but VODGATE_CDN_BASE_URL is not: set both, or neither"
+            )));
+        }
+        return Ok((delivery, None));
+    };
+    if matches!(origin, OriginConfig::ApiVideo(_)) {
+        return Err(ConfigError(format!(
+            "{base_from}: api.video is its own CDN; with VODGATE_ORIGIN=apivideo the choices are relay and embed (VODGATE_APIVIDEO_MODE)"
+        )));
+    }
+    let token = match get("cdn_token") {
+        None => {
+            return Err(ConfigError(format!(
+                "{base_from} needs VODGATE_CDN_TOKEN: {} (none only for encrypted media whose keys are the gate)",
+                TokenKind::ALL
+            )));
+        }
+        Some((v, from)) => TokenKind::parse(v.trim())
+            .ok_or_else(|| ConfigError(format!("{from} must be {}", TokenKind::ALL)))?,
+    };
+    let place = match get("cdn_token_delivery").map(|(v, from)| (v.trim(), from)) {
+        None | Some(("query", _)) => TokenPlace::Query,
+        Some(("cookie", _)) => TokenPlace::Cookie,
+        Some((_, from)) => return Err(ConfigError(format!("{from} must be query or cookie"))),
+    };
+    let ttl = match get("cdn_token_ttl_s") {
+        None => None,
+        Some(v) => Some(Duration::from_secs(parse::<u64>(
+            Some(v),
+            "0",
+            "a number of seconds",
+        )?)),
+    };
+    let cdn = Cdn::new(CdnSettings {
+        base_url: base_url.trim().to_owned(),
+        token,
+        key: get("cdn_key").map(|(v, _)| SecretString::from(v.clone())),
+        key_id: get("cdn_key_id").map(|(v, _)| v.trim().to_owned()),
+        place,
+        cookie_domain: get("cdn_cookie_domain").map(|(v, _)| v.trim().to_owned()),
+        ttl,
+        public_url: public_url.clone(),
+    })
+    .map_err(|e| ConfigError(e.0))?;
+    Ok((delivery, Some(cdn)))
 }
 
 /// Embed mode frames api.video's player: `https://embed.api.video` for api.video itself
@@ -919,13 +1062,13 @@ mod tests {
     #[test]
     fn every_setting_is_documented() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let docs = ["README.md", "docs/apivideo.md"]
+        let docs = ["README.md", "docs/apivideo.md", "docs/cdn.md"]
             .map(|f| std::fs::read_to_string(root.join(f)).unwrap())
             .concat();
         for (key, var, _) in SETTINGS {
             assert!(
                 docs.contains(&format!("`{var}`")),
-                "{var} ({key}) is missing from README.md and docs/apivideo.md"
+                "{var} ({key}) is missing from README.md, docs/apivideo.md and docs/cdn.md"
             );
         }
     }

@@ -6,12 +6,15 @@
 //! - `app`: the use cases (grant, launch, revoke/refund, start and authorize a playback).
 //! - `domain`, `auth`, `media`, `store`: the words, admin credentials, video and origins,
 //!   and the state store with its typed keys.
-//! - `config`, `token`, `webhook`, `metrics`, `telemetry`: leaves used throughout.
+//! - `config`, `cdn`, `token`, `webhook`, `metrics`, `telemetry`: leaves used throughout.
 
 /// The use cases, written once for every caller.
 pub mod app;
 /// Admin authentication: API keys, access and refresh tokens, the failed-login throttle.
 pub mod auth;
+/// CDN delivery: segment URIs on the operator's CDN and the token it checks (cat,
+/// cloudfront, akamai, secure_link).
+pub mod cdn;
 /// Command-line interface (`serve`, `api-key …`, `grant`, `revoke`).
 pub mod cli;
 /// Typed, layered configuration validated at boot.

@@ -42,6 +42,11 @@
 
   var video = document.getElementById('player');
   if (!video) { return; }
+  // CDN delivery with cookie tokens: segments load from the CDN's origin, and the CDN's
+  // cookie must go with them (the CDN answers CORS with credentials for vodgate's origin).
+  if (video.dataset.credentials === 'include') {
+    HLS_CONFIG.xhrSetup = function (xhr) { xhr.withCredentials = true; };
+  }
 
   var src = video.dataset.src;
   var statusUrl = video.dataset.status;

@@ -393,6 +393,7 @@ mod tests {
             age_gate: AgeGate::None,
             age_verification: None,
             playback_mode: None,
+            delivery: None,
         };
         let p = Playback {
             id: PlaybackId::new(),

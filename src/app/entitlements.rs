@@ -8,8 +8,8 @@
 //! `viewer:{v:<viewer>}` (indexes), `launch:<sha256>` (single-use launch links).
 
 use crate::domain::{
-    AgeGate, AgeVerification, Entitlement, EntitlementId, EntitlementStatus, OrderId, PlaybackMode,
-    Revocation, RevocationKind, VideoId, ViewerId,
+    AgeGate, AgeVerification, Delivery, Entitlement, EntitlementId, EntitlementStatus, OrderId,
+    PlaybackMode, Revocation, RevocationKind, VideoId, ViewerId,
 };
 use crate::store::{Event, Store, StoreError, keys};
 use crate::token::{Token, TokenHash};
@@ -41,6 +41,7 @@ pub struct GrantRequest {
     pub age_gate: AgeGate,
     pub age_verification: Option<AgeVerification>,
     pub playback_mode: Option<PlaybackMode>,
+    pub delivery: Option<Delivery>,
 }
 
 pub struct Granted {
@@ -124,6 +125,7 @@ impl Entitlements {
             age_gate: req.age_gate,
             age_verification: req.age_verification,
             playback_mode: req.playback_mode,
+            delivery: req.delivery,
         };
         let ttl = Self::retention(&entitlement, now);
         let json = serde_json::to_string(&entitlement).map_err(corrupt)?;

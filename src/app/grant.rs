@@ -7,8 +7,8 @@ use crate::app::audit::AuditKind;
 use crate::app::entitlements::{EntitlementError, EntitlementRecord, GrantRequest};
 use crate::domain::ErrorCode;
 use crate::domain::{
-    AgeGate, AgeVerification, MAX_START_WITHIN_S, MAX_STREAMS, MAX_WINDOW_S, OrderId, PlaybackMode,
-    VideoId, ViewerId,
+    AgeGate, AgeVerification, Delivery, MAX_START_WITHIN_S, MAX_STREAMS, MAX_WINDOW_S, OrderId,
+    PlaybackMode, VideoId, ViewerId,
 };
 use crate::token::Token;
 use chrono::Utc;
@@ -25,6 +25,7 @@ pub struct GrantInput {
     pub age_gate: AgeGate,
     pub age_verification: Option<AgeVerification>,
     pub playback_mode: Option<PlaybackMode>,
+    pub delivery: Option<Delivery>,
 }
 
 impl GrantInput {
@@ -40,6 +41,7 @@ impl GrantInput {
             age_gate: AgeGate::None,
             age_verification: None,
             playback_mode: None,
+            delivery: None,
         }
     }
 }
@@ -115,6 +117,20 @@ impl App {
                 "playback_mode \"embed\" embeds api.video's player; this vodgate serves another origin.",
             ));
         }
+        if input.delivery == Some(Delivery::Cdn) {
+            if self.origin.apivideo().is_some() {
+                return Err(AppError::unprocessable(
+                    ErrorCode::DeliveryUnavailable,
+                    "delivery \"cdn\" applies to the local and http origins; api.video is its own CDN (use playback_mode).",
+                ));
+            }
+            if self.config.cdn.is_none() {
+                return Err(AppError::unprocessable(
+                    ErrorCode::DeliveryUnavailable,
+                    "delivery \"cdn\" needs a CDN, and this vodgate has none configured (VODGATE_CDN_BASE_URL, VODGATE_CDN_TOKEN).",
+                ));
+            }
+        }
         Ok(GrantTerms(GrantRequest {
             viewer_id: input.viewer_id,
             video_id: input.video_id,
@@ -125,6 +141,7 @@ impl App {
             age_gate: input.age_gate,
             age_verification: input.age_verification,
             playback_mode: input.playback_mode,
+            delivery: input.delivery,
         }))
     }
 

@@ -9,6 +9,7 @@
 //! | start a playback (age gate, stream limit, origin, first play in embed mode) | `playback.rs` |
 //! | authorize one playback request (stream place, first play, audit, outage ride-out) | `playback.rs` |
 //! | stop a playback, list playbacks, a playback's status | `playback.rs` |
+//! | delivery: relay or the operator's CDN, and the CDN token | `delivery.rs` |
 //!
 //! Underneath: `entitlements` (the records), `access` (the pure decision and its cache),
 //! `streams` (stream places), `viewer_session`, `audit` (the trail). Nothing here knows
@@ -16,6 +17,7 @@
 
 pub mod access;
 pub mod audit;
+mod delivery;
 pub mod entitlements;
 mod grant;
 mod launch;

@@ -8,8 +8,9 @@ use crate::app::access::decide;
 use crate::app::audit::AuditKind;
 use crate::app::entitlements::EntitlementRecord;
 use crate::app::viewer_session;
+use crate::cdn::{TokenPlace, VideoToken};
 use crate::domain::ErrorCode;
-use crate::domain::{AgeGate, DenyReason, EntitlementId, Playback, PlaybackId};
+use crate::domain::{AgeGate, Delivery, DenyReason, EntitlementId, Playback, PlaybackId};
 use crate::media::asset_path::AssetKind;
 use crate::media::origin::{PlaybackStart, UpstreamError};
 use crate::store::{StoreError, keys};
@@ -82,6 +83,8 @@ pub enum PlaybackStatus {
     Active {
         expires_at: Option<DateTime<Utc>>,
         seconds_left: i64,
+        /// CDN delivery with cookie tokens: the renewed token to set.
+        cdn: Option<VideoToken>,
     },
     Denied {
         reason: DenyReason,
@@ -343,7 +346,8 @@ impl App {
     }
 
     /// Decide one playlist, key or segment request. A segment is what counts as watching:
-    /// it holds the stream's place and starts the rental clock.
+    /// it holds the stream's place and starts the rental clock. In CDN delivery segments
+    /// never come here, so playlists and keys count instead (`delivery.rs`).
     pub async fn authorize(&self, req: PlaybackRequest<'_>) -> Result<Decision, AppError> {
         let Some(playback) = self.access.playback(req.playback_id).await? else {
             count_decision(DenyReason::UnknownEntitlement.code());
@@ -370,7 +374,12 @@ impl App {
                     .await);
             }
         };
-        if req.kind == AssetKind::Segment && req.serves_bytes {
+        let watching = match req.kind {
+            AssetKind::Segment => true,
+            AssetKind::Playlist | AssetKind::Key => self.delivery(&record) == Delivery::Cdn,
+            AssetKind::Other => false,
+        };
+        if watching && req.serves_bytes {
             crate::metrics::METRICS.playback_seen(playback.id.as_str());
             let e = &record.entitlement;
             let ttl = (super::until(&record) - Utc::now())
@@ -467,12 +476,44 @@ impl App {
             return Err(AppError::Denied(DenyReason::SessionMismatch));
         }
         let expires_at = record.as_ref().and_then(|r| r.expires_at());
-        Ok(match decision {
-            Ok(()) => PlaybackStatus::Active {
-                expires_at,
-                seconds_left: record.as_ref().map_or(0, |r| r.seconds_left(now)),
-            },
-            Err(reason) => PlaybackStatus::Denied { reason, expires_at },
+        let (Ok(()), Some(record)) = (decision, record) else {
+            let reason = decision.err().unwrap_or(DenyReason::UnknownEntitlement);
+            return Ok(PlaybackStatus::Denied { reason, expires_at });
+        };
+        // CDN delivery: the poll is the heartbeat of a playback vodgate sees no segment of
+        // (it keeps the stream place of one that started), and the only renewal of a cookie
+        // token; a revoked or over-the-limit viewer gets neither.
+        let mut cdn = None;
+        if self.delivery(&record) == Delivery::Cdn {
+            if record.first_played_at.is_some() {
+                let e = &record.entitlement;
+                let ttl = (super::until(&record) - now).to_std().unwrap_or_default();
+                match self
+                    .streams
+                    .refresh(&e.id, &playback.id, e.max_streams, ttl)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Ok(PlaybackStatus::Denied {
+                            reason: DenyReason::TooManyStreams,
+                            expires_at,
+                        });
+                    }
+                    Err(err) => self.ride_out(err, "stream place")?,
+                }
+            }
+            cdn = self.cdn_token(&playback, &record).filter(|_| {
+                self.config
+                    .cdn
+                    .as_ref()
+                    .is_some_and(|c| c.place() == TokenPlace::Cookie)
+            });
+        }
+        Ok(PlaybackStatus::Active {
+            expires_at,
+            seconds_left: record.seconds_left(now),
+            cdn,
         })
     }
 

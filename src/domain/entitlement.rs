@@ -35,6 +35,22 @@ pub struct Entitlement {
     /// (Records written before the field existed read as `None`.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playback_mode: Option<PlaybackMode>,
+    /// Where this rental's segments come from (local and http origins); `None`: the
+    /// deployment's `VODGATE_DELIVERY`. (Records written before the field existed read as `None`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+}
+
+/// Where a playback's segments come from (local and http origins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Playlists, keys and segments flow through vodgate: a revocation stops the next segment.
+    Relay,
+    /// Playlists and keys from vodgate, segments from the operator's CDN with a token in the
+    /// CDN's own format (`VODGATE_CDN_*`): a revocation stops at the next key change, or when
+    /// the short cookie token is not renewed.
+    Cdn,
 }
 
 /// How the watch page plays an api.video video.
@@ -254,6 +270,7 @@ mod tests {
             age_gate: AgeGate::None,
             age_verification: None,
             playback_mode: None,
+            delivery: None,
         }
     }
 

@@ -42,6 +42,7 @@ error_codes! {
     AgeVerificationRequired = "age_verification_required",
     InvalidAgeVerification = "invalid_age_verification",
     PlaybackModeUnavailable = "playback_mode_unavailable",
+    DeliveryUnavailable = "delivery_unavailable",
     OrderIdRequired = "order_id_required",
     OrderConflict = "order_conflict",
     EntitlementNotActive = "entitlement_not_active",

@@ -6,8 +6,8 @@ mod ids;
 mod playback;
 
 pub use entitlement::{
-    AgeGate, AgeVerification, DenyReason, Entitlement, EntitlementStatus, MAX_START_WITHIN_S,
-    MAX_STREAMS, MAX_WINDOW_S, PlaybackMode, Revocation, RevocationKind,
+    AgeGate, AgeVerification, Delivery, DenyReason, Entitlement, EntitlementStatus,
+    MAX_START_WITHIN_S, MAX_STREAMS, MAX_WINDOW_S, PlaybackMode, Revocation, RevocationKind,
 };
 pub use error_code::ErrorCode;
 pub use ids::{EntitlementId, IdError, OrderId, PlaybackId, VideoId, ViewerId};

@@ -4,8 +4,8 @@
 use crate::app::audit::AuditEvent;
 use crate::app::entitlements::EntitlementRecord;
 use crate::domain::{
-    AgeGate, AgeVerification, EntitlementId, EntitlementStatus, OrderId, PlaybackMode, VideoId,
-    ViewerId,
+    AgeGate, AgeVerification, Delivery, EntitlementId, EntitlementStatus, OrderId, PlaybackMode,
+    VideoId, ViewerId,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -41,6 +41,9 @@ pub struct EntitlementView {
     /// What the grant chose; null: the deployment's default.
     #[schema(required = true)]
     pub playback_mode: Option<PlaybackMode>,
+    /// What the grant chose; null: the deployment's `VODGATE_DELIVERY`.
+    #[schema(required = true)]
+    pub delivery: Option<Delivery>,
     #[schema(format = DateTime, required = true)]
     pub revoked_at: Option<String>,
     #[schema(required = true)]
@@ -73,6 +76,7 @@ impl EntitlementView {
             age_gate: e.age_gate,
             age_verification: e.age_verification.clone(),
             playback_mode: e.playback_mode,
+            delivery: e.delivery,
             revoked_at: r.revocation.as_ref().map(|r| rfc3339(r.at)),
             revocation_reason: r.revocation.as_ref().and_then(|r| r.reason.clone()),
             watch_url,

@@ -29,6 +29,9 @@ pub struct WatchPage<'a> {
     pub demo: bool,
     /// api.video embed mode: the player URL the page embeds instead of the relayed stream.
     pub embed_url: Option<&'a str>,
+    /// CDN delivery with cookie tokens: the player sends cookies with its cross-origin
+    /// segment requests.
+    pub cdn_cookies: bool,
 }
 
 impl WatchPage<'_> {
@@ -144,6 +147,7 @@ mod tests {
             entitlement_id: "ent_1",
             playback_id: "pb_1",
             master_url: "/play/pb_1/master.m3u8",
+            cdn_cookies: false,
             status_url: "/play/pb_1/status",
             expires_at: "2030-01-01T00:00:00Z",
             seconds_left: 3720,

@@ -12,9 +12,15 @@ pub fn headers(config: &Config) -> DefaultHeaders {
         frame_src.push(' ');
         frame_src.push_str(host);
     }
+    // CDN delivery: hls.js fetches segments from the CDN's origin.
+    let mut connect_src = String::from("'self'");
+    if let Some(cdn) = &config.cdn {
+        connect_src.push(' ');
+        connect_src.push_str(&cdn.origin());
+    }
     let csp = format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
-         worker-src 'self' blob:; connect-src 'self'; frame-src {frame_src}; frame-ancestors {}; base-uri 'none'; \
+         worker-src 'self' blob:; connect-src {connect_src}; frame-src {frame_src}; frame-ancestors {}; base-uri 'none'; \
          form-action 'self'; object-src 'none'",
         config.frame_ancestors
     );

@@ -4,78 +4,18 @@
 
 use crate::helpers::*;
 use reqwest::Method;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-struct Nginx {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// One nginx process (no master, no daemon) proxying to vodgate, with the media folder
-/// behind an `internal` location, as docs/behind-nginx.md shows.
-fn spawn_nginx(vodgate_port: u16, media: &Path) -> Nginx {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = std::env::temp_dir().join(format!("vodgate-nginx-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(dir.join("tmp")).unwrap();
-    let d = dir.display();
-    let media = media.canonicalize().unwrap();
-    let m = media.display();
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
-         error_log {d}/error.log warn;\nevents {{ worker_connections 256; }}\n\
-         http {{\n  access_log off;\n  sendfile on;\n\
-         types {{ video/mp2t ts; application/vnd.apple.mpegurl m3u8; }}\n\
-         client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n\
-         uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
-         server {{\n    listen 127.0.0.1:{port};\n\
-         location /_media/ {{ internal; alias {m}/; }}\n\
+/// One nginx proxying to vodgate, with the media folder behind an `internal` location, as
+/// docs/behind-nginx.md shows.
+fn spawn_nginx_in_front(vodgate_port: u16, media: &Path) -> Nginx {
+    let m = media.canonicalize().unwrap();
+    let m = m.display();
+    spawn_nginx(&format!(
+        "location /_media/ {{ internal; alias {m}/; }}\n\
          location / {{ proxy_pass http://127.0.0.1:{vodgate_port}; proxy_http_version 1.1; \
-         proxy_set_header Connection \"\"; }}\n  }}\n}}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    // Debian puts it in /usr/sbin, which is not on every user's PATH.
-    let bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("nginx");
-    let child = Command::new(bin)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx is installed (apt-get install nginx)");
-    let nginx = Nginx { child, port, dir };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "nginx did not start: {}",
-            std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    nginx
+         proxy_set_header Connection \"\"; }}\n"
+    ))
 }
 
 #[tokio::test]
@@ -86,7 +26,7 @@ async fn behind_nginx_vodgate_checks_every_request_and_nginx_sends_the_bytes() {
         accel_redirect: Some("/_media/".into()),
     };
     let app = spawn_app_with(config).await;
-    let nginx = spawn_nginx(app.port, Path::new("media"));
+    let nginx = spawn_nginx_in_front(app.port, Path::new("media"));
     let (viewer, master) = app.start_watching("sample").await;
     let dir = play_dir(&master);
     let cookie = viewer.cookie.clone().unwrap();

@@ -461,3 +461,80 @@ pub fn redis_cli(port: u16, args: &[&str]) -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default()
 }
+
+/// A real nginx (no master, no daemon) on a free loopback port, with `server` as the inside
+/// of its one `server {}` block. Killed, and its folder removed, on drop.
+pub struct Nginx {
+    child: std::process::Child,
+    pub port: u16,
+    pub dir: std::path::PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Nginx {
+    /// Lines of its access log (`$status $request_uri` when `server` asks for `access_log
+    /// {dir}/access.log short;`).
+    pub fn access_log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+pub fn spawn_nginx(server: &str) -> Nginx {
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("vodgate-nginx-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    let d = dir.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+         error_log {d}/error.log warn;\nevents {{ worker_connections 256; }}\n\
+         http {{\n  access_log off;\n  sendfile on;\n\
+         log_format short '$status $request_uri';\n\
+         types {{ video/mp2t ts; application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; }}\n\
+         client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n\
+         uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
+         server {{\n    listen 127.0.0.1:{port};\n{}\n  }}\n}}\n",
+        server.replace("{dir}", &d.to_string())
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    // Debian puts it in /usr/sbin, which is not on every user's PATH.
+    let bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("nginx");
+    let child = Command::new(bin)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx is installed (apt-get install nginx)");
+    let nginx = Nginx { child, port, dir };
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nginx did not start: {}",
+            std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nginx
+}

@@ -6,6 +6,7 @@ mod apivideo;
 mod auth;
 mod behind_nginx;
 mod browser;
+mod cdn;
 mod cli;
 mod entitlements;
 mod errors;

@@ -4,7 +4,7 @@
 use crate::app::{Caller, GrantInput};
 use crate::domain::ErrorCode;
 use crate::domain::{
-    AgeGate, AgeVerification, EntitlementId, OrderId, PlaybackMode, VideoId, ViewerId,
+    AgeGate, AgeVerification, Delivery, EntitlementId, OrderId, PlaybackMode, VideoId, ViewerId,
 };
 use crate::http::AppState;
 use crate::http::dto::{EntitlementList, EntitlementView, RefundResult};
@@ -48,6 +48,10 @@ struct CreateBody {
     /// api.video only: `relay` or `embed` for this rental; absent: the deployment's
     /// `VODGATE_APIVIDEO_MODE`. `embed` needs the api.video origin.
     playback_mode: Option<PlaybackMode>,
+    /// Local and http origins: `relay` (through vodgate) or `cdn` (segments from the
+    /// configured CDN with its token) for this rental; absent: the deployment's
+    /// `VODGATE_DELIVERY`. `cdn` needs a configured CDN.
+    delivery: Option<Delivery>,
 }
 
 /// Optional; the whole body may be left out.
@@ -123,6 +127,7 @@ async fn create(
         age_gate: body.age_gate,
         age_verification: body.age_verification,
         playback_mode: body.playback_mode,
+        delivery: body.delivery,
     })?;
     let granted = state.app.grant(terms, &caller).await?;
     let status = if granted.created {

@@ -50,6 +50,7 @@ async fn status(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_playback(&path)?;
+    let mut cookies = vec![];
     let body = match state
         .app
         .playback_status(
@@ -64,13 +65,18 @@ async fn status(
         PlaybackStatus::Active {
             expires_at,
             seconds_left,
-        } => PlaybackStatusView {
-            state: "active",
-            code: None,
-            message: None,
-            expires_at: expires_at.map(rfc3339),
-            seconds_left,
-        },
+            cdn,
+        } => {
+            // The renewal of a CDN cookie token: only here, only while the rental is live.
+            cookies = cdn.map(|t| t.cookies()).unwrap_or_default();
+            PlaybackStatusView {
+                state: "active",
+                code: None,
+                message: None,
+                expires_at: expires_at.map(rfc3339),
+                seconds_left,
+            }
+        }
         PlaybackStatus::Denied { reason, expires_at } => PlaybackStatusView {
             state: "denied",
             code: Some(reason.code()),
@@ -79,9 +85,12 @@ async fn status(
             seconds_left: 0,
         },
     };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body))
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    for c in cookies {
+        res.append_header((header::SET_COOKIE, c));
+    }
+    Ok(res.json(body))
 }
 
 // HEAD answers what GET would (status, length, type) without a body; it neither holds a
@@ -113,10 +122,12 @@ async fn asset(
             caller: &|| caller(&req),
         })
         .await?;
-    let playback = match decision {
-        Decision::Allowed { playback, .. } => playback,
+    let (playback, record) = match decision {
+        Decision::Allowed { playback, record } => (playback, record),
         Decision::Refused(reason) => return Err(denied(reason)),
     };
+    // CDN delivery: segment URIs point at the CDN with this token; keys stay here.
+    let cdn = app.cdn_token(&playback, &record);
 
     match asset.kind() {
         AssetKind::Playlist => {
@@ -129,7 +140,10 @@ async fn asset(
             let ctx = RewriteContext {
                 asset_base: &playback.source.asset_base,
                 playlist_url: &playlist_url,
-                plan: UriPlan::gateway(&prefix),
+                plan: match &cdn {
+                    Some(token) => UriPlan::cdn(&prefix, token),
+                    None => UriPlan::gateway(&prefix),
+                },
             };
             let rewritten = rewrite_playlist(&text, &ctx).map_err(|e| {
                 // The error names upstream URIs: for the log only, never for the viewer.
@@ -138,11 +152,18 @@ async fn asset(
                     "a URI in it is unusable or outside the video's origin".into(),
                 ))
             })?;
-            Ok(HttpResponse::Ok()
-                .insert_header((header::CONTENT_TYPE, asset.content_type()))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .body(rewritten))
+            let mut res = HttpResponse::Ok();
+            res.insert_header((header::CONTENT_TYPE, asset.content_type()))
+                .insert_header((header::CACHE_CONTROL, "no-store"));
+            for c in cdn.map(|t| t.cookies()).unwrap_or_default() {
+                res.append_header((header::SET_COOKIE, c));
+            }
+            Ok(res.body(rewritten))
         }
+        AssetKind::Segment if cdn.is_some() => Err(ApiError::not_found(
+            ErrorCode::UnknownAsset,
+            "This playback's segments come from the CDN, not from vodgate.",
+        )),
         AssetKind::Key | AssetKind::Segment => {
             let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
             let ask = MediaRequest {

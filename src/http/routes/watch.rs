@@ -135,6 +135,12 @@ async fn watch(
         seconds_left: record.seconds_left(Utc::now()),
         demo: state.config().demo,
         embed_url: started.embed_url.as_deref(),
+        cdn_cookies: state.app.cdn_token(playback, record).is_some()
+            && state
+                .config()
+                .cdn
+                .as_ref()
+                .is_some_and(|c| c.place() == crate::cdn::TokenPlace::Cookie),
     };
     Ok(render(StatusCode::OK, &page))
 }

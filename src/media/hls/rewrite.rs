@@ -69,6 +69,7 @@
 
 use url::Url;
 
+use crate::cdn::VideoToken;
 use crate::media::asset_path::is_segment_byte;
 
 /// What a URI in a playlist names, by its place in the playlist.
@@ -86,13 +87,26 @@ pub enum UriKind {
 }
 
 /// Where each kind of URI points: a prefix (ending with '/') that the URI's path relative
-/// to the asset base is appended to.
-#[derive(Debug, Clone, Copy)]
+/// to the asset base is appended to; or, for segments in CDN delivery, the CDN's URI with
+/// its token (the playlist's own query on a segment URI is then dropped: the CDN serves
+/// files by path).
+#[derive(Clone, Copy)]
 pub struct UriPlan<'a> {
     pub playlists: &'a str,
     pub keys: &'a str,
     pub segments: &'a str,
     pub other: &'a str,
+    pub cdn: Option<&'a VideoToken>,
+}
+
+impl std::fmt::Debug for UriPlan<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UriPlan")
+            .field("playlists", &self.playlists)
+            .field("segments", &self.segments)
+            .field("cdn", &self.cdn.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> UriPlan<'a> {
@@ -103,6 +117,16 @@ impl<'a> UriPlan<'a> {
             keys: prefix,
             segments: prefix,
             other: prefix,
+            cdn: None,
+        }
+    }
+
+    /// CDN delivery: playlists, keys and the rest back to the gateway, segments (and init
+    /// sections and parts) to the CDN with the playback's token.
+    pub fn cdn(prefix: &'a str, token: &'a VideoToken) -> Self {
+        Self {
+            cdn: Some(token),
+            ..Self::gateway(prefix)
         }
     }
 
@@ -225,10 +249,19 @@ pub fn rewrite_playlist(input: &str, ctx: &RewriteContext) -> Result<String, Rew
             }
             end = plain_end;
             out.push_str(&input[copied..pos]);
-            out.push_str(rw.plan.prefix(line_kind));
-            out.push_str(&rw.dir);
+            match (line_kind, rw.plan.cdn) {
+                (UriKind::Segment, Some(cdn)) => {
+                    let rel = [rw.dir.as_str(), &input[pos..path_end]].concat();
+                    cdn.push_segment_uri(&rel, &mut out);
+                    copied = plain_end;
+                }
+                _ => {
+                    out.push_str(rw.plan.prefix(line_kind));
+                    out.push_str(&rw.dir);
+                    copied = pos;
+                }
+            }
             line_kind = UriKind::Segment;
-            copied = pos;
         } else {
             end = find_eol_ascii(bytes, plain_end, &mut high_bits);
             let line = &input[pos..end];
@@ -510,6 +543,11 @@ impl<'a> Rewriter<'a> {
 
     /// Appends where the plan points the playlist URI `raw` (of this kind) to `out`.
     fn push_uri(&self, raw: &str, kind: UriKind, out: &mut String) -> Result<(), RewriteError> {
+        if let (UriKind::Segment, Some(cdn)) = (kind, self.plan.cdn) {
+            let rel = self.relative_path(raw)?;
+            cdn.push_segment_uri(&rel, out);
+            return Ok(());
+        }
         let prefix = self.plan.prefix(kind);
         if let Some(rest) = raw.strip_prefix(self.base_str) {
             // Absolute, in the base's own canonical spelling (what a packager that
@@ -526,6 +564,30 @@ impl<'a> Rewriter<'a> {
             return Ok(());
         }
         self.push_resolved(raw, prefix, out)
+    }
+
+    /// The path of the playlist URI `raw` relative to the asset base, without its query.
+    fn relative_path(&self, raw: &str) -> Result<String, RewriteError> {
+        let path_of = |s: &str| s.split('?').next().unwrap_or_default().to_owned();
+        if let Some(rest) = raw.strip_prefix(self.base_str)
+            && is_plain_with_query(rest)
+        {
+            return Ok(path_of(rest));
+        }
+        if is_plain_with_query(raw) {
+            return Ok(format!("{}{}", self.dir, path_of(raw)));
+        }
+        let resolved = self
+            .playlist
+            .join(raw)
+            .map_err(|_| RewriteError::InvalidUri {
+                uri: raw.to_owned(),
+            })?;
+        self.relative_to_base(&resolved)
+            .map(str::to_owned)
+            .ok_or_else(|| RewriteError::OutsideAssetBase {
+                uri: raw.to_owned(),
+            })
     }
 
     /// Full RFC 3986 resolution and containment check (the slow path of `push_uri`).
@@ -691,6 +753,7 @@ mod tests {
             keys: "/k/",
             segments: "https://cdn.example/m/",
             other: "/o/",
+            cdn: None,
         };
         let base = Url::parse(BASE).unwrap();
         let run = |input: &str, at: &str| {
@@ -712,6 +775,60 @@ mod tests {
             run(media, "360p/index.m3u8"),
             "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"/k/enc.key\"\n#EXT-X-MAP:URI=\"https://cdn.example/m/360p/init.mp4\"\n#EXTINF:4,\nhttps://cdn.example/m/360p/seg0.ts\n#EXT-X-PART:DURATION=1,URI=\"https://cdn.example/m/360p/seg1.0.ts\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"https://cdn.example/m/360p/seg1.1.ts\"\n#EXT-X-RENDITION-REPORT:URI=\"/p/720p/index.m3u8\",LAST-MSN=1\n#EXTINF:4,\nhttps://cdn.example/m/360p/seg1.ts?x=1\n"
         );
+    }
+
+    /// CDN delivery: segment lines, init sections, parts and hints go to the CDN with a token
+    /// per URI (secure_link, whose hash covers the path), whichever way they are spelled; keys,
+    /// rendition reports and variants stay at the gateway; a segment outside the base is
+    /// still refused.
+    #[test]
+    fn cdn_plan_sends_segments_to_the_cdn_with_their_token() {
+        use crate::cdn::{Cdn, CdnSettings, TokenKind, TokenPlace};
+        let cdn = Cdn::new(CdnSettings {
+            base_url: "https://cdn.example/media/{video_id}/{path}".into(),
+            token: TokenKind::SecureLink,
+            key: Some("s3cret".to_owned().into()),
+            key_id: None,
+            place: TokenPlace::Query,
+            cookie_domain: None,
+            ttl: None,
+            public_url: Url::parse("https://watch.example/").unwrap(),
+        })
+        .unwrap();
+        let token = cdn.token("vi1", "pb_1", 1_000, Some(2_000));
+        let sign = |path: &str| {
+            let mut q = String::new();
+            crate::cdn::secure_link::SecureLinkSigner::new("s3cret")
+                .unwrap()
+                .push_query(path, 2_000, &mut q);
+            format!("https://cdn.example{path}{q}")
+        };
+        let base = Url::parse(BASE).unwrap();
+        let pl = base.join("360p/index.m3u8").unwrap();
+        let ctx = RewriteContext {
+            asset_base: &base,
+            playlist_url: &pl,
+            plan: UriPlan::cdn("/play/pb_1/", &token),
+        };
+        let media = format!(
+            "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"../enc.key\"\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4,\nseg0.ts\n#EXT-X-PART:DURATION=1,URI=\"seg1.0.ts\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"seg1.1.ts\"\n#EXT-X-RENDITION-REPORT:URI=\"../720p/index.m3u8\",LAST-MSN=1\n#EXTINF:4,\nseg1.ts?avh=x\n#EXTINF:4,\n./seg2.ts\n#EXTINF:4,\n{BASE}360p/seg3.ts\n"
+        );
+        let want = format!(
+            "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"/play/pb_1/enc.key\"\n#EXT-X-MAP:URI=\"{}\"\n#EXTINF:4,\n{}\n#EXT-X-PART:DURATION=1,URI=\"{}\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"\n#EXT-X-RENDITION-REPORT:URI=\"/play/pb_1/720p/index.m3u8\",LAST-MSN=1\n#EXTINF:4,\n{}\n#EXTINF:4,\n{}\n#EXTINF:4,\n{}\n",
+            sign("/media/vi1/360p/init.mp4"),
+            sign("/media/vi1/360p/seg0.ts"),
+            sign("/media/vi1/360p/seg1.0.ts"),
+            sign("/media/vi1/360p/seg1.1.ts"),
+            sign("/media/vi1/360p/seg1.ts"),
+            sign("/media/vi1/360p/seg2.ts"),
+            sign("/media/vi1/360p/seg3.ts"),
+        );
+        assert_eq!(rewrite_playlist(&media, &ctx).unwrap(), want);
+        let outside = "#EXTM3U\n#EXTINF:4,\n../../other/seg0.ts\n";
+        assert!(matches!(
+            rewrite_playlist(outside, &ctx),
+            Err(RewriteError::OutsideAssetBase { .. })
+        ));
     }
 
     #[test]
