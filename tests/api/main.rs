@@ -7,6 +7,7 @@ mod auth;
 mod behind_nginx;
 mod browser;
 mod cdn;
+mod cdn_formats;
 mod cli;
 mod entitlements;
 mod errors;
