@@ -1197,6 +1197,95 @@ mod tests {
     }
 
     #[test]
+    fn cdn_settings_stop_the_start_when_wrong_and_never_fall_back() {
+        let err = |pairs: &'static [(&'static str, &'static str)]| {
+            Config::from_sources(None, env(pairs))
+                .unwrap_err()
+                .to_string()
+        };
+        const BASE: (&str, &str) = (
+            "VODGATE_CDN_BASE_URL",
+            "https://cdn.shop.example/media/{video_id}/{path}",
+        );
+        assert!(err(&[("VODGATE_DELIVERY", "cdn")]).contains("VODGATE_CDN_BASE_URL"));
+        assert!(err(&[("VODGATE_DELIVERY", "edge")]).contains("relay or cdn"));
+        assert!(err(&[BASE]).contains("VODGATE_CDN_TOKEN"));
+        assert!(err(&[("VODGATE_CDN_TOKEN", "akamai")]).contains("VODGATE_CDN_BASE_URL is not"));
+        assert!(
+            err(&[
+                (
+                    "VODGATE_CDN_BASE_URL",
+                    "https://cdn.shop.example/media/{path}"
+                ),
+                ("VODGATE_CDN_TOKEN", "none")
+            ])
+            .contains("{video_id}")
+        );
+        assert!(err(&[BASE, ("VODGATE_CDN_TOKEN", "fastly")]).contains("cat, cloudfront"));
+        assert!(err(&[BASE, ("VODGATE_CDN_TOKEN", "akamai")]).contains("VODGATE_CDN_KEY"));
+        assert!(
+            err(&[
+                BASE,
+                ("VODGATE_CDN_TOKEN", "cat"),
+                ("VODGATE_CDN_KEY", "not-hex"),
+                ("VODGATE_CDN_KEY_ID", "k")
+            ])
+            .contains("64 hex digits")
+        );
+        assert!(
+            err(&[
+                BASE,
+                ("VODGATE_CDN_TOKEN", "none"),
+                ("VODGATE_CDN_TOKEN_TTL_S", "90000")
+            ])
+            .contains("between 30 and 86400")
+        );
+        assert!(
+            err(&[
+                BASE,
+                ("VODGATE_CDN_TOKEN", "none"),
+                ("VODGATE_CDN_TOKEN_DELIVERY", "header")
+            ])
+            .contains("query or cookie")
+        );
+        assert!(
+            err(&[
+                BASE,
+                ("VODGATE_CDN_TOKEN", "none"),
+                ("VODGATE_ORIGIN", "apivideo"),
+                ("APIVIDEO_API_KEY", "sim-api-key")
+            ])
+            .contains("api.video is its own CDN")
+        );
+        let c = Config::from_sources(
+            None,
+            env(&[
+                BASE,
+                ("VODGATE_DELIVERY", "cdn"),
+                ("VODGATE_CDN_TOKEN", "secure_link"),
+                ("VODGATE_CDN_KEY", "a-long-secret-value"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.delivery, Delivery::Cdn);
+        let cdn = c.cdn.as_ref().unwrap();
+        assert_eq!(cdn.kind(), crate::cdn::TokenKind::SecureLink);
+        assert_eq!(cdn.ttl(), Duration::from_secs(21_600));
+        assert!(
+            !format!("{c:?}").contains("a-long-secret-value"),
+            "the key is never printed"
+        );
+        assert!(
+            !c.describe()
+                .iter()
+                .any(|(_, v)| v.contains("a-long-secret-value"))
+        );
+        // No CDN settings: relay, no CDN.
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!((c.delivery, c.cdn.is_none()), (Delivery::Relay, true));
+    }
+
+    #[test]
     fn apivideo_settings_are_validated() {
         let c = Config::from_sources(
             None,

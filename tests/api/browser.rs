@@ -510,3 +510,97 @@ async fn chromium_plays_an_api_video_private_video_through_the_relay_and_stops_o
     );
     browser.quit().await;
 }
+
+/// CDN delivery in a real browser: the `rotating` title (a new key every 2 segments) with
+/// its segments from nginx on another origin (nginx checks the `secure_link` tokens). hls.js
+/// loads every segment from nginx and none from vodgate; after a revoke the next key is
+/// refused, and the page stops and says why within a key period.
+#[tokio::test]
+async fn chromium_plays_segments_from_the_cdn_and_stops_within_a_key_period_of_a_revoke() {
+    if skip() {
+        return;
+    }
+    use crate::cdn::{SECURE_LINK_SECRET, cdn_config, spawn_secure_link_cdn};
+    let nginx = spawn_secure_link_cdn();
+    let app = spawn_app_with(cdn_config(
+        vodgate::config::Delivery::Cdn,
+        &format!(
+            "http://127.0.0.1:{}/media/{{video_id}}/{{path}}",
+            nginx.port
+        ),
+        vodgate::cdn::TokenKind::SecureLink,
+        Some(SECURE_LINK_SECRET),
+        None,
+        vodgate::cdn::TokenPlace::Query,
+    ))
+    .await;
+    let (_, e) = app
+        .grant(json!({"viewer_id": "browser", "video_id": "rotating"}))
+        .await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start().await;
+    browser.goto(e["watch_url"].as_str().unwrap()).await;
+    assert!(
+        browser
+            .wait_for(PLAYING_PAST_3S, Duration::from_secs(30))
+            .await,
+        "hls.js played past 3 s with segments from the CDN: {:?}",
+        nginx.access_log()
+    );
+    let loaded = browser
+        .js("return performance.getEntriesByType('resource').map(function (r) { return r.name; });")
+        .await;
+    let loaded: Vec<&str> = loaded
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let cdn = format!("http://127.0.0.1:{}/media/rotating/180p/seg", nginx.port);
+    assert!(
+        loaded.iter().any(|u| u.starts_with(&cdn)),
+        "segments from nginx: {loaded:?}"
+    );
+    assert!(
+        !loaded
+            .iter()
+            .any(|u| u.contains("/play/") && u.contains(".ts")),
+        "no segment from vodgate: {loaded:?}"
+    );
+    let key = loaded
+        .iter()
+        .find(|u| u.contains("/play/") && u.contains("/keys/"))
+        .expect("keys come from vodgate")
+        .to_string();
+    assert_eq!(browser.fetch_from_page(&key).await.0, 200);
+
+    let r = app
+        .admin(Method::POST, &format!("/v1/entitlements/{id}/revoke"), None)
+        .await;
+    assert_eq!(r.status(), 200);
+    let revoked_at = browser.current_time().await;
+    assert_eq!(browser.fetch_from_page(&key).await, (403, json!("revoked")));
+    // One key period (2 segments of 2 s) plus the page's 2 s status poll.
+    assert!(
+        browser.wait_for(DENIED, Duration::from_secs(6)).await,
+        "the page shows the refusal"
+    );
+    assert_eq!(
+        browser
+            .js("return document.querySelector('#denied').dataset.code;")
+            .await,
+        json!("revoked")
+    );
+    let t1 = browser.current_time().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let t2 = browser.current_time().await;
+    assert!(
+        t2 <= t1 + 0.05,
+        "playback kept going after the refusal: {t1} -> {t2}"
+    );
+    assert!(
+        t2 <= revoked_at + 4.5,
+        "stopped within a key period of the revoke: {revoked_at} -> {t2}"
+    );
+    browser.quit().await;
+}
