@@ -8,12 +8,14 @@
  *
  * Revocation: the gateway answers the next playlist/key/segment request with 403. hls.js
  * keeps only a few seconds of buffer, so that request comes within one segment. The status
- * endpoint is polled every 2 s (and at once on any load error) to learn *why*, and the
+ * endpoint is polled every 2 s (10 s in CDN delivery; at once on any load error) to learn *why*, and the
  * player is then torn down for real, not just paused.
  */
 (function () {
   'use strict';
 
+  // The page says how often (data-poll-ms): 2 s in relay, 10 s in CDN delivery, where a
+  // refused key already triggers a check at once and the poll is the cookie's renewal.
   var POLL_MS = 2000;
   var WARN_AT_S = 300;
   // Short buffer so a revocation bites at the next segment rather than minutes later.
@@ -48,6 +50,7 @@
     HLS_CONFIG.xhrSetup = function (xhr) { xhr.withCredentials = true; };
   }
 
+  POLL_MS = parseInt(video.dataset.pollMs, 10) || POLL_MS;
   var src = video.dataset.src;
   var statusUrl = video.dataset.status;
   var timeLeftEl = document.getElementById('time-left');

@@ -11,6 +11,7 @@ use super::entitlements::EntitlementRecord;
 use crate::cdn::VideoToken;
 use crate::domain::{Delivery, Playback};
 use chrono::Utc;
+use std::sync::Arc;
 
 impl App {
     /// This rental's delivery: the grant's choice, else the deployment's. api.video is its
@@ -24,7 +25,11 @@ impl App {
 
     /// The CDN token for this playback now, if its segments come from the CDN: scoped to the
     /// video, ending at the earlier of the rental window's end and the token TTL.
-    pub fn cdn_token(&self, playback: &Playback, record: &EntitlementRecord) -> Option<VideoToken> {
+    pub fn cdn_token(
+        &self,
+        playback: &Playback,
+        record: &EntitlementRecord,
+    ) -> Option<Arc<VideoToken>> {
         if self.delivery(record) != Delivery::Cdn {
             return None;
         }

@@ -84,7 +84,7 @@ pub enum PlaybackStatus {
         expires_at: Option<DateTime<Utc>>,
         seconds_left: i64,
         /// CDN delivery with cookie tokens: the renewed token to set.
-        cdn: Option<VideoToken>,
+        cdn: Option<std::sync::Arc<VideoToken>>,
     },
     Denied {
         reason: DenyReason,

@@ -29,8 +29,9 @@ pub mod cloudfront;
 pub mod secure_link;
 
 use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use url::Url;
 
@@ -165,6 +166,8 @@ impl Template {
 
 /// The CDN of this deployment: template, token format and its key, loaded once at start.
 pub struct Cdn {
+    /// Tokens handed out this quarter-TTL, by playback id (see `token`).
+    recent: [Mutex<HashMap<String, Arc<VideoToken>>>; SHARDS],
     template: Template,
     signer: Signer,
     place: TokenPlace,
@@ -298,6 +301,7 @@ impl Cdn {
             );
         }
         Ok(Arc::new(Self {
+            recent: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             secure_cookies: template.is_https() && s.public_url.scheme() == "https",
             template,
             signer,
@@ -332,23 +336,49 @@ impl Cdn {
         self.ttl
     }
 
-    /// The token for one playback of one video, valid from `now` (unix seconds) until the
-    /// earlier of `now + ttl` and `window_end`.
+    /// The token for one playback of one video at `now` (unix seconds): issued at the start
+    /// of the current quarter of the TTL, valid until the earlier of issue + TTL and
+    /// `window_end`, so it has at least three quarters of the TTL left. Within one quarter
+    /// the same token is handed out again from a per-instance cache: the status poll renews
+    /// every few seconds, and a CloudFront RSA signature costs a millisecond.
     pub fn token(
         &self,
         video_id: &str,
         playback_id: &str,
         now: i64,
         window_end: Option<i64>,
-    ) -> VideoToken {
+    ) -> Arc<VideoToken> {
+        let ttl = self.ttl.as_secs() as i64;
+        let step = (ttl / 4).max(1);
+        let issued = now - now.rem_euclid(step);
+        let mut expires = issued + ttl;
+        if let Some(end) = window_end {
+            expires = expires.min(end);
+        }
+        let shard = &self.recent[shard_of(playback_id)];
+        if let Some(t) = shard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(playback_id)
+            && t.issued == issued
+            && t.expires == expires
+        {
+            return t.clone();
+        }
+        let token = Arc::new(self.sign(video_id, playback_id, issued, expires));
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= RECENT_PER_SHARD {
+            map.retain(|_, t| t.issued == issued);
+        }
+        map.insert(playback_id.to_owned(), token.clone());
+        token
+    }
+
+    fn sign(&self, video_id: &str, playback_id: &str, now: i64, expires: i64) -> VideoToken {
         let base = self.template.video_base(video_id);
         let base_path = Url::parse(&base)
             .map(|u| u.path().to_owned())
             .unwrap_or_else(|_| "/".into());
-        let mut expires = now + self.ttl.as_secs() as i64;
-        if let Some(end) = window_end {
-            expires = expires.min(end);
-        }
         let grant = Grant {
             base: &base,
             base_path: &base_path,
@@ -364,7 +394,7 @@ impl Cdn {
                 return self.finish(
                     base,
                     base_path,
-                    expires,
+                    (now, expires),
                     Shared::CloudFront {
                         policy,
                         signature,
@@ -374,7 +404,7 @@ impl Cdn {
             }
             Signer::Akamai(s) => Some(("hdnts", s.sign(&grant))),
             Signer::SecureLink(s) => {
-                return self.finish(base, base_path, expires, Shared::PerUri(s.clone()));
+                return self.finish(base, base_path, (now, expires), Shared::PerUri(s.clone()));
             }
             Signer::None => None,
         };
@@ -382,11 +412,18 @@ impl Cdn {
             Some((name, value)) => Shared::One { name, value },
             None => Shared::Nothing,
         };
-        self.finish(base, base_path, expires, shared)
+        self.finish(base, base_path, (now, expires), shared)
     }
 
-    fn finish(&self, base: String, base_path: String, expires: i64, shared: Shared) -> VideoToken {
+    fn finish(
+        &self,
+        base: String,
+        base_path: String,
+        (issued, expires): (i64, i64),
+        shared: Shared,
+    ) -> VideoToken {
         VideoToken {
+            issued,
             base,
             base_path,
             expires,
@@ -396,6 +433,15 @@ impl Cdn {
             secure_cookies: self.secure_cookies,
         }
     }
+}
+
+const SHARDS: usize = 16;
+/// Past this many playbacks in a shard, tokens of earlier quarters are dropped.
+const RECENT_PER_SHARD: usize = 8192;
+
+fn shard_of(playback_id: &str) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(playback_id) as usize % SHARDS
 }
 
 /// What every signer is given.
@@ -427,6 +473,7 @@ enum Shared {
 
 /// One playback's token for one video: segment URIs on the CDN, and the cookies to set.
 pub struct VideoToken {
+    issued: i64,
     base: String,
     base_path: String,
     expires: i64,
@@ -601,8 +648,18 @@ mod tests {
     #[test]
     fn token_ends_with_the_window() {
         let cdn = Cdn::new(settings(TokenKind::None, None, TokenPlace::Query)).unwrap();
-        assert_eq!(cdn.token("v", "pb", 1000, None).expires(), 1000 + 6 * 3600);
+        let ttl = 6 * 3600;
+        // Issued at the start of the TTL's quarter: at least 3/4 of the TTL left, at most all.
+        for now in [1000, 5399, 5400, 86_399] {
+            let e = cdn.token("v", "pb", now, None).expires();
+            assert!(e >= now + ttl * 3 / 4 && e <= now + ttl, "{now}: {e}");
+        }
         assert_eq!(cdn.token("v", "pb", 1000, Some(1500)).expires(), 1500);
+        // The same quarter hands out the same token; the next one a new token.
+        let a = cdn.token("v", "pb", 1000, None);
+        assert!(Arc::ptr_eq(&a, &cdn.token("v", "pb", 5000, None)));
+        assert!(!Arc::ptr_eq(&a, &cdn.token("v", "pb", 5400, None)));
+        assert!(!Arc::ptr_eq(&a, &cdn.token("v", "pb2", 1000, None)));
         let mut out = String::new();
         cdn.token("v", "pb", 1000, None)
             .push_segment_uri("360p/seg0.ts", &mut out);
@@ -628,7 +685,7 @@ mod tests {
         let c = t.cookies();
         assert_eq!(c.len(), 1);
         assert!(
-            c[0].starts_with("hdnts=st=1000~exp=1120~acl=/media/vi1/*~id=pb_1~hmac="),
+            c[0].starts_with("hdnts=st=990~exp=1110~acl=/media/vi1/*~id=pb_1~hmac="),
             "{}",
             c[0]
         );

@@ -32,6 +32,8 @@ pub struct WatchPage<'a> {
     /// CDN delivery with cookie tokens: the player sends cookies with its cross-origin
     /// segment requests.
     pub cdn_cookies: bool,
+    /// How often the page asks `status_url` (ms).
+    pub poll_ms: u32,
 }
 
 impl WatchPage<'_> {
@@ -148,6 +150,7 @@ mod tests {
             playback_id: "pb_1",
             master_url: "/play/pb_1/master.m3u8",
             cdn_cookies: false,
+            poll_ms: 2000,
             status_url: "/play/pb_1/status",
             expires_at: "2030-01-01T00:00:00Z",
             seconds_left: 3720,

@@ -122,6 +122,7 @@ async fn watch(
     let (playback, record) = (&started.playback, &started.record);
     let e = &record.entitlement;
     let master_url = format!("/play/{}/{}", playback.id, playback.source.entry);
+    let cdn = state.app.delivery(record) == crate::domain::Delivery::Cdn;
     let status_url = format!("/play/{}/status", playback.id);
     let expires_at = record.expires_at().map(rfc3339).unwrap_or_default();
     let page = WatchPage {
@@ -135,12 +136,16 @@ async fn watch(
         seconds_left: record.seconds_left(Utc::now()),
         demo: state.config().demo,
         embed_url: started.embed_url.as_deref(),
-        cdn_cookies: state.app.cdn_token(playback, record).is_some()
+        cdn_cookies: cdn
             && state
                 .config()
                 .cdn
                 .as_ref()
                 .is_some_and(|c| c.place() == crate::cdn::TokenPlace::Cookie),
+        // CDN delivery: a refused key makes the page ask at once, so the poll is a fallback
+        // and the cookie's renewal (10 s is a twelfth of the default 120 s cookie TTL); at
+        // 2 s it would be most of the traffic vodgate sees.
+        poll_ms: if cdn { 10_000 } else { 2_000 },
     };
     Ok(render(StatusCode::OK, &page))
 }
