@@ -12,8 +12,10 @@
 //! machine's cores shared with a build); `VODGATE_MAX_IN_FLIGHT=100000` turns the admission
 //! limit off for the comparison. Segments are `media/sample/360p/seg0..3.ts` (~200 KB each, 4 s).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+#[path = "common/mod.rs"]
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,87 +31,6 @@ static KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 const PERIOD: Duration = Duration::from_secs(6);
 const SEGMENTS: usize = 4;
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16) {
-    for _ in 0..400 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("nothing listens on {port}");
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// VmRSS of `pid` in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    status_field(pid, "VmRSS:")
-}
-
-fn status_field(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// utime + stime of `pid` in clock ticks.
-fn cpu_ticks(pid: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which ends with ')'): state is field 3, utime 14, stime 15.
-    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-}
-
-fn clk_tck() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-struct Viewer {
-    cookie: String,
-    play: String,
-}
-
 async fn grant(
     http: &reqwest::Client,
     v: &str,
@@ -117,46 +38,8 @@ async fn grant(
     i: usize,
     tag: u16,
 ) -> Result<Viewer, String> {
-    let e: serde_json::Value = http
-        .post(format!("{v}/v1/entitlements"))
-        .bearer_auth(bearer)
-        .json(&serde_json::json!({"viewer_id": format!("viewer-{i}"), "video_id": "sample", "order_id": format!("viewers-{tag}-{i}")}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .error_for_status()
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let id = e["id"].as_str().ok_or("no id")?.to_owned();
-    let launch = e["watch_url"].as_str().ok_or("no watch_url")?;
-    let r = http.get(launch).send().await.map_err(|e| e.to_string())?;
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .ok_or_else(|| format!("launch answered {} without a cookie", r.status()))?
-        .to_owned();
-    let html = http
-        .get(format!("{v}/watch/{id}"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
-    let master = html
-        .split("data-src=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .ok_or("no data-src on the watch page")?;
-    Ok(Viewer {
-        cookie,
-        play: format!("{v}{}", master.rsplit_once('/').unwrap().0),
-    })
+    let body = serde_json::json!({"viewer_id": format!("viewer-{i}"), "video_id": "sample", "order_id": format!("viewers-{tag}-{i}")});
+    watch(http, v, bearer, &body).await
 }
 
 #[derive(Default)]
