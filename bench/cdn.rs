@@ -11,7 +11,9 @@
 //!    each loads the master and media playlist once, then polls the status (which renews its
 //!    cookie) at the page's interval and fetches a key every `KEY_PERIOD_S` (12: a key every
 //!    2 segments of 6 s; the `rotating` sample's own cadence is 4) for `DURATION_S` (60).
-//!    Prints errors, p50/p99 per request kind, vodgate's RSS and CPU, the generator's CPU.
+//!    At most `CONNECTIONS` (256, vodgate's admission limit) requests in flight, as behind a load balancer; latency
+//!    counts from when a request was due. Prints errors, p50/p99 per request kind,
+//!    vodgate's RSS and CPU, the generator's CPU.
 //! 3. **Token cost**: µs to sign one token per format (cat, cloudfront, akamai, secure_link),
 //!    in process, against an HMAC-SHA256 of the same input as the baseline.
 //!
@@ -102,7 +104,7 @@ fn spawn_vodgate(rport: u16, prefix: &str, env: &[(&str, String)]) -> (Kill, u32
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(512)
+        .pool_max_idle_per_host(env_num("CONNECTIONS", 256) as usize)
         .pool_idle_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(30))
         .build()
@@ -312,20 +314,28 @@ async fn part2(rport: u16) {
         why: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     }
     let kinds: Arc<[Kind; 3]> = Arc::new(Default::default()); // playlist, key, status
+    // At most CONNECTIONS (256: VODGATE_MAX_IN_FLIGHT's default) requests in flight, as a load balancer's connection pool to
+    // one instance would hold: 50,000 viewers' sockets on one loopback would take more file
+    // descriptors and ports than the generator has, and what failed then was the generator.
+    // Latency is counted from when the request was due, so time queued for a connection
+    // counts against vodgate.
+    let conns = env_num("CONNECTIONS", 256) as usize;
+    let lanes = Arc::new(tokio::sync::Semaphore::new(conns));
     let tck = clk_tck();
     let (cpu0, self0) = (cpu_ticks(&pid.to_string()), cpu_ticks("self"));
     let t0 = Instant::now();
     let deadline = tokio::time::Instant::now() + duration;
     let mut tasks = Vec::with_capacity(viewers);
     for (i, viewer) in all.into_iter().enumerate() {
-        let (http, kinds) = (http.clone(), kinds.clone());
+        let (http, kinds, lanes) = (http.clone(), kinds.clone(), lanes.clone());
         let offset = ramp.mul_f64(i as f64 / viewers as f64);
         tasks.push(tokio::spawn(async move {
             let get = |url: String, kind: usize| {
                 let req = http.get(url).header("cookie", &viewer.cookie);
-                let kinds = kinds.clone();
+                let (kinds, lanes) = (kinds.clone(), lanes.clone());
                 async move {
                     let t = Instant::now();
+                    let _lane = lanes.acquire().await.unwrap();
                     // While viewers are still arriving (the first ramp), or after.
                     let phase = if t0.elapsed() < ramp { "arrival" } else { "steady" };
                     let k = &kinds[kind];
@@ -388,7 +398,7 @@ async fn part2(rport: u16) {
     let errors: u64 = kinds.iter().map(|k| k.errors.load(Ordering::Relaxed)).sum();
     let cores = (cpu1 - cpu0) as f64 / tck / wall;
     println!(
-        "one instance, {viewers} cdn-mode viewers (akamai cookie tokens) arriving over {} s: status poll every {} s (the page's), a key every {} s, {:.0} s; one release vodgate on Redis, generator on the same 2 cores",
+        "one instance, {viewers} cdn-mode viewers (akamai cookie tokens) arriving over {} s, at most {conns} requests in flight: status poll every {} s (the page's), a key every {} s, {:.0} s; one release vodgate on Redis, generator on the same 2 cores",
         ramp.as_secs(),
         poll.as_secs(),
         key_period.as_secs(),

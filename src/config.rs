@@ -179,6 +179,26 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "HMAC secret(s) for POST /webhooks/payments, comma-separated during rotation",
     ),
     (
+        "stripe_webhook_secret",
+        "VODGATE_STRIPE_WEBHOOK_SECRET",
+        "the Stripe endpoint's signing secret(s) (whsec_…) for POST /webhooks/stripe, comma-separated during rotation",
+    ),
+    (
+        "stripe_partial_refund",
+        "VODGATE_STRIPE_PARTIAL_REFUND",
+        "what a partial Stripe refund does: keep (default: access stays, the refund is audited) or revoke",
+    ),
+    (
+        "paddle_webhook_secret",
+        "VODGATE_PADDLE_WEBHOOK_SECRET",
+        "the Paddle notification destination's secret key(s) for POST /webhooks/paddle, comma-separated during rotation",
+    ),
+    (
+        "lemonsqueezy_webhook_secret",
+        "VODGATE_LEMONSQUEEZY_WEBHOOK_SECRET",
+        "the Lemon Squeezy webhook's signing secret(s) for POST /webhooks/lemonsqueezy, comma-separated during rotation",
+    ),
+    (
         "audit_ip_key",
         "VODGATE_AUDIT_IP_KEY",
         "key for hashing client IPs in the audit trail (default: one generated and kept in the store)",
@@ -204,6 +224,22 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "demo storefront at / (default: on only with the embedded store on a loopback address)",
     ),
 ];
+
+/// What a partial refund does to the rental it pays back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartialRefund {
+    /// Access stays; the refund is in the audit trail.
+    Keep,
+    Revoke,
+}
+
+fn masked_list(secrets: &[SecretString]) -> String {
+    if secrets.is_empty() {
+        "[unset: endpoint off]".into()
+    } else {
+        format!("[{} set, masked]", secrets.len())
+    }
+}
 
 /// Where the video bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,6 +301,12 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Accepted webhook signing secrets (several during a rotation); empty = webhook off.
     pub webhook_secrets: Vec<SecretString>,
+    /// The payment providers' own webhooks (`app::payments`): empty = that endpoint is off.
+    pub stripe_webhook_secrets: Vec<SecretString>,
+    pub paddle_webhook_secrets: Vec<SecretString>,
+    pub lemonsqueezy_webhook_secrets: Vec<SecretString>,
+    /// Whether a partial Stripe refund revokes.
+    pub stripe_partial_refund: PartialRefund,
     pub audit_ip_key: Option<SecretString>,
     /// CSP `frame-ancestors` source list for vodgate's pages.
     pub frame_ancestors: String,
@@ -408,8 +450,17 @@ impl Config {
                 )));
             }
         }
-        let bootstrap_api_key =
-            get("bootstrap_api_key").map(|(v, _)| SecretString::from(v.clone()));
+        let bootstrap_api_key = match get("bootstrap_api_key") {
+            // The key itself is never part of the sentence.
+            Some((v, from)) if crate::token::api_key_parts(v).is_none() => {
+                return Err(ConfigError(format!(
+                    "{from} is not an API key: expected {} (e.g. vg_key_$(openssl rand -hex 8)_$(openssl rand -hex 24)), or leave it unset and create one with `vodgate api-key create`",
+                    crate::token::API_KEY_FORM
+                )));
+            }
+            Some((v, _)) => Some(SecretString::from(v.clone())),
+            None => None,
+        };
         let launch_ttl_s: u64 = parse(get("launch_ttl_s"), "600", "a number of seconds")?;
         if !(1..=86_400).contains(&launch_ttl_s) {
             return Err(ConfigError(
@@ -535,24 +586,37 @@ impl Config {
                 "max_in_flight must be between 1 and 100000 requests".into(),
             ));
         }
-        let webhook_secrets: Vec<SecretString> = match get("webhook_secret") {
-            Some((v, from)) => {
-                let parts: Vec<&str> = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .collect();
-                if parts.is_empty() || parts.iter().any(|p| p.len() < 16) {
-                    return Err(ConfigError(format!(
-                        "{from} must hold secrets of at least 16 characters, comma-separated"
-                    )));
-                }
-                parts
-                    .into_iter()
-                    .map(|p| SecretString::from(p.to_owned()))
-                    .collect()
+        let secrets = |key: &str, min: usize| -> Result<Vec<SecretString>, ConfigError> {
+            let Some((v, from)) = get(key) else {
+                return Ok(vec![]);
+            };
+            let parts: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            if parts.is_empty() || parts.iter().any(|p| p.len() < min) {
+                return Err(ConfigError(format!(
+                    "{from} must hold secrets of at least {min} characters, comma-separated"
+                )));
             }
-            None => vec![],
+            Ok(parts
+                .into_iter()
+                .map(|p| SecretString::from(p.to_owned()))
+                .collect())
+        };
+        let webhook_secrets = secrets("webhook_secret", 16)?;
+        let stripe_webhook_secrets = secrets("stripe_webhook_secret", 16)?;
+        let paddle_webhook_secrets = secrets("paddle_webhook_secret", 16)?;
+        // Lemon Squeezy lets a webhook's secret be as short as 6 characters.
+        let lemonsqueezy_webhook_secrets = secrets("lemonsqueezy_webhook_secret", 6)?;
+        let stripe_partial_refund = match get("stripe_partial_refund") {
+            None => PartialRefund::Keep,
+            Some((v, _)) if v == "keep" => PartialRefund::Keep,
+            Some((v, _)) if v == "revoke" => PartialRefund::Revoke,
+            Some((_, from)) => {
+                return Err(ConfigError(format!("{from} must be keep or revoke")));
+            }
         };
         let audit_ip_key = get("audit_ip_key").map(|(v, _)| SecretString::from(v.clone()));
         let frame_ancestors = match get("frame_ancestors") {
@@ -630,6 +694,10 @@ impl Config {
             store_outage_grace: Duration::from_secs(store_outage_grace_s),
             max_in_flight,
             webhook_secrets,
+            stripe_webhook_secrets,
+            paddle_webhook_secrets,
+            lemonsqueezy_webhook_secrets,
+            stripe_partial_refund,
             audit_ip_key,
             frame_ancestors,
             frame_sources,
@@ -709,6 +777,22 @@ impl Config {
                 } else {
                     format!("[{} set, masked]", self.webhook_secrets.len())
                 },
+            ),
+            (
+                "stripe_webhook_secret",
+                masked_list(&self.stripe_webhook_secrets),
+            ),
+            (
+                "stripe_partial_refund",
+                format!("{:?}", self.stripe_partial_refund).to_lowercase(),
+            ),
+            (
+                "paddle_webhook_secret",
+                masked_list(&self.paddle_webhook_secrets),
+            ),
+            (
+                "lemonsqueezy_webhook_secret",
+                masked_list(&self.lemonsqueezy_webhook_secrets),
             ),
             ("audit_ip_key", secret(&self.audit_ip_key)),
             ("frame_ancestors", self.frame_ancestors.clone()),
@@ -1194,6 +1278,33 @@ mod tests {
         // Without the apivideo origin the key is ignored.
         let c = Config::from_sources(None, env(&[("APIVIDEO_API_KEY", "sim-api-key")])).unwrap();
         assert!(c.apivideo_api_key.is_none());
+    }
+
+    #[test]
+    fn a_bootstrap_key_that_is_no_api_key_stops_the_start_and_says_the_form() {
+        let key_env =
+            |v: String| move |k: &str| (k == "VODGATE_BOOTSTRAP_API_KEY").then(|| v.clone());
+        // "vg_key_" + 32 hex: what an operator guessing the form writes; /auth/api-key
+        // would refuse it, so it must not start a server with no working key.
+        for bad in [
+            "vg_key_0123456789abcdef0123456789abcdef",
+            "hunter2",
+            "vg_key_0123456789ABCDEF_0123456789abcdef0123456789abcdef",
+            "vg_key_0123456789abcdef_short",
+        ] {
+            let e = Config::from_sources(None, key_env(bad.to_owned()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("VODGATE_BOOTSTRAP_API_KEY is not an API key"),
+                "{e}"
+            );
+            assert!(e.contains(crate::token::API_KEY_FORM), "{e}");
+            assert!(!e.contains(bad), "the key is never printed: {e}");
+        }
+        let good = format!("vg_key_0123456789abcdef_{}", "a".repeat(32));
+        let c = Config::from_sources(None, key_env(good)).unwrap();
+        assert!(c.bootstrap_api_key.is_some());
     }
 
     #[test]

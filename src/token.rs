@@ -29,6 +29,18 @@ impl Token {
     }
 }
 
+pub const API_KEY_PREFIX: &str = "vg_key_";
+/// The form of an admin API key, as an operator reads it.
+pub const API_KEY_FORM: &str = "vg_key_<16 lowercase hex digits>_<32 to 128 characters>";
+
+/// An API key's id and secret, if `s` has `API_KEY_FORM`. Here, below `config` and `auth`,
+/// so that a configured key is checked at start against the same rule `/auth/api-key` uses.
+pub fn api_key_parts(s: &str) -> Option<(&str, &str)> {
+    let (id, secret) = s.strip_prefix(API_KEY_PREFIX)?.split_once('_')?;
+    let id_ok = id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (id_ok && (32..=128).contains(&secret.len())).then_some((id, secret))
+}
+
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Token([redacted])")

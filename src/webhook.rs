@@ -1,9 +1,16 @@
-//! Payment webhooks: `Vodgate-Signature: t=<unix seconds>,v1=<hex hmac>[,v1=…]`, where each
-//! `v1` is HMAC-SHA256 over `{t}.{raw body}` with a shared secret (Stripe's scheme, so
-//! payment platforms and their operators already know it). Several `v1` values let a sender
-//! sign with an old and a new secret during a rotation; several configured secrets let
-//! vodgate accept either. Timestamps outside ±5 minutes are refused, so a captured request
-//! cannot be replayed later (and each event id is processed once on top of that).
+//! Payment webhook signatures. vodgate's own (`POST /webhooks/payments`) is
+//! `Vodgate-Signature: t=<unix seconds>,v1=<hex hmac>[,v1=…]`, each `v1` HMAC-SHA256 over
+//! `{t}.{raw body}` with a shared secret: Stripe's scheme, so payment platforms and their
+//! operators already know it, and Stripe's own `Stripe-Signature` is checked by the same
+//! code. Paddle Billing signs `ts=<unix>;h1=<hex>` over `{ts}:{raw body}`; Lemon Squeezy
+//! puts the hex HMAC-SHA256 of the raw body alone in `X-Signature` (no timestamp: its
+//! replays are stopped by the event being processed once, see `app::payments`).
+//!
+//! Several signatures in a header let a sender sign with an old and a new secret during a
+//! rotation; several configured secrets let vodgate accept either. Timestamps outside
+//! ±5 minutes are refused, so a captured request cannot be replayed later (and each event
+//! is processed once on top of that). Hand-written over the `hmac` crate: each scheme is a
+//! header split and one HMAC, and no provider publishes a Rust verifier.
 
 use crate::token::constant_time_eq;
 use hmac::{KeyInit, Mac};
@@ -11,62 +18,148 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub const TOLERANCE_S: i64 = 300;
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+/// Who signed, and so how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Vodgate,
+    Stripe,
+    Paddle,
+    LemonSqueezy,
+}
+
+impl Scheme {
+    /// The header the signature travels in.
+    pub fn header(self) -> &'static str {
+        match self {
+            Self::Vodgate => "Vodgate-Signature",
+            Self::Stripe => "Stripe-Signature",
+            Self::Paddle => "Paddle-Signature",
+            Self::LemonSqueezy => "X-Signature",
+        }
+    }
+    fn form(self) -> &'static str {
+        match self {
+            Self::Vodgate | Self::Stripe => "t=<unix seconds>,v1=<hex>",
+            Self::Paddle => "ts=<unix seconds>;h1=<hex>",
+            Self::LemonSqueezy => "64 hex digits",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("the Vodgate-Signature header is missing")]
-    Missing,
-    #[error("the Vodgate-Signature header is malformed; expected t=<unix seconds>,v1=<hex>")]
-    Malformed,
+    #[error("the {header} header is missing")]
+    Missing { header: &'static str },
+    #[error("the {header} header is malformed; expected {form}")]
+    Malformed {
+        header: &'static str,
+        form: &'static str,
+    },
     #[error("the signature timestamp is outside the 5-minute window")]
     Stale,
     #[error("no signature matches")]
     Mismatch,
 }
 
-/// HMAC-SHA256 of `{t}.{body}` as lowercase hex: what a sender puts in `v1`.
-pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+impl SignatureError {
+    /// A short name for the cause (audit de-duplication, logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Missing { .. } => "missing",
+            Self::Malformed { .. } => "malformed",
+            Self::Stale => "stale",
+            Self::Mismatch => "mismatch",
+        }
+    }
+}
+
+fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
         .expect("HMAC takes any key length");
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
+    for p in parts {
+        mac.update(p);
+    }
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Check a signature header against the body at time `now` (unix seconds).
+/// HMAC-SHA256 of `{t}.{body}` as lowercase hex: what a sender puts in `v1`.
+pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    hmac_hex(secret, &[t.to_string().as_bytes(), b".", body])
+}
+
+/// Check vodgate's own signature header against the body at time `now` (unix seconds).
 pub fn verify(
     header: Option<&str>,
     body: &[u8],
     secrets: &[SecretString],
     now: i64,
 ) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let mut t = None;
-    let mut v1 = vec![];
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", v)) => t = Some(v.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
-            Some(("v1", v)) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                v1.push(v.to_ascii_lowercase())
+    verify_as(Scheme::Vodgate, header, body, secrets, now)
+}
+
+/// Check a `scheme` signature header against the body at time `now` (unix seconds).
+pub fn verify_as(
+    scheme: Scheme,
+    header: Option<&str>,
+    body: &[u8],
+    secrets: &[SecretString],
+    now: i64,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing {
+        header: scheme.header(),
+    })?;
+    let malformed = SignatureError::Malformed {
+        header: scheme.header(),
+        form: scheme.form(),
+    };
+    let hex64 = |v: &str| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit());
+    let (t, given) = match scheme {
+        Scheme::LemonSqueezy => {
+            let v = header.trim();
+            if !hex64(v) {
+                return Err(malformed);
             }
-            Some(("v1", _)) => return Err(SignatureError::Malformed),
-            Some(_) => {} // other schemes (v0, …) are ignored, as Stripe does
-            None => return Err(SignatureError::Malformed),
+            (None, vec![v.to_ascii_lowercase()])
         }
-    }
-    let t = t.ok_or(SignatureError::Malformed)?;
-    if v1.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    if (now - t).abs() > TOLERANCE_S {
-        return Err(SignatureError::Stale);
-    }
+        _ => {
+            let (sep, t_name, sig_name) = match scheme {
+                Scheme::Paddle => (';', "ts", "h1"),
+                _ => (',', "t", "v1"),
+            };
+            let mut t = None;
+            let mut given = vec![];
+            for part in header.split(sep) {
+                match part.trim().split_once('=') {
+                    Some((k, v)) if k == t_name => {
+                        t = Some(v.parse::<i64>().map_err(|_| malformed.clone())?)
+                    }
+                    Some((k, v)) if k == sig_name && hex64(v) => given.push(v.to_ascii_lowercase()),
+                    Some((k, _)) if k == sig_name => return Err(malformed),
+                    Some(_) => {} // other schemes (v0, …) are ignored, as Stripe does
+                    None => return Err(malformed),
+                }
+            }
+            let Some(t) = t else { return Err(malformed) };
+            if given.is_empty() {
+                return Err(malformed);
+            }
+            if (now - t).abs() > TOLERANCE_S {
+                return Err(SignatureError::Stale);
+            }
+            (Some(t), given)
+        }
+    };
     let mut ok = false;
     // Check every pair without stopping early: timing says nothing about which matched.
     for secret in secrets {
-        let expected = sign(secret.expose_secret(), t, body);
-        for given in &v1 {
-            ok |= constant_time_eq(expected.as_bytes(), given.as_bytes());
+        let secret = secret.expose_secret();
+        let expected = match (scheme, t) {
+            (Scheme::LemonSqueezy, _) | (_, None) => hmac_hex(secret, &[body]),
+            (Scheme::Paddle, Some(t)) => hmac_hex(secret, &[t.to_string().as_bytes(), b":", body]),
+            (_, Some(t)) => sign(secret, t, body),
+        };
+        for g in &given {
+            ok |= constant_time_eq(expected.as_bytes(), g.as_bytes());
         }
     }
     if ok {
@@ -164,6 +257,44 @@ mod tests {
         for h in ["", "t=1", "v1=ab", "t=x,v1=00", "t=1,v1=zz", "garbage"] {
             assert!(verify(Some(h), b"", &s, 1).is_err(), "{h:?}");
         }
-        assert_eq!(verify(None, b"", &s, 1), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(None, b"", &s, 1),
+            Err(SignatureError::Missing {
+                header: "Vodgate-Signature"
+            })
+        );
+    }
+
+    #[test]
+    fn paddle_signs_ts_colon_body_and_lemon_squeezy_the_body_alone() {
+        let body = br#"{"event_id":"evt_1"}"#;
+        let s = secrets(&["pdl_ntfset_secret"]);
+        let h1 = hmac_hex("pdl_ntfset_secret", &[b"1000", b":", body]);
+        let ok = format!("ts=1000;h1={h1}");
+        assert_eq!(verify_as(Scheme::Paddle, Some(&ok), body, &s, 1010), Ok(()));
+        // Stripe's form, or Stripe's separator, is not Paddle's.
+        let as_stripe = format!("t=1000,v1={h1}");
+        assert!(verify_as(Scheme::Paddle, Some(&as_stripe), body, &s, 1010).is_err());
+        assert_eq!(
+            verify_as(Scheme::Paddle, Some(&ok), body, &s, 1400),
+            Err(SignatureError::Stale)
+        );
+        let x = hmac_hex("ls-secret", &[body]);
+        let ls = secrets(&["ls-secret"]);
+        assert_eq!(
+            verify_as(Scheme::LemonSqueezy, Some(&x), body, &ls, 0),
+            Ok(())
+        );
+        assert_eq!(
+            verify_as(Scheme::LemonSqueezy, Some(&x), b"{}", &ls, 0),
+            Err(SignatureError::Mismatch)
+        );
+        assert!(matches!(
+            verify_as(Scheme::LemonSqueezy, Some("t=1,v1=00"), body, &ls, 0),
+            Err(SignatureError::Malformed {
+                header: "X-Signature",
+                ..
+            })
+        ));
     }
 }

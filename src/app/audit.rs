@@ -43,6 +43,9 @@ pub enum AuditKind {
     PlaybackStopped,
     WebhookRefused,
     WebhookUnmatched,
+    /// A payment provider's event that changed nothing: a partial refund kept, a refund
+    /// awaiting approval, a checkout not paid yet, an event type vodgate does not act on.
+    PaymentNoted,
 }
 
 impl AuditKind {
@@ -80,6 +83,9 @@ pub struct AuditEvent {
 pub enum Trail<'a> {
     Entitlement(&'a EntitlementId),
     Order(&'a OrderId),
+    /// Events about no entitlement or order: badly signed webhooks, a provider's refund of a
+    /// payment vodgate never granted, event types it does not act on.
+    Unattributed,
 }
 
 /// Who made a call, as the HTTP layer (or the CLI) saw it: the client's address and its user
@@ -281,6 +287,7 @@ impl Audit {
         let log = match trail {
             Trail::Entitlement(id) => keys::entitlement_audit(id),
             Trail::Order(order) => keys::order_audit(order),
+            Trail::Unattributed => keys::unattributed_audit(),
         };
         let rows = self.store.log_range(&log, after, limit).await?;
         let next = (rows.len() == limit)

@@ -147,6 +147,16 @@ impl App {
 
     /// Grant, idempotently per order and video; a new grant goes in the audit trail.
     pub async fn grant(&self, terms: GrantTerms, caller: &Caller) -> Result<Granted, AppError> {
+        self.grant_noted(terms, caller, None).await
+    }
+
+    /// As `grant`, with what caused it in the trail's `reason` (a payment provider's event).
+    pub async fn grant_noted(
+        &self,
+        terms: GrantTerms,
+        caller: &Caller,
+        cause: Option<String>,
+    ) -> Result<Granted, AppError> {
         let granted = self
             .entitlements
             .grant(terms.0)
@@ -161,10 +171,11 @@ impl App {
         let record = self.entitlement(id).await?;
         if granted.created {
             tracing::info!(entitlement.id = %id, video.id = %record.entitlement.video_id, "entitlement granted");
-            let ev = self
+            let mut ev = self
                 .audit
                 .about(AuditKind::Grant, &record.entitlement, caller)
                 .await;
+            ev.reason = cause;
             self.audit.record(ev).await;
         }
         let launch = self.entitlements.mint_launch(id).await?;

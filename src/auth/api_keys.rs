@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::sync::{OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-const PREFIX: &str = "vg_key_";
 use crate::store::FOREVER;
+use crate::token::API_KEY_PREFIX as PREFIX;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -76,10 +76,8 @@ pub struct NewApiKey {
 }
 
 fn split(presented: &str) -> Option<(ApiKeyId, &str)> {
-    let rest = presented.strip_prefix(PREFIX)?;
-    let (id, secret) = rest.split_once('_')?;
-    (secret.len() >= 32 && secret.len() <= 128).then_some(())?;
-    Some((ApiKeyId::parse(id).ok()?, secret))
+    let (id, secret) = crate::token::api_key_parts(presented)?;
+    Some((ApiKeyId(id.to_owned()), secret))
 }
 
 fn dummy_phc() -> &'static str {

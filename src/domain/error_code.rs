@@ -44,6 +44,7 @@ error_codes! {
     PlaybackModeUnavailable = "playback_mode_unavailable",
     DeliveryUnavailable = "delivery_unavailable",
     OrderIdRequired = "order_id_required",
+    InvalidPurchase = "invalid_purchase",
     OrderConflict = "order_conflict",
     EntitlementNotActive = "entitlement_not_active",
     // Who may call.

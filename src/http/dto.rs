@@ -144,6 +144,44 @@ pub enum WebhookStatus {
     Duplicate,
 }
 
+/// What a payment provider's event did.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderWebhookStatus {
+    /// A paid checkout: the entitlement is granted (or was, by an earlier delivery).
+    Granted,
+    /// A full refund or a chargeback: the order's entitlements are revoked.
+    Revoked,
+    /// A refund or chargeback of a payment not bought yet: applied when its purchase arrives.
+    Remembered,
+    /// Audited, nothing changed: a partial refund kept, a refund awaiting approval, an unpaid checkout.
+    Noted,
+    /// An event type vodgate does not act on: audited, nothing done.
+    Ignored,
+    /// This event was processed before: nothing done.
+    Duplicate,
+}
+
+/// `POST /webhooks/stripe`, `/webhooks/paddle`, `/webhooks/lemonsqueezy`.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderWebhookResult {
+    /// The provider's event id (Lemon Squeezy: event name, order id and the order's `updated_at`).
+    pub id: String,
+    pub status: ProviderWebhookStatus,
+    /// With `granted`: the entitlement of the order and video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub entitlement_id: Option<EntitlementId>,
+    /// With `revoked`, and with `granted` when a refund that came first revoked it at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub revoked: Option<Vec<EntitlementId>>,
+    /// With `revoked`: the order's entitlements an earlier revocation had already ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub already_revoked: Option<Vec<EntitlementId>>,
+}
+
 /// `POST /webhooks/payments`.
 #[derive(Serialize, ToSchema)]
 pub struct WebhookResult {

@@ -178,8 +178,9 @@ pub fn plain_errors_as_problems<B: 'static>() -> actix_web::middleware::ErrorHan
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::BodyTooLarge,
                 format!(
-                    "The request body is larger than {} bytes.",
-                    extractors::JSON_LIMIT
+                    "The request body is too large: {} bytes at most ({} for a payment provider's webhook).",
+                    extractors::JSON_LIMIT,
+                    crate::http::routes::webhooks::PROVIDER_BODY_LIMIT
                 ),
             ),
             _ => ApiError::bad_request(

@@ -44,6 +44,9 @@ use utoipa::openapi::{self, ContentBuilder, HeaderBuilder, RefOr, ResponseBuilde
         routes::uploads::list,
         routes::uploads::remove,
         routes::webhooks::payments,
+        routes::webhooks::stripe,
+        routes::webhooks::paddle,
+        routes::webhooks::lemonsqueezy,
         routes::health::healthz,
         routes::health::readyz,
     ),
@@ -227,9 +230,11 @@ problems! {
     OrderConflict: 409 "`order_conflict`: this order_id + video_id was granted to another viewer.";
     EntitlementNotActive: 409 "`entitlement_not_active`: revoked, refunded or expired; no watch link can be made.";
     PayloadTooLarge: 413 "`body_too_large`: the body is over 16 KiB.";
+    ProviderPayloadTooLarge: 413 "`body_too_large`: the body is over 256 KiB.";
     UnsupportedMediaType: 415 "`unsupported_media_type`: send the body as `application/json` (a call that changes state takes JSON or no body and no `Content-Type`: form and text bodies are refused, so another site's form cannot make a browser call it).";
     InvalidAgeVerification: 422 "`age_verification_required` (age_gate `verified` without age_verification) or `invalid_age_verification` (blank or too long method/reference, verified_at in the future), or `playback_mode_unavailable` (`embed` without the api.video origin), or `delivery_unavailable` (`cdn` without a configured CDN, or on api.video).";
     OrderIdRequired: 422 "`order_id_required`: a refund or chargeback names its order_id.";
+    InvalidPurchase: 422 "`invalid_purchase`: a paid checkout whose metadata or custom data make no grant (no video_id, no viewer, terms out of range); nothing granted, the event is audited, and the provider's retry is processed again.";
     TooManyRequests: 429 "`too_many_failed_attempts`: too many failed authentications from this client; retry after `Retry-After` seconds." ["Retry-After": "Seconds until the client may authenticate again."];
     InvalidTtl: 400 "`invalid_body`: the body is not JSON of the documented shape, or ttl is over 2147483647 seconds.";
     UploadsNotConfigured: 404 "`not_configured`: upload tokens need the api.video origin (`VODGATE_ORIGIN=apivideo`).";

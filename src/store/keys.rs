@@ -98,6 +98,17 @@ keys! {
     "webhook:refused:{o:<order>}:<cause>" => fn webhook_refused(order: &OrderId, cause: &str) {
         format!("webhook:refused:{{o:{order}}}:{cause}")
     }
+    /// A payment provider's payment (Stripe payment intent, Paddle transaction, Lemon
+    /// Squeezy order) → the order it was granted under and the amount paid (JSON); 400 days,
+    /// longer than a card dispute can come.
+    "pay:<provider>:<payment>" => fn payment(provider: &str, payment: &str) {
+        format!("pay:{provider}:{payment}")
+    }
+    /// A refund or chargeback of a payment vodgate has not seen bought yet (JSON); applied
+    /// by the purchase when it arrives; 30 days.
+    "pay:<provider>:<payment>:pending" => fn payment_pending(provider: &str, payment: &str) {
+        format!("pay:{provider}:{payment}:pending")
+    }
     /// A launch link: the entitlement id; consumed with GETDEL.
     "launch:<sha256>" => fn launch(link: &TokenHash) { format!("launch:{}", link.as_str()) }
     /// A browser's viewer session: the set of rentals it holds, living as long as the

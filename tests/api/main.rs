@@ -17,6 +17,7 @@ mod openapi;
 mod operability;
 mod origins;
 mod outage;
+mod payment_providers;
 mod playback;
 mod rental;
 mod store_contract;

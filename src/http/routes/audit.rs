@@ -24,6 +24,9 @@ struct AuditQuery {
     entitlement_id: Option<EntitlementId>,
     /// The trail of one order.
     order_id: Option<OrderId>,
+    /// `true`: the events about no entitlement or order (badly signed webhooks, a
+    /// provider's refund of a payment never granted here, event types vodgate does not act on).
+    unattributed: Option<bool>,
     /// A `next_cursor` from the previous page.
     #[param(
         pattern = "^\\+?[0-9]+-\\+?[0-9]+$",
@@ -39,7 +42,8 @@ struct AuditQuery {
 /// Read the audit trail
 ///
 /// The trail of one entitlement or one order, oldest first: grants, launches, first plays,
-/// refusals, revocations, refunds, refused webhooks.
+/// refusals, revocations, refunds, refused webhooks; or (`unattributed=true`) the events
+/// about neither.
 #[utoipa::path(
     get,
     path = "/v1/audit",
@@ -64,13 +68,14 @@ async fn list(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let trail = match (&q.entitlement_id, &q.order_id) {
-        (Some(e), None) => Trail::Entitlement(e),
-        (None, Some(o)) => Trail::Order(o),
+    let trail = match (&q.entitlement_id, &q.order_id, q.unattributed) {
+        (Some(e), None, None | Some(false)) => Trail::Entitlement(e),
+        (None, Some(o), None | Some(false)) => Trail::Order(o),
+        (None, None, Some(true)) => Trail::Unattributed,
         _ => {
             return Err(ApiError::bad_request(
                 ErrorCode::InvalidQuery,
-                "Give exactly one of entitlement_id or order_id.",
+                "Give exactly one of entitlement_id, order_id or unattributed=true.",
             ));
         }
     };

@@ -66,7 +66,8 @@ struct RevokeBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
-    viewer_id: ViewerId,
+    viewer_id: Option<ViewerId>,
+    order_id: Option<OrderId>,
 }
 
 fn parse_id(raw: &str) -> Result<EntitlementId, ApiError> {
@@ -141,16 +142,22 @@ async fn create(
     )))
 }
 
-/// List a viewer's entitlements
+/// List a viewer's or an order's entitlements
+///
+/// Give exactly one of `viewer_id` and `order_id` (an order bought on a provider's
+/// checkout is found by its order: `client_reference_id`, the session, the transaction).
 #[utoipa::path(
     get,
     path = "/v1/entitlements",
     tag = "entitlements",
     operation_id = "list_entitlements",
-    params(("viewer_id" = ViewerId, Query, description = "Whose entitlements.")),
+    params(
+        ("viewer_id" = Option<ViewerId>, Query, description = "Whose entitlements."),
+        ("order_id" = Option<OrderId>, Query, description = "The order's entitlements."),
+    ),
     security(("bearer" = []), ("basic" = [])),
     responses(
-        (status = 200, description = "The viewer's entitlements (none: an empty list).", body = crate::http::dto::EntitlementList),
+        (status = 200, description = "The viewer's or order's entitlements (none: an empty list).", body = crate::http::dto::EntitlementList),
         (status = 400, response = crate::http::openapi::InvalidQuery),
         (status = 401, response = crate::http::openapi::Unauthorized),
         (status = 403, response = crate::http::openapi::Forbidden),
@@ -165,11 +172,17 @@ async fn list(
     state: web::Data<AppState>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let data: Vec<_> = state
-        .app
-        .entitlements
-        .list_for_viewer(&q.viewer_id)
-        .await?
+    let records = match (&q.viewer_id, &q.order_id) {
+        (Some(v), None) => state.app.entitlements.list_for_viewer(v).await?,
+        (None, Some(o)) => state.app.entitlements.list_for_order(o).await?,
+        _ => {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                "Give exactly one of viewer_id or order_id.",
+            ));
+        }
+    };
+    let data: Vec<_> = records
         .iter()
         .map(|r| EntitlementView::new(r, None))
         .collect();

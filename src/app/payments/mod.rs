@@ -1,7 +1,15 @@
-//! A payment platform's events (`POST /webhooks/payments`, already signature-checked by the
-//! caller): a refund or chargeback refunds the order. Each event is processed at least once
+//! Payment events. The payment providers' own (Stripe, Paddle, Lemon Squeezy) are in
+//! `provider.rs`, each provider's reading of its events in its own file. Here, vodgate's own
+//! event (`POST /webhooks/payments`, already signature-checked by the caller): a refund or chargeback refunds the order. Each event is processed at least once
 //! and its effects happen once (see `payment_event`); a refused (badly signed) event is
 //! filed under the order it names, within limits.
+
+pub mod lemonsqueezy;
+pub mod paddle;
+mod provider;
+pub mod stripe;
+
+pub use provider::{Provider, ProviderEvent, ProviderOutcome};
 
 use super::{App, AppError, Caller};
 use crate::app::audit::{AuditEvent, AuditKind};

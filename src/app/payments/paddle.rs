@@ -1,0 +1,96 @@
+//! Paddle Billing's events, read into a `ProviderEvent` (see `provider.rs`).
+//!
+//! - `transaction.completed`: a purchase; the grant's terms are the transaction's
+//!   `custom_data` (the grant API's field names, `order_id` among them; without it the
+//!   order is the transaction id). The payment recorded is the transaction, which is what
+//!   adjustments name (they carry no `custom_data`).
+//! - `adjustment.created` / `adjustment.updated` with action `refund` or `chargeback`:
+//!   a revocation once `approved`; `pending_approval` and `rejected` change nothing.
+
+use super::provider::{Action, PaymentRef, Provider, ProviderEvent, Purchase, Refunded};
+use crate::app::AppError;
+use crate::config::PartialRefund;
+use crate::domain::{ErrorCode, OrderId};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+#[derive(Deserialize)]
+struct Event {
+    event_id: String,
+    event_type: String,
+    data: Map<String, Value>,
+}
+
+fn bad(message: impl Into<String>) -> AppError {
+    AppError::invalid(ErrorCode::InvalidBody, message)
+}
+
+fn str_field<'a>(o: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    o.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+pub fn read(body: &[u8]) -> Result<ProviderEvent, AppError> {
+    let ev: Event =
+        serde_json::from_slice(body).map_err(|e| bad(format!("Not a Paddle notification: {e}")))?;
+    let d = &ev.data;
+    let action = match ev.event_type.as_str() {
+        "transaction.completed" => {
+            let txn = str_field(d, "id").ok_or_else(|| bad("The transaction has no id."))?;
+            let fields = d
+                .get("custom_data")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let order = match fields.get("order_id").and_then(Value::as_str) {
+                Some(o) => OrderId::parse(o.trim()),
+                None => OrderId::parse(txn),
+            }
+            .map_err(|e| bad(format!("custom_data.order_id: {e}")))?;
+            // Totals are strings of the currency's smallest unit ("65215").
+            let amount = d
+                .get("details")
+                .and_then(|x| x.get("totals"))
+                .and_then(|t| t.get("grand_total").or_else(|| t.get("total")))
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok());
+            Action::Purchase(Purchase {
+                payment: PaymentRef::parse(txn)?,
+                order,
+                amount,
+                fields,
+                viewer_fallback: str_field(d, "customer_id").map(str::to_owned),
+            })
+        }
+        "adjustment.created" | "adjustment.updated" => {
+            let payment = PaymentRef::parse(
+                str_field(d, "transaction_id")
+                    .ok_or_else(|| bad("The adjustment names no transaction_id."))?,
+            )?;
+            let action = str_field(d, "action").unwrap_or("");
+            match (action, str_field(d, "status")) {
+                ("refund", Some("approved")) => Action::Refund {
+                    payment,
+                    refunded: Refunded::Full,
+                    partial: PartialRefund::Revoke,
+                },
+                ("chargeback", Some("approved")) => Action::Chargeback { payment },
+                (action, status) => Action::Note {
+                    payment: Some(payment),
+                    what: format!(
+                        "adjustment {action} {}: nothing changes until an approved refund or chargeback",
+                        status.unwrap_or("without a status")
+                    ),
+                },
+            }
+        }
+        _ => Action::Unhandled,
+    };
+    Ok(ProviderEvent {
+        provider: Provider::Paddle,
+        id: ev.event_id,
+        kind: ev.event_type,
+        action,
+    })
+}
