@@ -31,8 +31,8 @@ pub use audit::Caller;
 pub use grant::{GrantInput, GrantTerms, Granted};
 pub use launch::{LaunchOpened, launch_path};
 pub use payments::{
-    PaymentEvent, PaymentOutcome, Provider, ProviderEvent, ProviderOutcome, lemonsqueezy, paddle,
-    stripe,
+    CheckoutReturn, PaymentEvent, PaymentOutcome, Provider, ProviderEvent, ProviderOutcome,
+    lemonsqueezy, paddle, stripe,
 };
 pub use playback::{
     Decision, MAX_PLAYBACKS, PlaybackRequest, PlaybackStatus, PresentedSessions, StartOutcome,

@@ -55,6 +55,14 @@ pub struct DenyPage<'a> {
     pub hint: Option<&'a str>,
 }
 
+/// Back from a payment provider's checkout before its webhook arrived: reloads itself
+/// (a meta refresh: the page's CSP allows no inline script) until the grant is there.
+#[derive(askama::Template)]
+#[template(path = "checkout_wait.html")]
+pub struct CheckoutWaitPage {
+    pub refresh_s: u32,
+}
+
 /// The demo storefront: rent, watch and refund against the embedded store.
 #[derive(askama::Template)]
 #[template(path = "demo.html")]

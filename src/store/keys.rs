@@ -109,6 +109,15 @@ keys! {
     "pay:<provider>:<payment>:pending" => fn payment_pending(provider: &str, payment: &str) {
         format!("pay:{provider}:{payment}:pending")
     }
+    /// A paid checkout's way back to the player (`/checkout/stripe/return`): the entitlement
+    /// its purchase granted; consumed with GETDEL, so the return works once; 24 h.
+    "checkout:<provider>:<sha256(session)>" => fn checkout_return(provider: &str, session: &TokenHash) {
+        format!("checkout:{provider}:{}", session.as_str())
+    }
+    /// That checkout's return was used (so a second visit says so instead of waiting); 24 h.
+    "checkout:<provider>:<sha256(session)>:used" => fn checkout_return_used(provider: &str, session: &TokenHash) {
+        format!("checkout:{provider}:{}:used", session.as_str())
+    }
     /// A launch link: the entitlement id; consumed with GETDEL.
     "launch:<sha256>" => fn launch(link: &TokenHash) { format!("launch:{}", link.as_str()) }
     /// A browser's viewer session: the set of rentals it holds, living as long as the

@@ -701,3 +701,68 @@ async fn a_lemon_squeezy_order_grants_and_its_refund_revokes() {
         "refunded"
     );
 }
+
+#[tokio::test]
+async fn the_stripe_return_url_waits_for_the_webhook_then_opens_the_player_once() {
+    let app = providers_app(|_| {}).await;
+    // A Payment Link: no client_reference_id, metadata naming only the video.
+    let body = edited(
+        "stripe/checkout.session.completed.json",
+        &[
+            ("/data/object/client_reference_id", Value::Null),
+            ("/data/object/metadata", json!({"video_id": "sample"})),
+        ],
+    );
+    let session: Value = serde_json::from_str(&body).unwrap();
+    let session_id = session["data"]["object"]["id"].as_str().unwrap().to_owned();
+    let back = app.url(&format!("/checkout/stripe/return?session_id={session_id}"));
+
+    // The buyer is back before the webhook: a page that reloads itself.
+    let r = app.client.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(session_cookie(&r).is_none(), "no session before the grant");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(r#"<meta http-equiv="refresh" content="2">"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"data-state="waiting""#), "{html}");
+
+    let (_, out) = deliver(&app, "stripe", &body).await;
+    assert_eq!(out["status"], "granted", "{out}");
+    // The reload: the viewer session and the watch page, as a launch link gives them.
+    let (status, viewer) = app.launch(&back).await;
+    assert_eq!(status, 303);
+    assert!(viewer.cookie.is_some());
+    assert_eq!(
+        viewer.entitlement_id,
+        out["entitlement_id"].as_str().unwrap()
+    );
+    let html = app
+        .get_as(&viewer, &format!("/watch/{}", viewer.entitlement_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let master = master_of(&html);
+    assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
+
+    // Once: the same URL again (the buyer's back button, or someone it was shared with).
+    let r = app.client.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    assert!(session_cookie(&r).is_none());
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains(r#"data-code="launch_link_used""#)
+    );
+    // Not a way to probe: a malformed session id is a 400 in the one error shape.
+    let r = app
+        .client
+        .get(app.url("/checkout/stripe/return?session_id=../../x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r, 400).await, "invalid_query");
+}

@@ -70,6 +70,7 @@ pub fn read(body: &[u8]) -> Result<ProviderEvent, AppError> {
                 viewer_fallback: Some(attr("user_email"))
                     .filter(|e| !e.is_empty())
                     .map(str::to_owned),
+                checkout: None,
             })
         }
         "order_created" => Action::Note {

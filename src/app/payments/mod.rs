@@ -9,7 +9,7 @@ pub mod paddle;
 mod provider;
 pub mod stripe;
 
-pub use provider::{Provider, ProviderEvent, ProviderOutcome};
+pub use provider::{CheckoutReturn, Provider, ProviderEvent, ProviderOutcome};
 
 use super::{App, AppError, Caller};
 use crate::app::audit::{AuditEvent, AuditKind};

@@ -61,6 +61,7 @@ pub fn read(body: &[u8]) -> Result<ProviderEvent, AppError> {
                 amount,
                 fields,
                 viewer_fallback: str_field(d, "customer_id").map(str::to_owned),
+                checkout: None,
             })
         }
         "adjustment.created" | "adjustment.updated" => {

@@ -21,6 +21,7 @@ use crate::app::grant::GrantInput;
 use crate::config::PartialRefund;
 use crate::domain::{AgeGate, EntitlementId, ErrorCode, OrderId, VideoId, ViewerId};
 use crate::store::keys;
+use crate::token::{Token, TokenHash};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -32,6 +33,8 @@ const PAYMENT_KEPT_FOR: Duration = Duration::from_secs(400 * 24 * 3600);
 const PENDING_KEPT_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 /// As for vodgate's own events: far longer than the providers' retries.
 const SEEN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+/// A buyer comes back from the checkout within seconds; a day covers a closed laptop.
+const RETURN_KEPT_FOR: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -114,6 +117,8 @@ pub struct Purchase {
     pub fields: Map<String, Value>,
     /// The viewer when `fields` names none (the provider's customer id or email).
     pub viewer_fallback: Option<String>,
+    /// The checkout (Stripe's session id) whose return URL leads the buyer to the player.
+    pub checkout: Option<String>,
 }
 
 /// How much of a payment a refund gave back.
@@ -144,6 +149,16 @@ pub enum ProviderOutcome {
     Noted,
     /// Not an event vodgate acts on; audited.
     Ignored,
+}
+
+/// A buyer back from the provider's checkout page.
+pub enum CheckoutReturn {
+    /// The checkout's webhook has not granted yet (or there is no such checkout).
+    Waiting,
+    /// This return was used already.
+    Used,
+    /// A fresh launch link of what the checkout bought, to open at once.
+    Ready(Token),
 }
 
 /// What the purchase recorded about its payment.
@@ -336,6 +351,11 @@ impl App {
         let map = keys::payment(provider.as_str(), p.payment.as_str());
         let json = serde_json::to_string(&record).expect("serializable");
         self.store.set(&map, &json, PAYMENT_KEPT_FOR).await?;
+        if let Some(session) = &p.checkout {
+            let key = keys::checkout_return(provider.as_str(), &TokenHash::of(session));
+            let id = granted.record.entitlement.id.to_string();
+            self.store.set(&key, &id, RETURN_KEPT_FOR).await?;
+        }
         let mut revoked = false;
         let pending = keys::payment_pending(provider.as_str(), p.payment.as_str());
         if let Some(raw) = self.store.get(&pending).await?
@@ -424,6 +444,32 @@ impl App {
             revoked: ids(now),
             already_revoked: ids(before),
         })
+    }
+
+    /// The buyer is back from `provider`'s checkout `session` (its success URL): once its
+    /// webhook has granted, a launch link, once. The session id is in the buyer's address
+    /// bar, so it is a bearer for this one step: kept only hashed, and useless after it.
+    pub async fn checkout_returned(
+        &self,
+        provider: Provider,
+        session: &str,
+    ) -> Result<CheckoutReturn, AppError> {
+        let hash = TokenHash::of(session);
+        let key = keys::checkout_return(provider.as_str(), &hash);
+        let used = keys::checkout_return_used(provider.as_str(), &hash);
+        let Some(id) = self.store.take(&key).await? else {
+            return Ok(if self.store.get(&used).await?.is_some() {
+                CheckoutReturn::Used
+            } else {
+                CheckoutReturn::Waiting
+            });
+        };
+        self.store.set(&used, "1", RETURN_KEPT_FOR).await?;
+        // Only `purchase` writes it, with an id it read back from the store.
+        let Ok(id) = EntitlementId::parse(&id) else {
+            return Ok(CheckoutReturn::Used);
+        };
+        Ok(CheckoutReturn::Ready(self.launch_link(&id).await?))
     }
 
     async fn payment_order(

@@ -83,6 +83,7 @@ pub fn read(body: &[u8], partial: PartialRefund) -> Result<ProviderEvent, AppErr
                         viewer_fallback: str_field(o, "customer")
                             .or(customer_email)
                             .map(str::to_owned),
+                        checkout: Some(session.to_owned()),
                     })
                 }
                 other => Action::Note {

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod checkout;
 pub mod demo;
 pub mod entitlements;
 pub mod health;
@@ -31,6 +32,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         )
         .configure(webhooks::config)
         .configure(watch::config)
+        .configure(checkout::config)
         .configure(demo::config)
         .configure(static_files::config);
 }

@@ -63,12 +63,17 @@ async fn launch(
 ) -> Result<HttpResponse, ApiError> {
     let secure = state.config().secure_cookies();
     let browser = session::browser_session(&req, secure);
-    match state
+    let opened = state
         .app
         .open_launch_link(&path, browser.as_deref(), &caller)
-        .await?
-    {
-        LaunchOpened::Used => Ok(render(
+        .await?;
+    Ok(launch_answer(opened, secure))
+}
+
+/// What opening a launch link answers: the session cookie and the watch page, or why not.
+pub fn launch_answer(opened: LaunchOpened, secure: bool) -> HttpResponse {
+    match opened {
+        LaunchOpened::Used => render(
             StatusCode::GONE,
             &DenyPage {
                 heading: "This watch link was already used",
@@ -78,17 +83,17 @@ async fn launch(
                     "Go back to the site you rented from and open the video from there to get a new link.",
                 ),
             },
-        )),
-        LaunchOpened::Denied(reason) => Ok(deny_page(reason)),
+        ),
+        LaunchOpened::Denied(reason) => deny_page(reason),
         LaunchOpened::Session {
             entitlement_id: id,
             session: started,
-        } => Ok(HttpResponse::SeeOther()
+        } => HttpResponse::SeeOther()
             .cookie(session::cookie(&started, secure))
             .insert_header((header::LOCATION, format!("/watch/{id}")))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::REFERRER_POLICY, "no-referrer"))
-            .finish()),
+            .finish(),
     }
 }
 
