@@ -143,7 +143,7 @@ pub fn verify_as(
             if given.is_empty() {
                 return Err(malformed);
             }
-            if (now - t).abs() > TOLERANCE_S {
+            if now.abs_diff(t) > TOLERANCE_S as u64 {
                 return Err(SignatureError::Stale);
             }
             (Some(t), given)

@@ -87,6 +87,17 @@ fn edited(path: &str, edits: &[(&str, Value)]) -> String {
     serde_json::to_string_pretty(&v).unwrap()
 }
 
+/// Paddle's example adjustment refunds 100 of the transaction's 65,215: this one refunds all.
+fn paddle_full_refund() -> String {
+    edited(
+        "paddle/adjustment.updated.json",
+        &[
+            ("/data/totals/total", json!("65215")),
+            ("/event_id", json!("evt_01h8c6tc8aa58zqj6h8a13full")),
+        ],
+    )
+}
+
 async fn providers_app(edit: impl FnOnce(&mut vodgate::config::Config)) -> TestApp {
     let mut config = test_config(StoreKind::Redis);
     config.stripe_webhook_secrets = vec![secrecy::SecretString::from(STRIPE_SECRET)];
@@ -389,7 +400,7 @@ async fn a_refund_that_arrives_before_its_purchase_is_applied_when_the_purchase_
     assert_eq!(r.status(), 409);
 
     // Paddle's adjustment before its transaction, the same way.
-    let (_, out) = deliver(&app, "paddle", &fixture("paddle/adjustment.updated.json")).await;
+    let (_, out) = deliver(&app, "paddle", &paddle_full_refund()).await;
     assert_eq!(out["status"], "remembered", "{out}");
     let (_, out) = deliver(
         &app,
@@ -638,15 +649,19 @@ async fn a_paddle_transaction_grants_and_only_an_approved_refund_revokes() {
     let (_, out) = deliver(&app, "paddle", &fixture("paddle/adjustment.created.json")).await;
     assert_eq!(out["status"], "noted", "{out}");
     assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
-    // Approved: revoked, at the next request.
+    // Approved, but 100 of 65,215: a partial refund keeps access, audited.
     let (_, out) = deliver(&app, "paddle", &fixture("paddle/adjustment.updated.json")).await;
+    assert_eq!(out["status"], "noted", "{out}");
+    assert_eq!(app.get_as(&viewer, &master).await.status(), 200);
+    // Approved, the whole transaction: revoked, at the next request.
+    let (_, out) = deliver(&app, "paddle", &paddle_full_refund()).await;
     assert_eq!(out["status"], "revoked", "{out}");
     assert_eq!(out["revoked"], json!([id]));
     assert_eq!(
         problem(app.get_as(&viewer, &master).await, 403).await,
         "refunded"
     );
-    let (_, out) = deliver(&app, "paddle", &fixture("paddle/adjustment.updated.json")).await;
+    let (_, out) = deliver(&app, "paddle", &paddle_full_refund()).await;
     assert_eq!(out["status"], "duplicate");
     let events = trail(&app, "order_id=order-2001").await;
     assert!(
@@ -765,4 +780,81 @@ async fn the_stripe_return_url_waits_for_the_webhook_then_opens_the_player_once(
         .await
         .unwrap();
     assert_eq!(problem(r, 400).await, "invalid_query");
+}
+
+#[tokio::test]
+async fn a_buyer_naming_someone_elses_order_cannot_refund_it_away() {
+    let app = providers_app(|_| {}).await;
+    // The victim's rental, order-1001.
+    deliver(
+        &app,
+        "stripe",
+        &fixture("stripe/checkout.session.completed.json"),
+    )
+    .await;
+    // The attacker opens a Payment Link with ?client_reference_id=order-1001 for another
+    // video, pays with another payment intent, then disputes it.
+    let attacker = edited(
+        "stripe/checkout.session.completed.json",
+        &[
+            ("/id", json!("evt_attacker_checkout")),
+            ("/data/object/id", json!("cs_test_attacker0000000000000000")),
+            (
+                "/data/object/payment_intent",
+                json!("pi_attacker000000000000"),
+            ),
+            (
+                "/data/object/metadata",
+                json!({"video_id": "trailer", "viewer_id": "mallory"}),
+            ),
+        ],
+    );
+    let (_, out) = deliver(&app, "stripe", &attacker).await;
+    assert_eq!(out["status"], "granted", "{out}");
+    let dispute = edited(
+        "stripe/charge.dispute.created.json",
+        &[
+            ("/id", json!("evt_attacker_dispute")),
+            (
+                "/data/object/payment_intent",
+                json!("pi_attacker000000000000"),
+            ),
+        ],
+    );
+    let (_, out) = deliver(&app, "stripe", &dispute).await;
+    assert_eq!(out["status"], "revoked", "{out}");
+    let ents = order_entitlements(&app, "order-1001").await;
+    let status_of = |viewer: &str| {
+        ents.iter()
+            .find(|e| e["viewer_id"] == viewer)
+            .map(|e| e["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status_of("mallory").as_deref(), Some("refunded"));
+    assert_eq!(status_of("viewer-1").as_deref(), Some("active"), "{ents:?}");
+}
+
+#[tokio::test]
+async fn a_payment_link_buyer_whose_email_no_viewer_id_can_hold_still_gets_the_film() {
+    let app = providers_app(|_| {}).await;
+    let body = edited(
+        "stripe/checkout.session.completed.json",
+        &[
+            ("/data/object/customer", Value::Null),
+            ("/data/object/metadata", json!({"video_id": "sample"})),
+            (
+                "/data/object/customer_details/email",
+                json!("Jo+Films@example.com"),
+            ),
+        ],
+    );
+    let (_, out) = deliver(&app, "stripe", &body).await;
+    assert_eq!(out["status"], "granted", "{out}");
+    let viewer = order_entitlements(&app, "order-1001").await[0]["viewer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        viewer.starts_with("email-") && viewer.len() == 38,
+        "{viewer}"
+    );
 }

@@ -5,7 +5,8 @@
 //!   order is the transaction id). The payment recorded is the transaction, which is what
 //!   adjustments name (they carry no `custom_data`).
 //! - `adjustment.created` / `adjustment.updated` with action `refund` or `chargeback`:
-//!   a revocation once `approved`; `pending_approval` and `rejected` change nothing.
+//!   counted once `approved` (`pending_approval` and `rejected` change nothing); a refund
+//!   is weighed against the transaction's grand total, and a partial one keeps access.
 
 use super::provider::{Action, PaymentRef, Provider, ProviderEvent, Purchase, Refunded};
 use crate::app::AppError;
@@ -71,10 +72,19 @@ pub fn read(body: &[u8]) -> Result<ProviderEvent, AppError> {
             )?;
             let action = str_field(d, "action").unwrap_or("");
             match (action, str_field(d, "status")) {
+                // Against the transaction's grand total: a partial refund keeps access.
                 ("refund", Some("approved")) => Action::Refund {
                     payment,
-                    refunded: Refunded::Full,
-                    partial: PartialRefund::Revoke,
+                    refunded: match d
+                        .get("totals")
+                        .and_then(|t| t.get("total"))
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse().ok())
+                    {
+                        Some(n) => Refunded::Amount(n),
+                        None => Refunded::Full,
+                    },
+                    partial: PartialRefund::Keep,
                 },
                 ("chargeback", Some("approved")) => Action::Chargeback { payment },
                 (action, status) => Action::Note {

@@ -1,5 +1,5 @@
 //! The payment providers' own events (Stripe, Paddle Billing, Lemon Squeezy), once their
-//! signature held: a purchase grants, a refund or chargeback revokes the order it bought.
+//! signature held: a purchase grants, a refund or chargeback revokes what that payment bought.
 //! Each provider's module (`stripe.rs`, `paddle.rs`, `lemonsqueezy.rs`) only reads its
 //! event into a `ProviderEvent`; what happens then is written once, here.
 //!
@@ -16,10 +16,11 @@
 
 use super::super::{App, AppError, Caller};
 use crate::app::audit::{AuditEvent, AuditKind};
-use crate::app::entitlements::Revoked;
 use crate::app::grant::GrantInput;
 use crate::config::PartialRefund;
-use crate::domain::{AgeGate, EntitlementId, ErrorCode, OrderId, VideoId, ViewerId};
+use crate::domain::{
+    AgeGate, EntitlementId, ErrorCode, OrderId, RevocationKind, VideoId, ViewerId,
+};
 use crate::store::keys;
 use crate::token::{Token, TokenHash};
 use serde::{Deserialize, Serialize};
@@ -161,10 +162,14 @@ pub enum CheckoutReturn {
     Ready(Token),
 }
 
-/// What the purchase recorded about its payment.
+/// What the purchase recorded about its payment. A refund or chargeback revokes the
+/// entitlement this payment bought, never the whole order: the order id comes from the
+/// checkout (a Payment Link takes `?client_reference_id=` from whoever opens it), so a
+/// buyer naming someone else's order must not be able to refund that order away.
 #[derive(Serialize, Deserialize)]
 struct PaymentRecord {
     order: OrderId,
+    entitlement: EntitlementId,
     amount: Option<i64>,
 }
 
@@ -221,13 +226,22 @@ impl Purchase {
         })?;
         let video =
             VideoId::parse(video).map_err(|e| invalid_purchase(format!("video_id: {e}")))?;
-        let viewer = text(f, "viewer_id")
-            .or(self.viewer_fallback.as_deref())
-            .ok_or_else(|| {
-                invalid_purchase("The checkout names no viewer_id and has no customer.".into())
-            })?;
-        let viewer =
-            ViewerId::parse(viewer).map_err(|e| invalid_purchase(format!("viewer_id: {e}")))?;
+        let viewer = match (text(f, "viewer_id"), &self.viewer_fallback) {
+            (Some(v), _) => {
+                ViewerId::parse(v).map_err(|e| invalid_purchase(format!("viewer_id: {e}")))?
+            }
+            // The customer's id, or an email: one a viewer id cannot hold (`jo+films@…`)
+            // becomes `email-` and its SHA-256 (lowercased), the same for every purchase.
+            (None, Some(fallback)) => ViewerId::parse(fallback).unwrap_or_else(|_| {
+                let h = TokenHash::of(&fallback.trim().to_lowercase());
+                ViewerId::parse(&format!("email-{}", &h.as_str()[..32])).expect("a valid viewer id")
+            }),
+            (None, None) => {
+                return Err(invalid_purchase(
+                    "The checkout names no viewer_id and has no customer.".into(),
+                ));
+            }
+        };
         let mut input = GrantInput::new(viewer, video);
         input.order_id = Some(self.order.clone());
         input.watch_for_s = number(f, "watch_for_s")?;
@@ -314,9 +328,10 @@ impl App {
             }
         };
         let outcome = match outcome {
-            Err(e @ AppError::Unprocessable { .. }) => {
-                // The purchase cannot become a grant as sent (no video_id, say): the
-                // provider will retry, and the operator must see why.
+            Err(e) if !matches!(e, AppError::Store(_)) => {
+                // Signed, but it cannot be done as sent (no video_id, an order granted to
+                // another viewer, say): the provider retries the same event and gives up
+                // in the end, so the operator must see why.
                 let client = self.audit.client(caller).await;
                 let ev = AuditEvent::new(AuditKind::WebhookRefused)
                     .reason(format!("{source}: {e}"))
@@ -338,34 +353,53 @@ impl App {
         source: &str,
         caller: &Caller,
     ) -> Result<ProviderOutcome, AppError> {
-        let terms = self
-            .terms(p.grant_input()?)
-            .map_err(|e| invalid_purchase(format!("The checkout's terms: {e}")))?;
-        let granted = self
-            .grant_noted(terms, caller, Some(source.to_owned()))
-            .await?;
-        let record = PaymentRecord {
-            order: p.order.clone(),
-            amount: p.amount,
+        // A payment grants once. Its record outlives the event's seen marker (400 days
+        // against 30), so an old purchase replayed later (Lemon Squeezy signs no time) finds
+        // it and grants nothing new, even after the rental and its refund expired.
+        let (entitlement, created) = match self.payment_order(provider, &p.payment).await? {
+            Some(before) => (before.entitlement, false),
+            None => {
+                let terms = self
+                    .terms(p.grant_input()?)
+                    .map_err(|e| invalid_purchase(format!("The checkout's terms: {e}")))?;
+                let granted = self
+                    .grant_noted(terms, caller, Some(source.to_owned()))
+                    .await?;
+                let record = PaymentRecord {
+                    order: p.order.clone(),
+                    entitlement: granted.record.entitlement.id.clone(),
+                    amount: p.amount,
+                };
+                let map = keys::payment(provider.as_str(), p.payment.as_str());
+                let json = serde_json::to_string(&record).expect("serializable");
+                self.store.set(&map, &json, PAYMENT_KEPT_FOR).await?;
+                if let Some(session) = &p.checkout {
+                    // Armed once: a retried purchase must not re-arm a return already used.
+                    let hash = TokenHash::of(session);
+                    let used = keys::checkout_return_used(provider.as_str(), &hash);
+                    if self.store.get(&used).await?.is_none() {
+                        let key = keys::checkout_return(provider.as_str(), &hash);
+                        let id = record.entitlement.to_string();
+                        self.store.set_nx(&key, &id, RETURN_KEPT_FOR).await?;
+                    }
+                }
+                (record.entitlement, granted.created)
+            }
         };
-        let map = keys::payment(provider.as_str(), p.payment.as_str());
-        let json = serde_json::to_string(&record).expect("serializable");
-        self.store.set(&map, &json, PAYMENT_KEPT_FOR).await?;
-        if let Some(session) = &p.checkout {
-            let key = keys::checkout_return(provider.as_str(), &TokenHash::of(session));
-            let id = granted.record.entitlement.id.to_string();
-            self.store.set(&key, &id, RETURN_KEPT_FOR).await?;
-        }
         let mut revoked = false;
         let pending = keys::payment_pending(provider.as_str(), p.payment.as_str());
         if let Some(raw) = self.store.get(&pending).await?
             && let Ok(pending) = serde_json::from_str::<PendingRevocation>(&raw)
         {
             if pending.revokes(p.amount) {
-                let r = self
-                    .refund_order(&p.order, Some(pending.reason), caller)
-                    .await?;
-                revoked = !r.is_empty();
+                self.revoke_as(
+                    &entitlement,
+                    RevocationKind::Refund,
+                    Some(pending.reason),
+                    caller,
+                )
+                .await?;
+                revoked = true;
             } else {
                 self.note(
                     Some(&p.order),
@@ -378,10 +412,10 @@ impl App {
                 .await;
             }
         }
-        tracing::info!(webhook.provider = provider.as_str(), order.id = %p.order, entitlement.id = %granted.record.entitlement.id, created = granted.created, "payment provider purchase");
+        tracing::info!(webhook.provider = provider.as_str(), order.id = %p.order, entitlement.id = %entitlement, created, "payment provider purchase");
         Ok(ProviderOutcome::Granted {
-            entitlement: granted.record.entitlement.id,
-            created: granted.created,
+            entitlement,
+            created,
             revoked,
         })
     }
@@ -399,7 +433,13 @@ impl App {
             None => {
                 let key = keys::payment_pending(provider.as_str(), payment.as_str());
                 let json = serde_json::to_string(&pending).expect("serializable");
-                self.store.set(&key, &json, PENDING_KEPT_FOR).await?;
+                // A refund that surely revokes replaces what waits; a partial one never
+                // replaces an earlier one (which may have been the full refund).
+                if pending.revokes(Some(0)) && pending.revokes(Some(i64::MAX)) {
+                    self.store.set(&key, &json, PENDING_KEPT_FOR).await?;
+                } else {
+                    self.store.set_nx(&key, &json, PENDING_KEPT_FOR).await?;
+                }
                 self.store.replicated().await?;
                 // The purchase may have landed between the read and the write.
                 match self.payment_order(provider, payment).await? {
@@ -427,22 +467,21 @@ impl App {
             .await;
             return Ok(ProviderOutcome::Noted);
         }
-        let revoked = match self
-            .refund_order(&record.order, Some(pending.reason), caller)
+        let id = record.entitlement;
+        let (revoked, already_revoked) = match self
+            .revoke_as(&id, RevocationKind::Refund, Some(pending.reason), caller)
             .await
         {
-            Ok(r) => r,
-            Err(AppError::NotFound { .. }) => vec![],
+            Ok(r) if r.by_this_call => (vec![id], vec![]),
+            Ok(_) => (vec![], vec![id]),
+            // Long gone (the rental ended more than 30 days ago): nothing left to end.
+            Err(AppError::NotFound { .. }) => (vec![], vec![]),
             Err(e) => return Err(e),
         };
-        let (now, before): (Vec<_>, Vec<_>) = revoked.iter().partition(|r| r.by_this_call);
-        let ids = |rs: Vec<&Revoked>| -> Vec<EntitlementId> {
-            rs.iter().map(|r| r.record.entitlement.id.clone()).collect()
-        };
-        tracing::info!(webhook.provider = provider.as_str(), order.id = %record.order, revoked = now.len(), "payment provider refund or chargeback");
+        tracing::info!(webhook.provider = provider.as_str(), order.id = %record.order, revoked = revoked.len(), "payment provider refund or chargeback");
         Ok(ProviderOutcome::Revoked {
-            revoked: ids(now),
-            already_revoked: ids(before),
+            revoked,
+            already_revoked,
         })
     }
 
