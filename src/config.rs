@@ -194,6 +194,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "the Paddle notification destination's secret key(s) for POST /webhooks/paddle, comma-separated during rotation",
     ),
     (
+        "paddle_prices",
+        "VODGATE_PADDLE_PRICES",
+        "what a Paddle purchase grants: price_id=video_id[:watch_for_s], comma-separated; or custom_data to trust the transaction's custom_data (server-created transactions only)",
+    ),
+    (
+        "lemonsqueezy_variants",
+        "VODGATE_LEMONSQUEEZY_VARIANTS",
+        "what a Lemon Squeezy order grants: variant_id=video_id[:watch_for_s], comma-separated; or custom_data to trust the checkout's custom data (API-created checkouts only)",
+    ),
+    (
         "lemonsqueezy_webhook_secret",
         "VODGATE_LEMONSQUEEZY_WEBHOOK_SECRET",
         "the Lemon Squeezy webhook's signing secret(s) for POST /webhooks/lemonsqueezy, comma-separated during rotation",
@@ -224,6 +234,58 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "demo storefront at / (default: on only with the embedded store on a loopback address)",
     ),
 ];
+
+/// Where a provider's purchase takes the video and window from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Catalogue {
+    /// Not configured: that provider's purchases grant nothing (422, saying what to set).
+    #[default]
+    Unset,
+    /// The checkout's custom data, as for Stripe's metadata: for shops that create every
+    /// checkout server-side.
+    CustomData,
+    /// The provider's item id (Paddle price, Lemon Squeezy variant) → what it grants.
+    Items(std::collections::HashMap<String, CatalogueItem>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogueItem {
+    pub video_id: String,
+    pub watch_for_s: Option<u64>,
+}
+
+fn catalogue(v: &str, from: &str) -> Result<Catalogue, ConfigError> {
+    if v.trim() == "custom_data" {
+        return Ok(Catalogue::CustomData);
+    }
+    let bad = || {
+        ConfigError(format!(
+            "{from} must be item_id=video_id[:watch_for_s], comma-separated (or custom_data)"
+        ))
+    };
+    let mut items = std::collections::HashMap::new();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, what) = part.split_once('=').ok_or_else(bad)?;
+        let (video, window) = match what.split_once(':') {
+            Some((v, w)) => (v, Some(w.parse::<u64>().map_err(|_| bad())?)),
+            None => (what, None),
+        };
+        if id.trim().is_empty() || video.trim().is_empty() {
+            return Err(bad());
+        }
+        items.insert(
+            id.trim().to_owned(),
+            CatalogueItem {
+                video_id: video.trim().to_owned(),
+                watch_for_s: window,
+            },
+        );
+    }
+    if items.is_empty() {
+        return Err(bad());
+    }
+    Ok(Catalogue::Items(items))
+}
 
 /// What a partial refund does to the rental it pays back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,6 +369,10 @@ pub struct Config {
     pub lemonsqueezy_webhook_secrets: Vec<SecretString>,
     /// Whether a partial Stripe refund revokes.
     pub stripe_partial_refund: PartialRefund,
+    /// What a Paddle or Lemon Squeezy purchase grants: their custom data can come from the
+    /// buyer's browser, so by default it is the bought item that decides.
+    pub paddle_prices: Catalogue,
+    pub lemonsqueezy_variants: Catalogue,
     pub audit_ip_key: Option<SecretString>,
     /// CSP `frame-ancestors` source list for vodgate's pages.
     pub frame_ancestors: String,
@@ -610,6 +676,14 @@ impl Config {
         let paddle_webhook_secrets = secrets("paddle_webhook_secret", 16)?;
         // Lemon Squeezy lets a webhook's secret be as short as 6 characters.
         let lemonsqueezy_webhook_secrets = secrets("lemonsqueezy_webhook_secret", 6)?;
+        let paddle_prices = match get("paddle_prices") {
+            Some((v, from)) => catalogue(v, from)?,
+            None => Catalogue::Unset,
+        };
+        let lemonsqueezy_variants = match get("lemonsqueezy_variants") {
+            Some((v, from)) => catalogue(v, from)?,
+            None => Catalogue::Unset,
+        };
         let stripe_partial_refund = match get("stripe_partial_refund") {
             None => PartialRefund::Keep,
             Some((v, _)) if v == "keep" => PartialRefund::Keep,
@@ -698,6 +772,8 @@ impl Config {
             paddle_webhook_secrets,
             lemonsqueezy_webhook_secrets,
             stripe_partial_refund,
+            paddle_prices,
+            lemonsqueezy_variants,
             audit_ip_key,
             frame_ancestors,
             frame_sources,
@@ -789,6 +865,11 @@ impl Config {
             (
                 "paddle_webhook_secret",
                 masked_list(&self.paddle_webhook_secrets),
+            ),
+            ("paddle_prices", format!("{:?}", self.paddle_prices)),
+            (
+                "lemonsqueezy_variants",
+                format!("{:?}", self.lemonsqueezy_variants),
             ),
             (
                 "lemonsqueezy_webhook_secret",
@@ -1278,6 +1359,46 @@ mod tests {
         // Without the apivideo origin the key is ignored.
         let c = Config::from_sources(None, env(&[("APIVIDEO_API_KEY", "sim-api-key")])).unwrap();
         assert!(c.apivideo_api_key.is_none());
+    }
+
+    #[test]
+    fn provider_catalogues_parse_or_stop_the_start() {
+        let c = Config::from_sources(
+            None,
+            env(&[
+                (
+                    "VODGATE_PADDLE_PRICES",
+                    "pri_01a=sample:7200, pri_02b=trailer",
+                ),
+                ("VODGATE_LEMONSQUEEZY_VARIANTS", "custom_data"),
+            ]),
+        )
+        .unwrap();
+        let Catalogue::Items(items) = &c.paddle_prices else {
+            panic!("{:?}", c.paddle_prices)
+        };
+        assert_eq!(items["pri_01a"].video_id, "sample");
+        assert_eq!(items["pri_01a"].watch_for_s, Some(7200));
+        assert_eq!(items["pri_02b"].watch_for_s, None);
+        assert_eq!(c.lemonsqueezy_variants, Catalogue::CustomData);
+        assert_eq!(
+            Config::from_sources(None, env(&[])).unwrap().paddle_prices,
+            Catalogue::Unset
+        );
+        for bad in [
+            "pri_01a",
+            "pri_01a=",
+            "=sample",
+            "pri_01a=sample:a day",
+            ",",
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(Box::new([("VODGATE_PADDLE_PRICES", bad)]));
+            let e = Config::from_sources(None, env(pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("VODGATE_PADDLE_PRICES must be"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -98,11 +98,27 @@ fn paddle_full_refund() -> String {
     )
 }
 
+fn catalogue(item: &str, video: &str, watch_for_s: Option<u64>) -> vodgate::config::Catalogue {
+    vodgate::config::Catalogue::Items(
+        [(
+            item.to_owned(),
+            vodgate::config::CatalogueItem {
+                video_id: video.to_owned(),
+                watch_for_s,
+            },
+        )]
+        .into(),
+    )
+}
+
 async fn providers_app(edit: impl FnOnce(&mut vodgate::config::Config)) -> TestApp {
     let mut config = test_config(StoreKind::Redis);
     config.stripe_webhook_secrets = vec![secrecy::SecretString::from(STRIPE_SECRET)];
     config.paddle_webhook_secrets = vec![secrecy::SecretString::from(PADDLE_SECRET)];
     config.lemonsqueezy_webhook_secrets = vec![secrecy::SecretString::from(LS_SECRET)];
+    // What the shop sells: the examples' first Paddle price and Lemon Squeezy variant.
+    config.paddle_prices = catalogue("pri_01gsz8x8sawmvhz1pv30nge1ke", "sample", None);
+    config.lemonsqueezy_variants = catalogue("1", "sample", None);
     edit(&mut config);
     spawn_app_with(config).await
 }
@@ -856,5 +872,73 @@ async fn a_payment_link_buyer_whose_email_no_viewer_id_can_hold_still_gets_the_f
     assert!(
         viewer.starts_with("email-") && viewer.len() == 38,
         "{viewer}"
+    );
+}
+
+#[tokio::test]
+async fn paddle_and_lemon_squeezy_grant_what_was_bought_not_what_the_browser_wrote() {
+    // Paddle.js passes customData from the buyer's browser: a buyer of the cheap price
+    // writes the film and the window they want.
+    let forged = edited(
+        "paddle/transaction.completed.json",
+        &[
+            ("/data/custom_data/video_id", json!("trailer")),
+            ("/data/custom_data/watch_for_s", json!(2_000_000)),
+            ("/data/custom_data/max_streams", json!(50)),
+        ],
+    );
+    let app = providers_app(|c| {
+        c.paddle_prices = catalogue("pri_01gsz8x8sawmvhz1pv30nge1ke", "sample", Some(7200))
+    })
+    .await;
+    let (_, out) = deliver(&app, "paddle", &forged).await;
+    assert_eq!(out["status"], "granted", "{out}");
+    let ent = &order_entitlements(&app, "order-2001").await[0];
+    assert_eq!(ent["video_id"], "sample", "the price bought decides: {ent}");
+    assert_eq!(ent["watch_for_s"], 7200);
+    assert_ne!(ent["max_streams"], 50);
+
+    // Nothing configured: no grant, and the answer says what to set.
+    let app = providers_app(|c| {
+        c.paddle_prices = vodgate::config::Catalogue::Unset;
+        c.lemonsqueezy_variants = catalogue("999", "sample", None);
+    })
+    .await;
+    let body = fixture("paddle/transaction.completed.json");
+    let r = post_raw(
+        &app,
+        "paddle",
+        &body,
+        Some(&sign("paddle", PADDLE_SECRET, &body, None)),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("VODGATE_PADDLE_PRICES"),
+        "{p}"
+    );
+    // A variant the shop did not list grants nothing either.
+    let body = fixture("lemonsqueezy/order_created.json");
+    let r = post_raw(
+        &app,
+        "lemonsqueezy",
+        &body,
+        Some(&sign("lemonsqueezy", LS_SECRET, &body, None)),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(order_entitlements(&app, "1").await.is_empty());
+
+    // A shop that creates every checkout server-side may say so: custom data decides.
+    let app = providers_app(|c| c.paddle_prices = vodgate::config::Catalogue::CustomData).await;
+    let (_, out) = deliver(&app, "paddle", &forged).await;
+    assert_eq!(out["status"], "granted", "{out}");
+    assert_eq!(
+        order_entitlements(&app, "order-2001").await[0]["video_id"],
+        "trailer"
     );
 }

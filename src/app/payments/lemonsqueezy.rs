@@ -1,7 +1,8 @@
 //! Lemon Squeezy's events, read into a `ProviderEvent` (see `provider.rs`).
 //!
-//! - `order_created` with status `paid`: a purchase; the grant's terms are the checkout's
-//!   custom data (`meta.custom_data`, the grant API's field names); the order is
+//! - `order_created` with status `paid`: a purchase of what `VODGATE_LEMONSQUEEZY_VARIANTS`
+//!   lists for the order's variant (a checkout URL carries `checkout[custom][…]`, so the
+//!   custom data names only the viewer and order unless the operator set `custom_data`); the order is
 //!   `custom_data.order_id`, else the Lemon Squeezy order id; without `viewer_id` the viewer
 //!   is the buyer's email.
 //! - `order_refunded`: a revocation when the order is `refunded`; a `partial_refund`
@@ -11,9 +12,9 @@
 //! here is its name, its order and the order's `updated_at`: a redelivery is the same
 //! event, a later refund of the same order another.
 
-use super::provider::{Action, PaymentRef, Provider, ProviderEvent, Purchase, Refunded};
+use super::provider::{Action, PaymentRef, Provider, ProviderEvent, Purchase, Refunded, Terms};
 use crate::app::AppError;
-use crate::config::PartialRefund;
+use crate::config::{Catalogue, PartialRefund};
 use crate::domain::{ErrorCode, OrderId};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -42,7 +43,8 @@ fn bad(message: impl Into<String>) -> AppError {
     AppError::invalid(ErrorCode::InvalidBody, message)
 }
 
-pub fn read(body: &[u8]) -> Result<ProviderEvent, AppError> {
+/// `variants`: `VODGATE_LEMONSQUEEZY_VARIANTS`, which decides what an order grants.
+pub fn read(body: &[u8], variants: &Catalogue) -> Result<ProviderEvent, AppError> {
     let ev: Event =
         serde_json::from_slice(body).map_err(|e| bad(format!("Not a Lemon Squeezy event: {e}")))?;
     // JSON:API ids are strings; accept a number too.
@@ -62,6 +64,15 @@ pub fn read(body: &[u8]) -> Result<ProviderEvent, AppError> {
                 None => OrderId::parse(&order_id),
             }
             .map_err(|e| bad(format!("custom_data.order_id: {e}")))?;
+            let variant: Vec<String> = a
+                .get("first_order_item")
+                .and_then(|i| i.get("variant_id"))
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .into_iter()
+                .collect();
             Action::Purchase(Purchase {
                 payment,
                 order,
@@ -71,6 +82,7 @@ pub fn read(body: &[u8]) -> Result<ProviderEvent, AppError> {
                     .filter(|e| !e.is_empty())
                     .map(str::to_owned),
                 checkout: None,
+                terms: Terms::of_items(variants, &variant, "VODGATE_LEMONSQUEEZY_VARIANTS"),
             })
         }
         "order_created" => Action::Note {

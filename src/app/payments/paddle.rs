@@ -1,16 +1,17 @@
 //! Paddle Billing's events, read into a `ProviderEvent` (see `provider.rs`).
 //!
-//! - `transaction.completed`: a purchase; the grant's terms are the transaction's
-//!   `custom_data` (the grant API's field names, `order_id` among them; without it the
-//!   order is the transaction id). The payment recorded is the transaction, which is what
+//! - `transaction.completed`: a purchase of what `VODGATE_PADDLE_PRICES` lists for the
+//!   first listed price bought (Paddle.js lets the buyer's browser write `custom_data`, so
+//!   it names only the viewer and order, unless the operator set `custom_data`); the order
+//!   is `custom_data.order_id`, else the transaction id. The payment recorded is the transaction, which is what
 //!   adjustments name (they carry no `custom_data`).
 //! - `adjustment.created` / `adjustment.updated` with action `refund` or `chargeback`:
 //!   counted once `approved` (`pending_approval` and `rejected` change nothing); a refund
 //!   is weighed against the transaction's grand total, and a partial one keeps access.
 
-use super::provider::{Action, PaymentRef, Provider, ProviderEvent, Purchase, Refunded};
+use super::provider::{Action, PaymentRef, Provider, ProviderEvent, Purchase, Refunded, Terms};
 use crate::app::AppError;
-use crate::config::PartialRefund;
+use crate::config::{Catalogue, PartialRefund};
 use crate::domain::{ErrorCode, OrderId};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -32,7 +33,8 @@ fn str_field<'a>(o: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-pub fn read(body: &[u8]) -> Result<ProviderEvent, AppError> {
+/// `prices`: `VODGATE_PADDLE_PRICES`, which decides what a transaction grants.
+pub fn read(body: &[u8], prices: &Catalogue) -> Result<ProviderEvent, AppError> {
     let ev: Event =
         serde_json::from_slice(body).map_err(|e| bad(format!("Not a Paddle notification: {e}")))?;
     let d = &ev.data;
@@ -56,6 +58,19 @@ pub fn read(body: &[u8]) -> Result<ProviderEvent, AppError> {
                 .and_then(|t| t.get("grand_total").or_else(|| t.get("total")))
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse().ok());
+            let items: Vec<String> = d
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| {
+                    i.get("price")
+                        .and_then(|p| p.get("id"))
+                        .or_else(|| i.get("price_id"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .collect();
             Action::Purchase(Purchase {
                 payment: PaymentRef::parse(txn)?,
                 order,
@@ -63,6 +78,7 @@ pub fn read(body: &[u8]) -> Result<ProviderEvent, AppError> {
                 fields,
                 viewer_fallback: str_field(d, "customer_id").map(str::to_owned),
                 checkout: None,
+                terms: Terms::of_items(prices, &items, "VODGATE_PADDLE_PRICES"),
             })
         }
         "adjustment.created" | "adjustment.updated" => {

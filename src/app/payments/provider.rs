@@ -17,7 +17,7 @@
 use super::super::{App, AppError, Caller};
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::grant::GrantInput;
-use crate::config::PartialRefund;
+use crate::config::{Catalogue, CatalogueItem, PartialRefund};
 use crate::domain::{
     AgeGate, EntitlementId, ErrorCode, OrderId, RevocationKind, VideoId, ViewerId,
 };
@@ -120,6 +120,37 @@ pub struct Purchase {
     pub viewer_fallback: Option<String>,
     /// The checkout (Stripe's session id) whose return URL leads the buyer to the player.
     pub checkout: Option<String>,
+    pub terms: Terms,
+}
+
+/// Where the grant's video and window come from.
+pub enum Terms {
+    /// `fields` (Stripe's metadata, set when the session or link is created; or custom
+    /// data the operator declared trusted).
+    FromFields,
+    /// The item bought, through the operator's catalogue: `fields` may add only the viewer.
+    FromCatalogue(CatalogueItem),
+    /// No grant: why.
+    Refused(String),
+}
+
+impl Terms {
+    /// For providers whose custom data a buyer can set: the catalogue decides.
+    pub fn of_items(catalogue: &Catalogue, items: &[String], setting: &str) -> Self {
+        match catalogue {
+            Catalogue::Unset => Terms::Refused(format!(
+                "This provider's custom data can come from the buyer's browser, so vodgate grants from the item bought: set {setting} (item_id=video_id[:watch_for_s]), or {setting}=custom_data if every checkout is created server-side."
+            )),
+            Catalogue::CustomData => Terms::FromFields,
+            Catalogue::Items(map) => match items.iter().find_map(|i| map.get(i)) {
+                Some(item) => Terms::FromCatalogue(item.clone()),
+                None => Terms::Refused(format!(
+                    "None of the items bought ({}) is in {setting}.",
+                    items.join(", ")
+                )),
+            },
+        }
+    }
 }
 
 /// How much of a payment a refund gave back.
@@ -219,11 +250,19 @@ fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 impl Purchase {
     fn grant_input(&self) -> Result<GrantInput, AppError> {
         let f = &self.fields;
-        let video = text(f, "video_id").ok_or_else(|| {
-            invalid_purchase(
-                "The checkout names no video_id in its metadata or custom data.".into(),
-            )
-        })?;
+        let item = match &self.terms {
+            Terms::Refused(why) => return Err(invalid_purchase(why.clone())),
+            Terms::FromCatalogue(item) => Some(item),
+            Terms::FromFields => None,
+        };
+        let video = match item {
+            Some(item) => item.video_id.as_str(),
+            None => text(f, "video_id").ok_or_else(|| {
+                invalid_purchase(
+                    "The checkout names no video_id in its metadata or custom data.".into(),
+                )
+            })?,
+        };
         let video =
             VideoId::parse(video).map_err(|e| invalid_purchase(format!("video_id: {e}")))?;
         let viewer = match (text(f, "viewer_id"), &self.viewer_fallback) {
@@ -244,6 +283,11 @@ impl Purchase {
         };
         let mut input = GrantInput::new(viewer, video);
         input.order_id = Some(self.order.clone());
+        if let Some(item) = item {
+            // What the buyer's browser may have written is not the terms.
+            input.watch_for_s = item.watch_for_s;
+            return Ok(input);
+        }
         input.watch_for_s = number(f, "watch_for_s")?;
         input.start_within_s = number(f, "start_within_s")?;
         input.max_streams = number(f, "max_streams")?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));

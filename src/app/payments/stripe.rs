@@ -12,7 +12,7 @@
 //! - `refund.created` / `refund.updated`: once `succeeded`, its amount against the paid one.
 //! - `charge.dispute.created`: a chargeback.
 
-use super::provider::{Action, PaymentRef, Provider, ProviderEvent, Purchase, Refunded};
+use super::provider::{Action, PaymentRef, Provider, ProviderEvent, Purchase, Refunded, Terms};
 use crate::app::AppError;
 use crate::config::PartialRefund;
 use crate::domain::{ErrorCode, OrderId};
@@ -84,6 +84,7 @@ pub fn read(body: &[u8], partial: PartialRefund) -> Result<ProviderEvent, AppErr
                             .or(customer_email)
                             .map(str::to_owned),
                         checkout: Some(session.to_owned()),
+                        terms: Terms::FromFields,
                     })
                 }
                 other => Action::Note {

@@ -189,8 +189,10 @@ async fn provider_webhook(
     }
     let event = match provider {
         Provider::Stripe => crate::app::stripe::read(body, config.stripe_partial_refund),
-        Provider::Paddle => crate::app::paddle::read(body),
-        Provider::LemonSqueezy => crate::app::lemonsqueezy::read(body),
+        Provider::Paddle => crate::app::paddle::read(body, &config.paddle_prices),
+        Provider::LemonSqueezy => {
+            crate::app::lemonsqueezy::read(body, &config.lemonsqueezy_variants)
+        }
     }?;
     let id = event.id.clone();
     let only = |status| ProviderWebhookResult {
@@ -271,8 +273,9 @@ async fn stripe(
 /// Paddle's own webhook: `Paddle-Signature: ts=…;h1=…` checked with
 /// `VODGATE_PADDLE_WEBHOOK_SECRET` (the notification destination's secret key; several
 /// comma-separated during a rotation), timestamps within ±5 minutes.
-/// `transaction.completed` grants from the transaction's `custom_data` (the grant API's
-/// field names; `order_id`, else the transaction id, is the order);
+/// `transaction.completed` grants what `VODGATE_PADDLE_PRICES` lists for the price bought
+/// (with `custom_data` there: the transaction's `custom_data`, in the grant API's field
+/// names); `custom_data.order_id`, else the transaction id, is the order;
 /// `adjustment.created`/`adjustment.updated` with action `refund` or `chargeback` revoke
 /// once `approved`. Each `event_id` is processed once.
 #[utoipa::path(
@@ -309,8 +312,9 @@ async fn paddle(
 ///
 /// Lemon Squeezy's own webhook: `X-Signature` (hex HMAC-SHA256 of the body) checked with
 /// `VODGATE_LEMONSQUEEZY_WEBHOOK_SECRET` (several comma-separated during a rotation).
-/// `order_created` (paid) grants from `meta.custom_data` (the grant API's field names;
-/// `order_id`, else the Lemon Squeezy order id, is the order); `order_refunded` revokes
+/// `order_created` (paid) grants what `VODGATE_LEMONSQUEEZY_VARIANTS` lists for the variant
+/// bought (with `custom_data` there: `meta.custom_data`, in the grant API's field names);
+/// `custom_data.order_id`, else the Lemon Squeezy order id, is the order; `order_refunded` revokes
 /// (a `partial_refund` keeps access and is audited). Lemon Squeezy signs no timestamp:
 /// each event (its name, order and `updated_at`) is processed once.
 #[utoipa::path(
