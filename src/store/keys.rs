@@ -118,6 +118,10 @@ keys! {
     "checkout:<provider>:<sha256(session)>:used" => fn checkout_return_used(provider: &str, session: &TokenHash) {
         format!("checkout:{provider}:{}:used", session.as_str())
     }
+    /// A badly signed webhook naming no order was filed in the unattributed trail this minute.
+    "webhook:refused:<cause>" => fn webhook_refused_unattributed(cause: &str) {
+        format!("webhook:refused:{cause}")
+    }
     /// A launch link: the entitlement id; consumed with GETDEL.
     "launch:<sha256>" => fn launch(link: &TokenHash) { format!("launch:{}", link.as_str()) }
     /// A browser's viewer session: the set of rentals it holds, living as long as the

@@ -563,6 +563,18 @@ async fn bad_stale_or_missing_signatures_are_400_audited_and_change_nothing() {
         .filter(|e| e["kind"] == "webhook_refused")
         .count();
     assert!(n >= 3, "{refused:?}");
+    // A flood of unsigned requests files one entry per cause and minute, so it cannot
+    // push the trail's real entries out of its cap.
+    for _ in 0..10 {
+        let r = post_raw(&app, "stripe", &body, Some(&wrong_secret)).await;
+        assert_eq!(r.status(), 400);
+    }
+    let refused = trail(&app, "unattributed=true").await;
+    let mismatches = refused
+        .iter()
+        .filter(|e| e["reason"] == "stripe: no signature matches")
+        .count();
+    assert_eq!(mismatches, 1, "{refused:?}");
     // The good signature was never the problem: the body it signs grants.
     let r = post_raw(&app, "stripe", &body, Some(&good)).await;
     assert_eq!(r.status(), 200);

@@ -127,6 +127,20 @@ impl App {
         let mut ev = AuditEvent::new(AuditKind::WebhookRefused)
             .reason(cause)
             .client(&client);
+        if order.is_none() {
+            // Unsigned requests must not be able to push what the unattributed trail holds
+            // (refunds waiting for their purchase, purchases that could not be granted) out
+            // of it either: one entry per cause and minute, the rest only in the log.
+            let marker = keys::webhook_refused_unattributed(cause_kind);
+            if !matches!(
+                self.store
+                    .set_nx(&marker, "1", Duration::from_secs(60))
+                    .await,
+                Ok(true)
+            ) {
+                return;
+            }
+        }
         if let Some(order) = order {
             let marker = keys::webhook_refused(order, cause_kind);
             if let Ok(true) = self

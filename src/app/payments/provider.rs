@@ -547,12 +547,24 @@ impl App {
                 CheckoutReturn::Waiting
             });
         };
-        self.store.set(&used, "1", RETURN_KEPT_FOR).await?;
         // Only `purchase` writes it, with an id it read back from the store.
-        let Ok(id) = EntitlementId::parse(&id) else {
+        let Ok(entitlement) = EntitlementId::parse(&id) else {
             return Ok(CheckoutReturn::Used);
         };
-        Ok(CheckoutReturn::Ready(self.launch_link(&id).await?))
+        let ready = async {
+            self.store.set(&used, "1", RETURN_KEPT_FOR).await?;
+            self.launch_link(&entitlement).await
+        };
+        match ready.await {
+            Ok(launch) => Ok(CheckoutReturn::Ready(launch)),
+            Err(e) => {
+                // Taken but not handed out (the store failed midway): put it back, so the
+                // buyer's next reload still opens the film instead of "already used".
+                let _ = self.store.del(&used).await;
+                let _ = self.store.set_nx(&key, &id, RETURN_KEPT_FOR).await;
+                Err(e)
+            }
+        }
     }
 
     async fn payment_order(

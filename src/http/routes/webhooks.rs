@@ -182,7 +182,12 @@ async fn provider_webhook(
         let cause = format!("{}: {e}", provider.as_str());
         state
             .app
-            .payment_event_refused(None, &cause, e.kind(), caller)
+            .payment_event_refused(
+                None,
+                &cause,
+                &format!("{}-{}", provider.as_str(), e.kind()),
+                caller,
+            )
             .await;
         tracing::warn!(security.event = "webhook_signature_refused", webhook.provider = provider.as_str(), cause = %e, "payment webhook refused");
         return Err(ApiError::bad_request(refusal_code(&e), e.to_string()));
