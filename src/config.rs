@@ -224,6 +224,41 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "who may frame vodgate's pages, as a CSP source list (default 'self'), e.g. 'self' https://shop.example",
     ),
     (
+        "brand_name",
+        "VODGATE_BRAND_NAME",
+        "the site's name in the viewer pages' header and titles (default vodgate)",
+    ),
+    (
+        "brand_logo",
+        "VODGATE_BRAND_LOGO",
+        "the header's logo: an https URL, or a PNG, JPEG, WebP or SVG file (served at /brand/logo)",
+    ),
+    (
+        "brand_accent",
+        "VODGATE_BRAND_ACCENT",
+        "the pages' accent colour (links, buttons), #rrggbb",
+    ),
+    (
+        "brand_background",
+        "VODGATE_BRAND_BACKGROUND",
+        "the pages' background colour, #rrggbb",
+    ),
+    (
+        "brand_header",
+        "VODGATE_BRAND_HEADER",
+        "the header bar's colour, #rrggbb",
+    ),
+    (
+        "shop_url",
+        "VODGATE_SHOP_URL",
+        "a link back to the shop in the pages' header (http or https)",
+    ),
+    (
+        "support_contact",
+        "VODGATE_SUPPORT_CONTACT",
+        "who to contact, shown on refusal pages: an email address or an http(s) URL",
+    ),
+    (
         "metrics_listen",
         "VODGATE_METRICS_LISTEN",
         "address for Prometheus /metrics, apart from the public port (default: off)",
@@ -234,6 +269,110 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "demo storefront at / (default: on only with the embedded store on a loopback address)",
     ),
 ];
+
+/// The shop's look on vodgate's viewer pages. Every value is checked at start (colours are
+/// `#rrggbb`, links absolute http(s)), so the pages can print them as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Brand {
+    pub name: String,
+    pub logo: Option<Logo>,
+    pub accent: Option<String>,
+    pub background: Option<String>,
+    pub header: Option<String>,
+    pub shop_url: Option<String>,
+    pub support: Option<Support>,
+}
+
+impl Default for Brand {
+    fn default() -> Self {
+        Self {
+            name: "vodgate".into(),
+            logo: None,
+            accent: None,
+            background: None,
+            header: None,
+            shop_url: None,
+            support: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logo {
+    /// An https URL the page loads the image from (its origin joins the CSP's img-src).
+    Url(String),
+    /// A file read at start, served at `/brand/logo`.
+    File {
+        bytes: std::sync::Arc<Vec<u8>>,
+        content_type: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Support {
+    Email(String),
+    Url(String),
+}
+
+impl Brand {
+    /// What the header's `<img src>` says.
+    pub fn logo_src(&self) -> Option<&str> {
+        match &self.logo {
+            Some(Logo::Url(u)) => Some(u),
+            Some(Logo::File { .. }) => Some("/brand/logo"),
+            None => None,
+        }
+    }
+    /// The support contact as a link target and its text.
+    pub fn support_link(&self) -> Option<(String, &str)> {
+        match &self.support {
+            Some(Support::Email(e)) => Some((format!("mailto:{e}"), e)),
+            Some(Support::Url(u)) => Some((u.clone(), u)),
+            None => None,
+        }
+    }
+    /// `/brand.css`: the colours as CSS variables over `style.css`'s defaults.
+    pub fn css(&self) -> String {
+        let mut css = String::from(":root {\n");
+        for (var, value) in [
+            ("--accent", &self.accent),
+            ("--bg", &self.background),
+            ("--header-bg", &self.header),
+        ] {
+            if let Some(v) = value {
+                css.push_str(&format!("  {var}: {v};\n"));
+            }
+        }
+        css.push_str("}\n");
+        css
+    }
+}
+
+fn brand_colour(v: &str, from: &str) -> Result<String, ConfigError> {
+    let ok = v.len() == 7 && v.starts_with('#') && v[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(v.to_ascii_lowercase())
+    } else {
+        Err(ConfigError(format!("{from} must be a colour as #rrggbb")))
+    }
+}
+
+fn http_url(v: &str, from: &str, https_only: bool) -> Result<String, ConfigError> {
+    let u = Url::parse(v.trim())
+        .map_err(|e| ConfigError(format!("{from} must be an absolute URL: {e}")))?;
+    let ok = if https_only {
+        u.scheme() == "https"
+    } else {
+        matches!(u.scheme(), "http" | "https")
+    };
+    if !ok || u.host().is_none() {
+        return Err(ConfigError(format!(
+            "{from} must be an {} URL",
+            if https_only { "https" } else { "http(s)" }
+        )));
+    }
+    Ok(u.to_string())
+}
 
 /// Where a provider's purchase takes the video and window from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -376,6 +515,8 @@ pub struct Config {
     pub audit_ip_key: Option<SecretString>,
     /// CSP `frame-ancestors` source list for vodgate's pages.
     pub frame_ancestors: String,
+    /// How the viewer pages look: the shop's name, logo, colours, links.
+    pub brand: Brand,
     /// Extra CSP `frame-src` hosts (the api.video embed host in embed mode).
     pub frame_sources: Vec<String>,
     pub metrics_listen: Option<SocketAddr>,
@@ -693,6 +834,79 @@ impl Config {
             }
         };
         let audit_ip_key = get("audit_ip_key").map(|(v, _)| SecretString::from(v.clone()));
+        let brand = {
+            let mut b = Brand::default();
+            if let Some((v, from)) = get("brand_name") {
+                let v = v.trim();
+                if v.is_empty() || v.chars().count() > 60 {
+                    return Err(ConfigError(format!("{from} must be 1 to 60 characters")));
+                }
+                b.name = v.to_owned();
+            }
+            if let Some((v, from)) = get("brand_logo") {
+                b.logo = Some(if v.starts_with("https://") || v.starts_with("http://") {
+                    Logo::Url(http_url(v, from, true)?)
+                } else {
+                    let content_type = match std::path::Path::new(v)
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .map(str::to_ascii_lowercase)
+                        .as_deref()
+                    {
+                        Some("png") => "image/png",
+                        Some("jpg" | "jpeg") => "image/jpeg",
+                        Some("webp") => "image/webp",
+                        Some("svg") => "image/svg+xml",
+                        _ => {
+                            return Err(ConfigError(format!(
+                                "{from} must be an https URL or a .png, .jpg, .webp or .svg file"
+                            )));
+                        }
+                    };
+                    let bytes = std::fs::read(v)
+                        .map_err(|e| ConfigError(format!("{from}: cannot read {v}: {e}")))?;
+                    if bytes.len() > 1024 * 1024 {
+                        return Err(ConfigError(format!("{from}: the logo is over 1 MiB")));
+                    }
+                    Logo::File {
+                        bytes: std::sync::Arc::new(bytes),
+                        content_type,
+                    }
+                });
+            }
+            if let Some((v, from)) = get("brand_accent") {
+                b.accent = Some(brand_colour(v, from)?);
+            }
+            if let Some((v, from)) = get("brand_background") {
+                b.background = Some(brand_colour(v, from)?);
+            }
+            if let Some((v, from)) = get("brand_header") {
+                b.header = Some(brand_colour(v, from)?);
+            }
+            if let Some((v, from)) = get("shop_url") {
+                b.shop_url = Some(http_url(v, from, false)?);
+            }
+            if let Some((v, from)) = get("support_contact") {
+                let v = v.trim();
+                b.support = Some(if v.starts_with("http://") || v.starts_with("https://") {
+                    Support::Url(http_url(v, from, false)?)
+                } else {
+                    let ok = v.len() <= 254
+                        && v.split_once('@').is_some_and(|(l, d)| {
+                            !l.is_empty() && d.contains('.') && !d.starts_with('.')
+                        })
+                        && v.bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || b"@.+-_".contains(&c));
+                    if !ok {
+                        return Err(ConfigError(format!(
+                            "{from} must be an email address or an http(s) URL"
+                        )));
+                    }
+                    Support::Email(v.to_owned())
+                });
+            }
+            b
+        };
         let frame_ancestors = match get("frame_ancestors") {
             Some((v, from)) => {
                 let ok = !v.trim().is_empty()
@@ -776,6 +990,7 @@ impl Config {
             lemonsqueezy_variants,
             audit_ip_key,
             frame_ancestors,
+            brand,
             frame_sources,
             metrics_listen,
             trusted_proxies,
@@ -877,6 +1092,7 @@ impl Config {
             ),
             ("audit_ip_key", secret(&self.audit_ip_key)),
             ("frame_ancestors", self.frame_ancestors.clone()),
+            ("brand", format!("{:?}", self.brand.name)),
             (
                 "metrics_listen",
                 self.metrics_listen

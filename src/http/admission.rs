@@ -72,7 +72,11 @@ impl Admission {
         let place = self.enter();
         if place.is_none() && !exempt {
             crate::metrics::METRICS.overloaded.inc();
-            let refusal = refusal(req.path());
+            let brand = req
+                .app_data::<actix_web::web::Data<crate::http::AppState>>()
+                .map(|s| s.config().brand.clone())
+                .unwrap_or_default();
+            let refusal = refusal(req.path(), &brand);
             // An Ok response so the outer middleware still logs, counts and adds headers.
             return Ok(req.into_response(refusal).map_into_right_body());
         }
@@ -83,11 +87,12 @@ impl Admission {
 }
 
 /// 503 `overloaded`: the one error shape, or its HTML twin for the viewer's pages.
-fn refusal(path: &str) -> actix_web::HttpResponse {
+fn refusal(path: &str, brand: &crate::config::Brand) -> actix_web::HttpResponse {
     let mut res = if path.starts_with("/watch/") || path.starts_with("/w/") {
         render(
             StatusCode::SERVICE_UNAVAILABLE,
             &DenyPage {
+                brand,
                 heading: "Too many viewers at once",
                 code: ErrorCode::Overloaded,
                 message: "This server is very busy right now. Your rental is not affected.",

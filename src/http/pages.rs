@@ -7,6 +7,7 @@
 //! the player through `data-` attributes, so a strict `script-src 'self'; style-src 'self'`
 //! CSP holds.
 
+use crate::config::Brand;
 use actix_web::http::header;
 use actix_web::{HttpResponse, http::StatusCode};
 
@@ -15,6 +16,7 @@ use actix_web::{HttpResponse, http::StatusCode};
 #[derive(askama::Template)]
 #[template(path = "watch.html")]
 pub struct WatchPage<'a> {
+    pub brand: &'a Brand,
     pub title: &'a str,
     pub video_id: &'a str,
     pub entitlement_id: &'a str,
@@ -48,6 +50,7 @@ impl WatchPage<'_> {
 #[derive(askama::Template)]
 #[template(path = "deny.html")]
 pub struct DenyPage<'a> {
+    pub brand: &'a Brand,
     pub heading: &'a str,
     /// snake_case deny code
     pub code: crate::domain::ErrorCode,
@@ -59,14 +62,16 @@ pub struct DenyPage<'a> {
 /// (a meta refresh: the page's CSP allows no inline script) until the grant is there.
 #[derive(askama::Template)]
 #[template(path = "checkout_wait.html")]
-pub struct CheckoutWaitPage {
+pub struct CheckoutWaitPage<'a> {
+    pub brand: &'a Brand,
     pub refresh_s: u32,
 }
 
 /// The demo storefront: rent, watch and refund against the embedded store.
 #[derive(askama::Template)]
 #[template(path = "demo.html")]
-pub struct DemoPage {
+pub struct DemoPage<'a> {
+    pub brand: &'a Brand,
     pub titles: Vec<DemoTitle>,
     pub rentals: Vec<DemoRental>,
 }
@@ -90,6 +95,7 @@ pub struct DemoRental {
 #[derive(askama::Template)]
 #[template(path = "age_gate.html")]
 pub struct AgeGatePage<'a> {
+    pub brand: &'a Brand,
     pub title: &'a str,
     pub action: &'a str,
     pub csrf: &'a str,
@@ -150,8 +156,13 @@ mod tests {
     use super::*;
     use askama::Template;
 
+    fn brand() -> &'static Brand {
+        Box::leak(Box::new(Brand::default()))
+    }
+
     fn watch(demo: bool) -> WatchPage<'static> {
         WatchPage {
+            brand: brand(),
             title: "Big <Buck> & \"Bunny\"",
             video_id: "sample",
             entitlement_id: "ent_1",
@@ -239,6 +250,7 @@ mod tests {
     #[test]
     fn deny_page_shows_code_message_and_optional_hint() {
         let page = DenyPage {
+            brand: brand(),
             heading: "Link already used",
             code: crate::domain::ErrorCode::LaunchLinkUsed,
             message: "This link was used.",
@@ -256,6 +268,7 @@ mod tests {
     #[test]
     fn demo_page_lists_titles_and_actions_for_active_rentals_only() {
         let page = DemoPage {
+            brand: brand(),
             titles: vec![DemoTitle {
                 video_id: "sample".into(),
                 title: "Sample".into(),
@@ -292,6 +305,7 @@ mod tests {
         );
         assert_no_inline_code(&html);
         let empty = DemoPage {
+            brand: brand(),
             titles: vec![],
             rentals: vec![],
         }
@@ -305,6 +319,7 @@ mod tests {
         let res = render(
             StatusCode::FORBIDDEN,
             &DenyPage {
+                brand: brand(),
                 heading: "h",
                 code: crate::domain::ErrorCode::Revoked,
                 message: "m",

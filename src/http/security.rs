@@ -18,8 +18,16 @@ pub fn headers(config: &Config) -> DefaultHeaders {
         connect_src.push(' ');
         connect_src.push_str(&cdn.origin());
     }
+    // A logo at a URL: its origin may serve the header's image.
+    let mut img_src = String::from("'self' data:");
+    if let Some(crate::config::Logo::Url(u)) = &config.brand.logo
+        && let Ok(u) = url::Url::parse(u)
+    {
+        img_src.push(' ');
+        img_src.push_str(&u.origin().ascii_serialization());
+    }
     let csp = format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src {img_src}; media-src 'self' blob:; \
          worker-src 'self' blob:; connect-src {connect_src}; frame-src {frame_src}; frame-ancestors {}; base-uri 'none'; \
          form-action 'self'; object-src 'none'",
         config.frame_ancestors

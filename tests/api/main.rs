@@ -5,6 +5,7 @@
 mod apivideo;
 mod auth;
 mod behind_nginx;
+mod brand;
 mod browser;
 mod cdn;
 mod cdn_formats;

@@ -36,6 +36,7 @@ async fn stripe_return(
     q: web::Query<ReturnQuery>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
+    let brand = &state.config().brand;
     if !session_id_ok(&q.session_id) {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidQuery,
@@ -47,10 +48,17 @@ async fn stripe_return(
         .checkout_returned(Provider::Stripe, &q.session_id)
         .await?
     {
-        CheckoutReturn::Waiting => Ok(render(StatusCode::OK, &CheckoutWaitPage { refresh_s: 2 })),
+        CheckoutReturn::Waiting => Ok(render(
+            StatusCode::OK,
+            &CheckoutWaitPage {
+                brand,
+                refresh_s: 2,
+            },
+        )),
         CheckoutReturn::Used => Ok(render(
             StatusCode::GONE,
             &DenyPage {
+                brand,
                 heading: "This checkout was already opened",
                 code: ErrorCode::LaunchLinkUsed,
                 message: "The page after a payment opens the video once, in the browser that paid. This one was already used.",
@@ -66,7 +74,7 @@ async fn stripe_return(
                 .app
                 .open_launch_link(launch.reveal(), browser.as_deref(), &caller)
                 .await?;
-            Ok(launch_answer(opened, secure))
+            Ok(launch_answer(brand, opened, secure))
         }
     }
 }

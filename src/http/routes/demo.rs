@@ -126,7 +126,14 @@ async fn storefront(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             expires_at: r.expires_at().map(rfc3339).unwrap_or_default(),
         });
     }
-    Ok(render(StatusCode::OK, &DemoPage { titles, rentals }))
+    Ok(render(
+        StatusCode::OK,
+        &DemoPage {
+            brand: &state.config().brand,
+            titles,
+            rentals,
+        },
+    ))
 }
 
 #[post("/demo/rent")]

@@ -37,7 +37,42 @@ const ASSETS: &[Asset] = &[
 ];
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/{name}", web::get().to(serve));
+    cfg.route("/static/{name}", web::get().to(serve))
+        .route("/brand.css", web::get().to(brand_css))
+        .route("/brand/logo", web::get().to(brand_logo));
+}
+
+/// The shop's colours (`VODGATE_BRAND_*`) over `style.css`'s, as CSS variables: a
+/// stylesheet of its own, so the pages keep `style-src 'self'` and no inline style.
+async fn brand_css(state: web::Data<crate::http::AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, CSS))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(state.config().brand.css())
+}
+
+/// The logo file of `VODGATE_BRAND_LOGO`, read at start.
+async fn brand_logo(state: web::Data<crate::http::AppState>) -> Result<HttpResponse, ApiError> {
+    match &state.config().brand.logo {
+        Some(crate::config::Logo::File {
+            bytes,
+            content_type,
+        }) => Ok(HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, *content_type))
+            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            // An SVG opened on its own must not run script on vodgate's origin.
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+            ))
+            .body(bytes.as_ref().clone())),
+        _ => Err(ApiError::not_found(
+            ErrorCode::NotFound,
+            "No logo file is configured.",
+        )),
+    }
 }
 
 async fn serve(name: web::Path<String>) -> Result<HttpResponse, ApiError> {

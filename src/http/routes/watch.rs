@@ -4,6 +4,7 @@
 //! starts: age gate, stream limit, origin, then the player.
 
 use crate::app::{Caller, LaunchOpened, StartOutcome};
+use crate::config::Brand;
 use crate::domain::ErrorCode;
 use crate::domain::{DenyReason, EntitlementId};
 use crate::http::AppState;
@@ -21,7 +22,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 }
 
 /// The HTML twin of a deny reason, with the status the JSON API would use.
-pub fn deny_page(reason: DenyReason) -> HttpResponse {
+pub fn deny_page(brand: &Brand, reason: DenyReason) -> HttpResponse {
     let (status, heading, hint) = match reason {
         DenyReason::UnknownEntitlement => (StatusCode::NOT_FOUND, "Nothing to watch here", None),
         DenyReason::SessionMismatch => (
@@ -46,6 +47,7 @@ pub fn deny_page(reason: DenyReason) -> HttpResponse {
     render(
         status,
         &DenyPage {
+            brand,
             heading,
             code: reason.error_code(),
             message: reason.explain(),
@@ -67,15 +69,16 @@ async fn launch(
         .app
         .open_launch_link(&path, browser.as_deref(), &caller)
         .await?;
-    Ok(launch_answer(opened, secure))
+    Ok(launch_answer(&state.config().brand, opened, secure))
 }
 
 /// What opening a launch link answers: the session cookie and the watch page, or why not.
-pub fn launch_answer(opened: LaunchOpened, secure: bool) -> HttpResponse {
+pub fn launch_answer(brand: &Brand, opened: LaunchOpened, secure: bool) -> HttpResponse {
     match opened {
         LaunchOpened::Used => render(
             StatusCode::GONE,
             &DenyPage {
+                brand,
                 heading: "This watch link was already used",
                 code: ErrorCode::LaunchLinkUsed,
                 message: "A watch link opens the video once, in one browser. This one was already used or has expired.",
@@ -84,7 +87,7 @@ pub fn launch_answer(opened: LaunchOpened, secure: bool) -> HttpResponse {
                 ),
             },
         ),
-        LaunchOpened::Denied(reason) => deny_page(reason),
+        LaunchOpened::Denied(reason) => deny_page(brand, reason),
         LaunchOpened::Session {
             entitlement_id: id,
             session: started,
@@ -104,18 +107,20 @@ async fn watch(
     path: web::Path<String>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
+    let brand = &state.config().brand;
     let Ok(id) = EntitlementId::parse(&path) else {
-        return Ok(deny_page(DenyReason::UnknownEntitlement));
+        return Ok(deny_page(brand, DenyReason::UnknownEntitlement));
     };
     let presented = session::presented(&req, &id, state.config().secure_cookies());
     let started = match state.app.start_playback(&id, presented, &caller).await? {
-        StartOutcome::Denied(reason) => return Ok(deny_page(reason)),
-        StartOutcome::Unavailable(err) => return Ok(upstream_failure_page(&err)),
+        StartOutcome::Denied(reason) => return Ok(deny_page(brand, reason)),
+        StartOutcome::Unavailable(err) => return Ok(upstream_failure_page(brand, &err)),
         StartOutcome::AgeGate { title, csrf } => {
             let action = format!("/watch/{id}/age");
             return Ok(render(
                 StatusCode::OK,
                 &AgeGatePage {
+                    brand,
                     title: &title,
                     action: &action,
                     csrf: &csrf,
@@ -131,6 +136,7 @@ async fn watch(
     let status_url = format!("/play/{}/status", playback.id);
     let expires_at = record.expires_at().map(rfc3339).unwrap_or_default();
     let page = WatchPage {
+        brand,
         title: &started.title,
         video_id: e.video_id.as_str(),
         entitlement_id: id.as_str(),
@@ -156,12 +162,13 @@ async fn watch(
 }
 
 /// The page for a playback the origin could not start.
-fn upstream_failure_page(err: &crate::media::origin::UpstreamError) -> HttpResponse {
+fn upstream_failure_page(brand: &Brand, err: &crate::media::origin::UpstreamError) -> HttpResponse {
     use crate::media::origin::UpstreamError;
     match err {
         UpstreamError::PublicVideo => render(
             StatusCode::FORBIDDEN,
             &DenyPage {
+                brand,
                 heading: "This video cannot be played here",
                 code: ErrorCode::VideoIsPublic,
                 message: "This video is not set up for private playback.",
@@ -172,6 +179,7 @@ fn upstream_failure_page(err: &crate::media::origin::UpstreamError) -> HttpRespo
             let mut res = render(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &DenyPage {
+                    brand,
                     heading: "The video source is busy",
                     code: ErrorCode::UpstreamRateLimited,
                     message: "The video source asked us to slow down.",
@@ -188,13 +196,14 @@ fn upstream_failure_page(err: &crate::media::origin::UpstreamError) -> HttpRespo
         UpstreamError::NotFound => render(
             StatusCode::NOT_FOUND,
             &DenyPage {
+                brand,
                 heading: "This video is not available",
                 code: ErrorCode::VideoNotFound,
                 message: "The video source does not have this video (any more).",
                 hint: Some("Tell the site you rented from."),
             },
         ),
-        _ => deny_page(DenyReason::UpstreamUnavailable),
+        _ => deny_page(brand, DenyReason::UpstreamUnavailable),
     }
 }
 
@@ -221,7 +230,7 @@ async fn confirm_age(
         .confirm_age(&id, presented, &form.csrf, form.confirm == "yes", &caller)
         .await?;
     if let Some(reason) = refused {
-        return Ok(deny_page(reason));
+        return Ok(deny_page(&state.config().brand, reason));
     }
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("/watch/{id}")))
