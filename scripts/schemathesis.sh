@@ -46,8 +46,8 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 key="vg_key_$(python3 -c 'import secrets; print(secrets.token_hex(8) + "_" + secrets.token_urlsafe(32))')"
 
 # start_vodgate LOG [VAR=value…]: vodgate on a free port with the embedded store (no REDIS_URL),
-# this run's API key, a webhook secret (so signatures are checked, not just refused as
-# unconfigured) and no throttle (schemathesis fails authentication on purpose thousands of
+# this run's API key, webhook secrets for vodgate's and the providers' endpoints (so
+# signatures are checked, not just refused as unconfigured) and no throttle (schemathesis fails authentication on purpose thousands of
 # times; a 429 for everything after the tenth would test nothing). Sets `base` and `vg_pid`.
 start_vodgate() {
   local log="$1"
@@ -60,6 +60,9 @@ start_vodgate() {
     VODGATE_BOOTSTRAP_API_KEY="$key" \
     VODGATE_AUTH_FAILURES_PER_MINUTE=1000000000 \
     VODGATE_WEBHOOK_SECRET=whsec_schemathesis_only \
+    VODGATE_STRIPE_WEBHOOK_SECRET=whsec_schemathesis_only \
+    VODGATE_PADDLE_WEBHOOK_SECRET=pdl_schemathesis_only \
+    VODGATE_LEMONSQUEEZY_WEBHOOK_SECRET=ls_schemathesis_only \
     VODGATE_DEMO=false \
     RUST_LOG="${RUST_LOG:-warn}" \
     "$@" \
