@@ -28,13 +28,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-static KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "vg_key_{}_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..16],
-        vodgate::token::Token::mint("").reveal()
-    )
-});
 const SECRET: &str = "bench-secure-link-secret";
 const AKAMAI_KEY: &str = "403697de87af64611c1d32a05dab0fe1fcb715a86ab435f1ec99192d79569388";
 

@@ -20,14 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// A throwaway bootstrap key for this run, minted rather than written down.
-static KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "vg_key_{}_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..16],
-        vodgate::token::Token::mint("").reveal()
-    )
-});
 const PERIOD: Duration = Duration::from_secs(6);
 const SEGMENTS: usize = 4;
 

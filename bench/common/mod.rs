@@ -168,3 +168,13 @@ pub fn spawn_redis(dir: &std::path::Path) -> (Kill, u16) {
     wait_for(port);
     (k, port)
 }
+
+/// A throwaway bootstrap key for this run, minted rather than written down.
+pub static KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{}{}_{}",
+        vodgate::token::API_KEY_PREFIX,
+        &uuid::Uuid::new_v4().simple().to_string()[..16],
+        vodgate::token::Token::mint("").reveal()
+    )
+});
