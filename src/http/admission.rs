@@ -72,11 +72,19 @@ impl Admission {
         let place = self.enter();
         if place.is_none() && !exempt {
             crate::metrics::METRICS.overloaded.inc();
-            let brand = req
+            // An Arc, not the brand: the refusal under overload stays cheap.
+            let state = req
                 .app_data::<actix_web::web::Data<crate::http::AppState>>()
-                .map(|s| s.config().brand.clone())
-                .unwrap_or_default();
-            let refusal = refusal(req.path(), &brand);
+                .cloned();
+            let default;
+            let brand = match &state {
+                Some(s) => &s.config().brand,
+                None => {
+                    default = crate::config::Brand::default();
+                    &default
+                }
+            };
+            let refusal = refusal(req.path(), brand);
             // An Ok response so the outer middleware still logs, counts and adds headers.
             return Ok(req.into_response(refusal).map_into_right_body());
         }

@@ -350,6 +350,17 @@ impl TestApp {
         (viewer, master_of(&html))
     }
 
+    /// One page of `GET /v1/audit?{query}`: its events.
+    pub async fn audit(&self, query: &str) -> Vec<Value> {
+        let body: Value = self
+            .admin(reqwest::Method::GET, &format!("/v1/audit?{query}"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["data"].as_array().cloned().unwrap()
+    }
+
     pub async fn get_as(&self, viewer: &Viewer, path: &str) -> reqwest::Response {
         let mut r = self.client.get(self.url(path));
         if let Some(c) = &viewer.cookie {

@@ -179,16 +179,6 @@ async fn order_entitlements(app: &TestApp, order: &str) -> Vec<Value> {
     v["data"].as_array().cloned().unwrap_or_default()
 }
 
-async fn trail(app: &TestApp, query: &str) -> Vec<Value> {
-    let body: Value = app
-        .admin(Method::GET, &format!("/v1/audit?{query}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["data"].as_array().cloned().unwrap()
-}
-
 /// The viewer opens the watch link of `entitlement` and fetches the master playlist.
 async fn master_status(app: &TestApp, entitlement: &str) -> (Viewer, String) {
     let r = app
@@ -230,7 +220,7 @@ async fn a_stripe_checkout_grants_and_its_refund_revokes_once() {
     assert_eq!(ent["id"], out["entitlement_id"]);
     let id = ent["id"].as_str().unwrap().to_owned();
     // The grant's trail names the Stripe event.
-    let grant = trail(&app, &format!("entitlement_id={id}")).await;
+    let grant = app.audit(&format!("entitlement_id={id}")).await;
     assert!(
         grant.iter().any(|e| e["kind"] == "grant"
             && e["reason"]
@@ -276,7 +266,7 @@ async fn a_stripe_checkout_grants_and_its_refund_revokes_once() {
     assert_eq!(second["status"], "revoked");
     assert_eq!(second["revoked"], json!([]));
     assert_eq!(second["already_revoked"], json!([id]));
-    let events = trail(&app, "order_id=order-1001").await;
+    let events = app.audit("order_id=order-1001").await;
     let refunds: Vec<_> = events.iter().filter(|e| e["kind"] == "refund").collect();
     assert_eq!(refunds.len(), 1, "{events:?}");
     assert!(
@@ -347,7 +337,7 @@ async fn a_partial_stripe_refund_keeps_access_unless_configured_to_revoke() {
     assert_eq!(out["status"], "noted", "100 of 499 refunded: {out}");
     let ent = &order_entitlements(&app, "order-1001").await[0];
     assert_eq!(ent["status"], "active", "{ent}");
-    let events = trail(&app, "order_id=order-1001").await;
+    let events = app.audit("order_id=order-1001").await;
     assert!(
         events.iter().any(|e| e["kind"] == "payment_noted"
             && e["reason"]
@@ -382,7 +372,7 @@ async fn a_refund_that_arrives_before_its_purchase_is_applied_when_the_purchase_
         (200, Some("remembered")),
         "{out}"
     );
-    let unattributed = trail(&app, "unattributed=true").await;
+    let unattributed = app.audit("unattributed=true").await;
     assert!(
         unattributed.iter().any(|e| e["kind"] == "webhook_unmatched"
             && e["reason"]
@@ -491,7 +481,7 @@ async fn a_checkout_that_cannot_make_a_grant_is_a_422_audited_and_retried() {
         assert!(p["detail"].as_str().unwrap().contains(says), "{p}");
     }
     assert!(order_entitlements(&app, "order-1001").await.is_empty());
-    let refused = trail(&app, "unattributed=true").await;
+    let refused = app.audit("unattributed=true").await;
     assert!(
         refused.iter().any(|e| e["kind"] == "webhook_refused"
             && e["reason"].as_str().unwrap().contains("no video_id")),
@@ -557,7 +547,7 @@ async fn bad_stale_or_missing_signatures_are_400_audited_and_change_nothing() {
     );
     assert!(order_entitlements(&app, "order-1001").await.is_empty());
     assert!(order_entitlements(&app, "order-2001").await.is_empty());
-    let refused = trail(&app, "unattributed=true").await;
+    let refused = app.audit("unattributed=true").await;
     let n = refused
         .iter()
         .filter(|e| e["kind"] == "webhook_refused")
@@ -569,7 +559,7 @@ async fn bad_stale_or_missing_signatures_are_400_audited_and_change_nothing() {
         let r = post_raw(&app, "stripe", &body, Some(&wrong_secret)).await;
         assert_eq!(r.status(), 400);
     }
-    let refused = trail(&app, "unattributed=true").await;
+    let refused = app.audit("unattributed=true").await;
     let mismatches = refused
         .iter()
         .filter(|e| e["reason"] == "stripe: no signature matches")
@@ -634,7 +624,7 @@ async fn unhandled_stripe_events_and_unpaid_checkouts_are_acknowledged_and_audit
         order_entitlements(&app, "order-1001").await.is_empty(),
         "unpaid grants nothing"
     );
-    let notes = trail(&app, "unattributed=true").await;
+    let notes = app.audit("unattributed=true").await;
     assert!(
         notes.iter().any(|e| e["kind"] == "payment_noted"
             && e["reason"]
@@ -691,7 +681,7 @@ async fn a_paddle_transaction_grants_and_only_an_approved_refund_revokes() {
     );
     let (_, out) = deliver(&app, "paddle", &paddle_full_refund()).await;
     assert_eq!(out["status"], "duplicate");
-    let events = trail(&app, "order_id=order-2001").await;
+    let events = app.audit("order_id=order-2001").await;
     assert!(
         events.iter().any(|e| e["kind"] == "refund"
             && e["reason"]

@@ -32,15 +32,8 @@ async fn open_player(app: &TestApp, watch_url: &str) -> (Viewer, String) {
 }
 
 async fn audit_kinds(app: &TestApp, query: &str) -> Vec<String> {
-    let body: Value = app
-        .admin(Method::GET, &format!("/v1/audit?{query}"), None)
+    app.audit(query)
         .await
-        .json()
-        .await
-        .unwrap();
-    body["data"]
-        .as_array()
-        .unwrap()
         .iter()
         .map(|e| e["kind"].as_str().unwrap().to_owned())
         .collect()

@@ -167,7 +167,6 @@ pub enum ProviderOutcome {
     Duplicate,
     Granted {
         entitlement: EntitlementId,
-        created: bool,
         /// A refund that arrived before the purchase revoked the grant at once.
         revoked: bool,
     },
@@ -214,6 +213,11 @@ struct PendingRevocation {
 }
 
 impl PendingRevocation {
+    /// Whether it ends the purchase whatever that paid.
+    fn revokes_any_purchase(&self) -> bool {
+        self.chargeback || self.refunded == Refunded::Full || self.revoke_partial
+    }
+
     /// Whether it ends a purchase that paid `paid`.
     fn revokes(&self, paid: Option<i64>) -> bool {
         self.chargeback
@@ -459,7 +463,6 @@ impl App {
         tracing::info!(webhook.provider = provider.as_str(), order.id = %p.order, entitlement.id = %entitlement, created, "payment provider purchase");
         Ok(ProviderOutcome::Granted {
             entitlement,
-            created,
             revoked,
         })
     }
@@ -479,7 +482,7 @@ impl App {
                 let json = serde_json::to_string(&pending).expect("serializable");
                 // A refund that surely revokes replaces what waits; a partial one never
                 // replaces an earlier one (which may have been the full refund).
-                if pending.revokes(Some(0)) && pending.revokes(Some(i64::MAX)) {
+                if pending.revokes_any_purchase() {
                     self.store.set(&key, &json, PENDING_KEPT_FOR).await?;
                 } else {
                     self.store.set_nx(&key, &json, PENDING_KEPT_FOR).await?;

@@ -215,7 +215,6 @@ async fn provider_webhook(
         ProviderOutcome::Granted {
             entitlement,
             revoked,
-            ..
         } => ProviderWebhookResult {
             revoked: revoked.then(|| vec![entitlement.clone()]),
             entitlement_id: Some(entitlement),
