@@ -122,13 +122,15 @@ fn spawn_redis_process(port: u16, leading: &str, extra: &[&str]) -> (u16, u32) {
     let pid: u32 = pid.trim().parse().expect("redis-server pid");
     // The watchdog shell lives as long as this process; reap it when it ends.
     std::thread::spawn(move || child.wait());
-    for _ in 0..200 {
+    // Up to 15 s: on a loaded 2-core CI machine, with the suite's other servers starting
+    // beside it, 5 s was once not enough.
+    for _ in 0..600 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return (port, pid);
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("redis-server did not start on port {port}");
+    panic!("redis-server did not start on port {port} within 15 s");
 }
 
 pub fn random_prefix() -> String {
